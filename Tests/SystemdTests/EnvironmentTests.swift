@@ -1,0 +1,122 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+@testable import Systemd
+
+/// Tests that set NOTIFY_SOCKET / WATCHDOG_* in this process: the environment is global, so they run
+/// one at a time. Nothing else in the test process reads these variables.
+@Suite("Notify and watchdog environment", .serialized)
+struct EnvironmentTests {
+    @Test func notifyIsANoOpWithoutNotifySocket() {
+        TestSupport.withEnvironment(["NOTIFY_SOCKET": nil]) {
+            let notifier = SystemdNotifier()
+            #expect(!notifier.isEnabled)
+            #expect(notifier.ready() == .notUnderSystemd)
+            #expect(notifier.status("x") == .notUnderSystemd)
+            #expect(notifier.watchdogPing() == .notUnderSystemd)
+        }
+    }
+
+    @Test func notifyMessagesArriveOnARealDatagramSocket() throws {
+        let receiver = try DatagramReceiver()
+        TestSupport.withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
+            let notifier = SystemdNotifier()
+            #expect(notifier.isEnabled)
+
+            #expect(notifier.ready() == .sent)
+            #expect(receiver.receive() == "READY=1")
+
+            #expect(notifier.ready(status: "listening on 127.0.0.1:7420") == .sent)
+            #expect(receiver.receive() == "READY=1\nSTATUS=listening on 127.0.0.1:7420")
+
+            notifier.status("3 devices, 12 events waiting, oldest 4s\nsecond line")
+            #expect(receiver.receive() == "STATUS=3 devices, 12 events waiting, oldest 4s second line")
+
+            notifier.watchdogPing()
+            #expect(receiver.receive() == "WATCHDOG=1")
+
+            notifier.stopping(status: "draining")
+            #expect(receiver.receive() == "STOPPING=1\nSTATUS=draining")
+
+            notifier.reloading()
+            #expect(receiver.receive() == "RELOADING=1")
+
+            notifier.send([("STATUS", "a"), ("ERRNO", "5")])
+            #expect(receiver.receive() == "STATUS=a\nERRNO=5")
+
+            notifier.send(["WATCHDOG_USEC": "2000000", "EXTEND_TIMEOUT_USEC": "1000"])
+            #expect(receiver.receive() == "EXTEND_TIMEOUT_USEC=1000\nWATCHDOG_USEC=2000000")
+
+            #expect(notifier.sendRaw("FDSTORE=0") == .sent)
+            #expect(receiver.receive() == "FDSTORE=0")
+            _ = receiver  // keep alive
+        }
+    }
+
+    @Test func notifyToAMissingSocketReportsTheError() {
+        TestSupport.withEnvironment(["NOTIFY_SOCKET": "/tmp/sdtest-no-such-dir/notify.sock"]) {
+            let outcome = SystemdNotifier().ready()
+            #expect(outcome == .failed(errno: ENOENT))
+        }
+    }
+
+    @Test func watchdogIntervalComesFromTheEnvironment() {
+        TestSupport.withEnvironment(["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": String(getpid())]) {
+            let watchdog = SystemdWatchdog.fromEnvironment()
+            #expect(watchdog?.interval == .seconds(3))
+            #expect(watchdog?.pingInterval == .milliseconds(1500))
+        }
+        TestSupport.withEnvironment(["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": nil]) {
+            #expect(SystemdWatchdog.fromEnvironment()?.interval == .seconds(3))
+        }
+        // Meant for another process (e.g. inherited by a child): not ours.
+        TestSupport.withEnvironment(["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"]) {
+            #expect(SystemdWatchdog.fromEnvironment() == nil)
+        }
+        TestSupport.withEnvironment(["WATCHDOG_USEC": nil, "WATCHDOG_PID": nil]) {
+            #expect(SystemdWatchdog.fromEnvironment() == nil)
+        }
+        TestSupport.withEnvironment(["WATCHDOG_USEC": "garbage", "WATCHDOG_PID": nil]) {
+            #expect(SystemdWatchdog.fromEnvironment() == nil)
+        }
+    }
+
+    @Test func watchdogPingsTheRealSocketOnlyWhileAlive() async throws {
+        let receiver = try DatagramReceiver()
+        let saved = (TestSupport.env("NOTIFY_SOCKET"), TestSupport.env("WATCHDOG_USEC"), TestSupport.env("WATCHDOG_PID"))
+        setenv("NOTIFY_SOCKET", receiver.path, 1)
+        setenv("WATCHDOG_USEC", "200000", 1)
+        setenv("WATCHDOG_PID", String(getpid()), 1)
+        defer {
+            func restore(_ name: String, _ value: String?) {
+                if let value { setenv(name, value, 1) } else { unsetenv(name) }
+            }
+            restore("NOTIFY_SOCKET", saved.0)
+            restore("WATCHDOG_USEC", saved.1)
+            restore("WATCHDOG_PID", saved.2)
+        }
+        let watchdog = try #require(SystemdWatchdog.fromEnvironment())
+        #expect(watchdog.pingInterval == .milliseconds(100))
+
+        let alive = Flag(true)
+        let task = Task { await watchdog.run { alive.value } }
+        // Alive: pings come about every 100 ms.
+        for _ in 0..<3 {
+            #expect(receiver.receive(timeoutMilliseconds: 1000) == "WATCHDOG=1")
+        }
+        // Not alive: no ping at all (allow one already in flight).
+        alive.value = false
+        _ = receiver.receive(timeoutMilliseconds: 150)
+        #expect(receiver.receive(timeoutMilliseconds: 500) == nil)
+        // Alive again: pinging resumes.
+        alive.value = true
+        #expect(receiver.receive(timeoutMilliseconds: 1000) == "WATCHDOG=1")
+        task.cancel()
+        await task.value
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+@testable import Systemd
+
+/// Socket activation through systemd's own `systemd-socket-activate`: it binds the sockets, and on
+/// the first connection starts this test runner again in the `listen` child role (see ChildRoles),
+/// which reads them with `ListenFDs` and answers on the `devices` socket what it found.
+@Suite("Listen fds via systemd-socket-activate",
+       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate")))
+struct ListenFDsTests {
+    func activate(ports: [UInt16], names: [String], connectTo port: UInt16) async throws -> String {
+        var arguments: [String] = []
+        for p in ports { arguments += ["-l", "127.0.0.1:\(p)"] }
+        arguments += ["--fdname=\(names.joined(separator: ":"))"]
+        arguments += ["-E", "SYSTEMD_TESTS_ROLE=listen", "-E", "PATH=/usr/bin:/bin"]
+        arguments += [TestSupport.testRunner] + TestSupport.childRoleArguments
+        let activator = Process()
+        activator.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        activator.arguments = arguments
+        activator.environment = TestSupport.scrubbedEnvironment
+        activator.standardInput = FileHandle.nullDevice
+        activator.standardOutput = FileHandle.nullDevice
+        activator.standardError = FileHandle.nullDevice
+        try activator.run()
+        defer {
+            if activator.isRunning { activator.terminate() }
+            activator.waitUntilExit()
+        }
+        return try await TestSupport.tcpExchange(port: port, timeout: .seconds(10), readTimeout: 60)
+    }
+
+    @Test func theDevicesSocketIsFoundByName() async throws {
+        let port = try TestSupport.freePort()
+        let reply = try await activate(ports: [port], names: ["devices"], connectTo: port)
+        #expect(reply == "fds=3 names=devices devices=3 listening=true unset=true\n")
+    }
+
+    @Test func severalSocketsKeepTheirNamesAndOrder() async throws {
+        let admin = try TestSupport.freePort()
+        let devices = try TestSupport.freePort()
+        let reply = try await activate(ports: [admin, devices], names: ["admin", "devices"], connectTo: devices)
+        #expect(reply == "fds=3,4 names=admin,devices devices=4 listening=true,true unset=true\n")
+    }
+
+    @Test func nothingIsPassedOutsideSocketActivation() throws {
+        // This process was not socket-activated (and LISTEN_PID would not be ours anyway).
+        #expect(try ListenFDs.all().isEmpty)
+        #expect(try ListenFDs.socket(named: "devices") == nil)
+    }
+}
