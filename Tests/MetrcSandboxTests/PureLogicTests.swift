@@ -104,7 +104,7 @@ struct PureLogicTests {
         #expect(BasicCredentials.parse(authorization: "Basic !!!") == nil)
     }
 
-    @Test func routerResolvesMetrcPathsAndRefusesOthers() {
+    @Test func routerResolvesMetrcPathsAndRefusesOthers() throws {
         #expect(try MetrcRoute.resolve(method: "GET", path: "/facilities/v2/").get() == .facilities)
         #expect(try MetrcRoute.resolve(method: "GET", path: "/Plants/V2/Vegetative").get() == .vegetativePlants)
         #expect(try MetrcRoute.resolve(method: "DELETE", path: "/plants/v2/").get() == .write(.destroyPlants))

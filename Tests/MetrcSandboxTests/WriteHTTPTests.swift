@@ -6,7 +6,7 @@ import NIOHTTP1
 @Suite("Writes over HTTP")
 struct WriteHTTPTests {
     @Test func harvestIsAppliedAndVisibleInReads() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.floweringPlantTag(10)
             let before = try await h.get("/plants/v2/flowering")
             #expect(before.json?[field: "Total"]?.intValue == 150)
@@ -29,7 +29,7 @@ struct WriteHTTPTests {
     }
 
     @Test func movePlantChangesItsLocation() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.vegetativePlantTag(3)
             let result = try await h.write(.PUT, "/plants/v2/location",
                                            [movePlantObject(tag, location: "flower room 1", sublocation: "Bench 2")])
@@ -45,7 +45,7 @@ struct WriteHTTPTests {
     }
 
     @Test func destroyRemovesThePlantAndNamesTheUser() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.vegetativePlantTag(7)
             let result = try await h.write(.DELETE, "/plants/v2/", [destroyObject(tag, reason: "Other", note: "Root rot")],
                                            key: SandboxDemo.johnKey)
@@ -61,7 +61,7 @@ struct WriteHTTPTests {
     }
 
     @Test func movePackageChangesItsLocation() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.packageTag(12)
             let result = try await h.write(.PUT, "/packages/v2/location", [movePackageObject(tag)])
             #expect(result.status == 200, "\(result.text)")
@@ -72,7 +72,7 @@ struct WriteHTTPTests {
     }
 
     @Test func adjustChangesQuantityAndIsRecorded() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.packageTag(1)  // 101 g
             let result = try await h.write(.POST, "/packages/v2/adjust",
                                            [adjustObject(tag, quantity: -2.5, reason: "Scale Variance", note: "new scale")])
@@ -94,7 +94,7 @@ struct WriteHTTPTests {
     }
 
     @Test func theSameAdjustPostedTwiceAdjustsTwice() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.packageTag(2)  // 102 g
             let body = [adjustObject(tag, quantity: -1)]
             #expect(try await h.write(.POST, "/packages/v2/adjust", body).status == 200)
@@ -108,7 +108,7 @@ struct WriteHTTPTests {
     }
 
     @Test func eachValidationErrorIsReportedOnItsRow() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let flowering = SandboxDemo.floweringPlantTag(1)
             let cases: [(method: HTTPMethod, path: String, good: JSONValue, bad: JSONValue, expected: String)] = [
                 (.PUT, "/plants/v2/harvest", harvestObject(flowering), harvestObject("ABCDEF012345670000000001"), "was not found"),
@@ -147,7 +147,7 @@ struct WriteHTTPTests {
     }
 
     @Test func aRejectedRequestAppliesNothingEvenItsValidObjects() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let objects = [
                 adjustObject(SandboxDemo.packageTag(1), quantity: -1),
                 adjustObject(SandboxDemo.packageTag(3), quantity: -1),
@@ -163,7 +163,7 @@ struct WriteHTTPTests {
     }
 
     @Test func malformedBodiesAreMessages() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let auth = Harness.credentials(SandboxDemo.janeKey)
             let notJSON = try await h.request(.POST, "/packages/v2/adjust?licenseNumber=LIC-0001", auth: auth, body: Array("nope".utf8))
             #expect(notJSON.status == 400)
@@ -177,7 +177,7 @@ struct WriteHTTPTests {
     }
 
     @Test func tooManyObjectsIs413() async throws {
-        try await withSandbox(configuration: SandboxConfiguration(objectLimit: 100)) { h in
+        try await withSandbox(configuration: SandboxConfiguration(objectLimit: 100)) { (h: Harness) async throws in
             let objects = (1...101).map { adjustObject(SandboxDemo.packageTag($0), quantity: 1, unit: "Each") }
             let result = try await h.write(.POST, "/packages/v2/adjust", objects)
             #expect(result.status == 413)
@@ -188,7 +188,7 @@ struct WriteHTTPTests {
     }
 
     @Test func theWriteLogNamesTheSigningUser() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             #expect(try await h.write(.PUT, "/plants/v2/harvest", [harvestObject(SandboxDemo.floweringPlantTag(5))],
                                       key: SandboxDemo.janeKey).status == 200)
             #expect(try await h.write(.PUT, "/plants/v2/location", [movePlantObject(SandboxDemo.plantTag(9))],
@@ -212,7 +212,7 @@ struct WriteHTTPTests {
     }
 
     @Test func writesWorkOnTheSecondLicenseSeparately() async throws {
-        try await withSandbox { h in
+        try await withSandbox { (h: Harness) async throws in
             let tag = SandboxDemo.secondLicensePackageTag(1)
             // The LIC-0002 package is unknown at LIC-0001.
             let wrong = try await h.write(.PUT, "/packages/v2/location", [movePackageObject(tag)])
