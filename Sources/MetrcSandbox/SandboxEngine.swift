@@ -46,9 +46,8 @@ actor SandboxEngine {
         }
         let credentials = BasicCredentials.parse(authorization: request.authorization)
         let now = self.now
-        guard case .allowed = state.authorize(credentials, license: nil, permission: nil, now: now) else {
-            return .respond(deny(state.authorize(credentials, license: nil, permission: nil, now: now), request))
-        }
+        let keyCheck = state.authorize(credentials, license: nil, permission: nil, now: now)
+        guard case .allowed = keyCheck else { return .respond(deny(keyCheck, request)) }
         var license: String?
         if route.requiresLicense {
             guard let given = request.query.nonEmpty("licenseNumber") else {

@@ -47,6 +47,9 @@ struct AuthAndReadHTTPTests {
             await h.server.setUserKey(user: "jane", key: "jane-new-key")
             #expect(try await h.get("/facilities/v2/", license: nil).status == 401)
             #expect(try await h.get("/facilities/v2/", license: nil, key: "jane-new-key").status == 200)
+            #expect(try await h.control(.POST, "keys/set", ["user": "jane", "key": "jane-third-key"]).status == 200)
+            #expect(try await h.get("/facilities/v2/", license: nil, key: "jane-new-key").status == 401)
+            #expect(try await h.get("/facilities/v2/", license: nil, key: "jane-third-key").status == 200)
             #expect(try await h.control(.POST, "keys/revoke", ["user": "nobody"]).status == 404)
         }
     }

@@ -187,6 +187,18 @@ struct WriteHTTPTests {
         }
     }
 
+    @Test func aBodyOverTheByteLimitIs413() async throws {
+        try await withSandbox(configuration: SandboxConfiguration(maxBodyBytes: 2048)) { (h: Harness) async throws in
+            let objects = (1...30).map { movePackageObject(SandboxDemo.packageTag($0)) }
+            #expect(JSONValue.array(objects).bytes.count > 2048)
+            let result = try await h.write(.PUT, "/packages/v2/location", objects)
+            #expect(result.status == 413)
+            #expect(await h.server.package(label: SandboxDemo.packageTag(1))?.location == "Vault")
+            // The server is still fine afterwards.
+            #expect(try await h.write(.PUT, "/packages/v2/location", [movePackageObject(SandboxDemo.packageTag(1))]).status == 200)
+        }
+    }
+
     @Test func theWriteLogNamesTheSigningUser() async throws {
         try await withSandbox { (h: Harness) async throws in
             #expect(try await h.write(.PUT, "/plants/v2/harvest", [harvestObject(SandboxDemo.floweringPlantTag(5))],
