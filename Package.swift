@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "outlawd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "outlawd", targets: ["outlawd"]),
+        .executable(name: "outlawctl", targets: ["outlawctl"]),
+        .executable(name: "metrc-sandbox", targets: ["metrc-sandbox"]),
+        .library(name: "MetrcSandbox", targets: ["MetrcSandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // Wire messages, framing and event validation: pure, no I/O.
+        .target(name: "OutlawProtocol"),
+        // The daemon's TOML configuration: parsing and checking, no I/O beyond reading the file.
+        .target(name: "OutlawConfig"),
+        // SQLite store: schema, migrations, queries.
+        .target(name: "OutlawStore", dependencies: [
+            "OutlawProtocol",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
+        // The device-facing TCP server (SwiftNIO).
+        .target(name: "DeviceServer", dependencies: [
+            "OutlawProtocol", "OutlawStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Metrc v2 client: endpoints, bodies, auth, error decoding.
+        .target(name: "Metrc", dependencies: [
+            "OutlawProtocol",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Turns stored events into Metrc calls and records outcomes.
+        .target(name: "Upload", dependencies: [
+            "OutlawProtocol", "OutlawStore", "Metrc",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // libsystemd, as Debian's libsystemd-dev ships it.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Swift face of libsystemd: notify, watchdog, listen fds, journal log handler.
+        .target(name: "Systemd", dependencies: [
+            "CSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A local Metrc v2 that behaves as Metrc's documentation says.
+        .target(name: "MetrcSandbox", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The daemon's wiring: configuration to running services.
+        .target(name: "OutlawDaemon", dependencies: [
+            "OutlawProtocol", "OutlawConfig", "OutlawStore", "DeviceServer", "Metrc", "Upload", "Systemd",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "outlawd", dependencies: [
+            "OutlawDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "outlawctl", dependencies: [
+            "OutlawConfig", "OutlawStore", "OutlawProtocol",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "metrc-sandbox", dependencies: [
+            "MetrcSandbox",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Helpers for tests: temp dirs, spawning the real binaries, a line client.
+        .target(name: "OutlawTestSupport", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Tests/OutlawTestSupport"),
+        .testTarget(name: "OutlawProtocolTests", dependencies: ["OutlawProtocol"]),
+        .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig"]),
+        .testTarget(name: "OutlawStoreTests", dependencies: ["OutlawStore", "OutlawTestSupport"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "OutlawTestSupport"]),
+        .testTarget(name: "MetrcSandboxTests", dependencies: [
+            "MetrcSandbox", "OutlawTestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .testTarget(name: "UploadTests", dependencies: ["Upload", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox",
+        ]),
+    ]
+)

@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import OutlawProtocol
+import ServiceLifecycle
+import Synchronization
+
+/// The TCP server handhelds connect to; a `Service` whose graceful shutdown stops accepting and lets sessions finish.
+public final class DeviceServer: Service, Sendable {
+    let configuration: DeviceServerConfiguration
+    let services: DeviceServices
+    let logger: Logger
+    let group: any EventLoopGroup
+    private let connections = Mutex([ObjectIdentifier: any Channel]())
+    private let boundPort = Mutex<Int?>(nil)
+    private let listening: AsyncStream<Int>.Continuation
+    /// Yields the bound port once the server is listening.
+    public let listeningPorts: AsyncStream<Int>
+
+    public init(configuration: DeviceServerConfiguration, services: DeviceServices, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
+    {
+        self.configuration = configuration
+        self.services = services
+        self.logger = logger
+        self.group = group
+        (listeningPorts, listening) = AsyncStream.makeStream(of: Int.self)
+    }
+
+    /// The port the server listens on, once it does.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    public func run() async throws {
+        let configuration = self.configuration
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<InboundFrame, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(
+                    IdleStateHandler(readTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))))
+                try channel.pipeline.syncOperations.addHandler(
+                    FrameHandler(maxLineBytes: configuration.maxLineBytes,
+                                 helloTimeout: .nanoseconds(Int64(configuration.helloTimeout * 1e9))))
+                return try NIOAsyncChannel<InboundFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        let server: NIOAsyncChannel<NIOAsyncChannel<InboundFrame, ByteBuffer>, Never>
+        switch configuration.listener {
+        case .address(let host, let port):
+            server = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+        case .descriptor(let fd):
+            server = try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        }
+        let port = server.channel.localAddress?.port ?? 0
+        boundPort.withLock { $0 = port }
+        listening.yield(port)
+        logger.info("listening for devices", metadata: ["port": "\(port)"])
+
+        try await withGracefulShutdownHandler {
+            try await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask { await self.serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("stopping: no new device connections; open sessions finish what they owe")
+            server.channel.close(promise: nil)
+            for channel in self.connections.withLock({ Array($0.values) }) {
+                channel.pipeline.fireUserInboundEventTriggered(ShutdownRequest())
+            }
+        }
+        logger.info("device server stopped")
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<InboundFrame, ByteBuffer>) async {
+        let channel = connection.channel
+        let key = ObjectIdentifier(channel)
+        let admitted = connections.withLock { open -> Bool in
+            guard open.count < configuration.maxConnections else { return false }
+            open[key] = channel
+            return true
+        }
+        let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
+        guard admitted else {
+            logger.warning("refused a connection: too many open", metadata: ["remote": "\(remote)", "max_connections": "\(configuration.maxConnections)"])
+            try? await connection.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(string: Reply.error(.busy, "too many connections; retry later").line))
+            }
+            return
+        }
+        defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
+        await DeviceConnection(channel: connection, configuration: configuration, services: services, logger: logger,
+                               remote: remote).run()
+    }
+}

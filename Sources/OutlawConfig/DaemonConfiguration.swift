@@ -1,0 +1,242 @@
+import Foundation
+
+/// Everything `outlawd.toml` sets, with the defaults the daemon runs with when a key is absent.
+public struct DaemonConfiguration: Sendable, Equatable {
+    public struct Server: Sendable, Equatable {
+        public var host = "127.0.0.1"
+        public var port = 7420
+        public var maxLineBytes = 1_048_576
+        public var maxBatchEvents = 5000
+        public var window = 16
+        public var idleTimeoutSeconds = 300.0
+        public var helloTimeoutSeconds = 10.0
+        public var maxConnections = 1024
+        /// Lets `set_key` run on a connection without TLS (operator's explicit choice).
+        public var allowKeysWithoutTLS = false
+    }
+
+    public struct StoreSettings: Sendable, Equatable {
+        public var path = "/var/lib/outlawd/outlawd.sqlite"
+        /// Below this much free disk, batches get `nack unavailable` instead of failing later.
+        public var minFreeMegabytes = 64
+    }
+
+    public struct Facility: Sendable, Equatable {
+        public var license = "LIC-0001"
+        /// Further licenses this daemon serves besides the default one.
+        public var otherLicenses: [String] = []
+        public var requirePersonalKeys = false
+
+        public var licenses: [String] { [license] + otherLicenses.filter { $0 != license } }
+    }
+
+    public struct Metrc: Sendable, Equatable {
+        public var baseURL = "http://127.0.0.1:8090"
+        public var vendorKeyFile: String?
+        public var defaultKeyFile: String?
+        public var objectsPerRequest = 100
+        public var concurrency = 4
+        public var requestTimeoutSeconds = 60.0
+        public var alertAfterHours = 48.0
+    }
+
+    public var server = Server()
+    public var store = StoreSettings()
+    public var facility = Facility()
+    public var metrc = Metrc()
+    /// The file this was read from, if any.
+    public var file: String?
+
+    public init() {}
+}
+
+/// A configuration problem: the file, the key and what is wrong, on one line.
+public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let file: String
+    public let key: String?
+    public let problem: String
+
+    public var description: String {
+        if let key { return "\(file): \(key): \(problem)" }
+        return "\(file): \(problem)"
+    }
+}
+
+extension DaemonConfiguration {
+    /// Reads and checks a config file; relative paths in it are resolved against the file's folder.
+    public static func load(path: String) throws(ConfigError) -> DaemonConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ConfigError(file: path, key: nil, problem: exists ? "cannot be read (permissions?)" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, key: nil, problem: "is not UTF-8 text")
+        }
+        let folder = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent().path
+        return try parse(text, file: path, relativeTo: folder)
+    }
+
+    public static func parse(_ text: String, file: String, relativeTo folder: String) throws(ConfigError) -> DaemonConfiguration {
+        let root: [String: TOMLValue]
+        do {
+            root = try TOMLParser.parse(text)
+        } catch {
+            throw ConfigError(file: file, key: nil, problem: "line \(error.line): \(error.message)")
+        }
+        let reader = TableReader(file: file, folder: folder)
+        var config = DaemonConfiguration()
+        config.file = file
+        try reader.only(root, known: ["server", "store", "facility", "metrc"], prefix: nil)
+
+        if let server = try reader.table(root, "server") {
+            try reader.only(server, known: ["listen", "max_line_bytes", "max_batch_events", "window", "idle_timeout_seconds",
+                                            "hello_timeout_seconds", "max_connections", "allow_keys_without_tls"], prefix: "server")
+            if let listen = try reader.string(server, "server.listen") {
+                guard let (host, port) = parseListen(listen) else {
+                    throw ConfigError(file: file, key: "server.listen", problem: "must be HOST:PORT, e.g. \"127.0.0.1:7420\" or \"[::]:7420\"")
+                }
+                config.server.host = host
+                config.server.port = port
+            }
+            if let v = try reader.integer(server, "server.max_line_bytes", in: 1024...(64 << 20)) { config.server.maxLineBytes = v }
+            if let v = try reader.integer(server, "server.max_batch_events", in: 1...100_000) { config.server.maxBatchEvents = v }
+            if let v = try reader.integer(server, "server.window", in: 1...1024) { config.server.window = v }
+            if let v = try reader.seconds(server, "server.idle_timeout_seconds") { config.server.idleTimeoutSeconds = v }
+            if let v = try reader.seconds(server, "server.hello_timeout_seconds") { config.server.helloTimeoutSeconds = v }
+            if let v = try reader.integer(server, "server.max_connections", in: 1...100_000) { config.server.maxConnections = v }
+            if let v = try reader.bool(server, "server.allow_keys_without_tls") { config.server.allowKeysWithoutTLS = v }
+        }
+        if let store = try reader.table(root, "store") {
+            try reader.only(store, known: ["path", "min_free_megabytes"], prefix: "store")
+            if let v = try reader.path(store, "store.path") { config.store.path = v }
+            if let v = try reader.integer(store, "store.min_free_megabytes", in: 0...1_000_000) { config.store.minFreeMegabytes = v }
+        }
+        if let facility = try reader.table(root, "facility") {
+            try reader.only(facility, known: ["license", "licenses", "require_personal_keys"], prefix: "facility")
+            if let v = try reader.string(facility, "facility.license") {
+                guard isLicense(v) else {
+                    throw ConfigError(file: file, key: "facility.license", problem: "must be a license number such as \"LIC-0001\"")
+                }
+                config.facility.license = v
+            }
+            if let v = try reader.strings(facility, "facility.licenses") {
+                guard v.allSatisfy(isLicense) else {
+                    throw ConfigError(file: file, key: "facility.licenses", problem: "every entry must be a license number such as \"LIC-0002\"")
+                }
+                config.facility.otherLicenses = v
+            }
+            if let v = try reader.bool(facility, "facility.require_personal_keys") { config.facility.requirePersonalKeys = v }
+        }
+        if let metrc = try reader.table(root, "metrc") {
+            try reader.only(metrc, known: ["base_url", "vendor_key_file", "default_key_file", "objects_per_request", "concurrency",
+                                           "request_timeout_seconds", "alert_after_hours"], prefix: "metrc")
+            if let v = try reader.string(metrc, "metrc.base_url") {
+                guard let url = URL(string: v), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                    throw ConfigError(file: file, key: "metrc.base_url", problem: "must be an http:// or https:// URL")
+                }
+                config.metrc.baseURL = v.hasSuffix("/") ? String(v.dropLast()) : v
+            }
+            if let v = try reader.path(metrc, "metrc.vendor_key_file") { config.metrc.vendorKeyFile = v }
+            if let v = try reader.path(metrc, "metrc.default_key_file") { config.metrc.defaultKeyFile = v }
+            if let v = try reader.integer(metrc, "metrc.objects_per_request", in: 1...1000) { config.metrc.objectsPerRequest = v }
+            if let v = try reader.integer(metrc, "metrc.concurrency", in: 1...64) { config.metrc.concurrency = v }
+            if let v = try reader.seconds(metrc, "metrc.request_timeout_seconds") { config.metrc.requestTimeoutSeconds = v }
+            if let v = try reader.seconds(metrc, "metrc.alert_after_hours") { config.metrc.alertAfterHours = v }
+        }
+        return config
+    }
+
+    static func isLicense(_ s: String) -> Bool {
+        (1...64).contains(s.count) && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
+    }
+
+    /// `HOST:PORT` or `[IPv6]:PORT`.
+    static func parseListen(_ s: String) -> (String, Int)? {
+        var host: Substring
+        var portText: Substring
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
+            host = s[s.index(after: s.startIndex)..<close]
+            portText = s[s.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = s.lastIndex(of: ":") else { return nil }
+            host = s[..<colon]
+            portText = s[s.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        return (String(host), port)
+    }
+}
+
+/// Typed reads from a TOML table, each failure naming the key.
+struct TableReader {
+    let file: String
+    let folder: String
+
+    func fail(_ key: String, _ problem: String) -> ConfigError { ConfigError(file: file, key: key, problem: problem) }
+
+    func only(_ table: [String: TOMLValue], known: Set<String>, prefix: String?) throws(ConfigError) {
+        for key in table.keys.sorted() where !known.contains(key) {
+            let full = prefix.map { "\($0).\(key)" } ?? key
+            throw fail(full, "unknown key (known here: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func table(_ root: [String: TOMLValue], _ key: String) throws(ConfigError) -> [String: TOMLValue]? {
+        guard let v = root[key] else { return nil }
+        guard case .table(let t) = v else { throw fail(key, "must be a table ([\(key)])") }
+        return t
+    }
+
+    private func leaf(_ key: String) -> String { String(key.split(separator: ".").last ?? "") }
+
+    func string(_ table: [String: TOMLValue], _ key: String) throws(ConfigError) -> String? {
+        guard let v = table[leaf(key)] else { return nil }
+        guard case .string(let s) = v else { throw fail(key, "must be a string in quotes") }
+        guard !s.isEmpty else { throw fail(key, "must not be empty") }
+        return s
+    }
+
+    func strings(_ table: [String: TOMLValue], _ key: String) throws(ConfigError) -> [String]? {
+        guard let v = table[leaf(key)] else { return nil }
+        guard case .array(let items) = v else { throw fail(key, "must be an array of strings") }
+        var out: [String] = []
+        for item in items {
+            guard case .string(let s) = item else { throw fail(key, "must be an array of strings") }
+            out.append(s)
+        }
+        return out
+    }
+
+    func integer(_ table: [String: TOMLValue], _ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let v = table[leaf(key)] else { return nil }
+        guard case .integer(let n) = v else { throw fail(key, "must be a whole number") }
+        guard range.contains(n) else { throw fail(key, "must be from \(range.lowerBound) to \(range.upperBound), not \(n)") }
+        return n
+    }
+
+    func seconds(_ table: [String: TOMLValue], _ key: String) throws(ConfigError) -> Double? {
+        guard let v = table[leaf(key)] else { return nil }
+        let n: Double
+        switch v {
+        case .integer(let i): n = Double(i)
+        case .float(let d): n = d
+        default: throw fail(key, "must be a number")
+        }
+        guard n > 0, n <= 10_000_000 else { throw fail(key, "must be greater than 0") }
+        return n
+    }
+
+    func bool(_ table: [String: TOMLValue], _ key: String) throws(ConfigError) -> Bool? {
+        guard let v = table[leaf(key)] else { return nil }
+        guard case .boolean(let b) = v else { throw fail(key, "must be true or false") }
+        return b
+    }
+
+    /// A path; a relative one is taken from the config file's folder.
+    func path(_ table: [String: TOMLValue], _ key: String) throws(ConfigError) -> String? {
+        guard let s = try string(table, key) else { return nil }
+        if s.hasPrefix("/") { return s }
+        return URL(fileURLWithPath: folder).appendingPathComponent(s).standardizedFileURL.path
+    }
+}

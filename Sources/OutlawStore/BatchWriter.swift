@@ -1,0 +1,72 @@
+import Foundation
+import OutlawProtocol
+import Synchronization
+
+/// Group commit: batches offered while a transaction is being written wait and go into the next one together.
+public final class BatchWriter: Sendable {
+    typealias Waiter = (IncomingBatch, CheckedContinuation<BatchOutcome, Never>)
+
+    struct State {
+        var pending: [Waiter] = []
+        var writing = false
+    }
+
+    private let store: Store
+    private let state = Mutex(State())
+    /// Refuse new batches (nack `unavailable`) when the store's disk has less free space than this.
+    private let minFreeBytes: Int64
+    private let clock: @Sendable () -> Date
+    // SQLite's commit blocks on fsync: keep that off Swift's small cooperative thread pool.
+    private let queue = DispatchQueue(label: "outlawd.batch-writer")
+
+    public init(store: Store, minFreeBytes: Int64 = 64 << 20, clock: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.minFreeBytes = minFreeBytes
+        self.clock = clock
+    }
+
+    /// Returns once the batch is durably committed (or refused); safe to call from many connections at once.
+    public func write(_ batch: IncomingBatch) async -> BatchOutcome {
+        await withCheckedContinuation { continuation in
+            let startWriter = state.withLock { s in
+                s.pending.append((batch, continuation))
+                if s.writing { return false }
+                s.writing = true
+                return true
+            }
+            if startWriter {
+                queue.async { self.drain() }
+            }
+        }
+    }
+
+    private func drain() {
+        while true {
+            let group: [Waiter] = state.withLock { s in
+                let taken = s.pending
+                s.pending = []
+                if taken.isEmpty { s.writing = false }
+                return taken
+            }
+            if group.isEmpty { return }
+            let outcomes: [BatchOutcome]
+            if let free = freeBytes(), free < minFreeBytes {
+                outcomes = group.map { _ in .rejected(code: NackCode.unavailable.rawValue, message: "the server's disk is nearly full; retry later") }
+            } else {
+                do {
+                    outcomes = try store.commit(group.map(\.0), now: clock())
+                } catch {
+                    outcomes = group.map { _ in .rejected(code: NackCode.unavailable.rawValue, message: "the server cannot store right now; retry later") }
+                }
+            }
+            for (waiter, outcome) in zip(group, outcomes) { waiter.1.resume(returning: outcome) }
+        }
+    }
+
+    private func freeBytes() -> Int64? {
+        var stats = statvfs()
+        let folder = URL(fileURLWithPath: store.path).deletingLastPathComponent().path
+        guard statvfs(folder, &stats) == 0 else { return nil }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
+    }
+}

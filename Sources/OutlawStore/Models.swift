@@ -1,0 +1,122 @@
+import Foundation
+
+/// A handheld known to the daemon.
+public struct Device: Sendable, Equatable, Codable {
+    public let id: Int64
+    public let name: String
+    public let active: Bool
+    public let createdAt: Date
+    public let lastSeenAt: Date?
+}
+
+/// What a person may do from a handheld.
+public enum Role: String, Sendable, Codable, CaseIterable {
+    case admin, console, user
+}
+
+/// An Outlaw user: the person who collects events.
+public struct User: Sendable, Equatable, Codable {
+    public let id: Int64
+    public let name: String
+    public let role: Role
+    public let active: Bool
+    public let createdAt: Date
+}
+
+/// The answer to a PIN check.
+public enum LoginOutcome: Sendable, Equatable {
+    case ok(User)
+    case badCredentials
+    case inactiveUser
+    case locked(until: Date)
+}
+
+/// What happened to one batch offered for storage.
+public enum BatchOutcome: Sendable, Equatable {
+    case stored(events: Int)
+    case duplicate(events: Int)
+    case rejected(code: String, message: String)
+}
+
+/// Per-state counts of a batch's events.
+public struct EventCounts: Sendable, Equatable, Codable {
+    public var total = 0
+    public var queued = 0
+    public var uploading = 0
+    public var uploaded = 0
+    public var failed = 0
+    public var held = 0
+    public var recorded = 0
+
+    public init() {}
+
+    /// Events not yet finished (queued, uploading or held).
+    public var pending: Int { queued + uploading + held }
+
+    mutating func add(state: String, count: Int) {
+        total += count
+        switch state {
+        case "queued", "unknown": queued += count
+        case "uploading": uploading += count
+        case "uploaded": uploaded += count
+        case "failed": failed += count
+        case "held": held += count
+        case "recorded": recorded += count
+        default: queued += count
+        }
+    }
+
+    /// The batch-level state of the contract's `status` answer.
+    public var batchState: String {
+        if total == recorded { return "recorded" }
+        if held > 0 { return "held" }
+        if uploading > 0 { return "uploading" }
+        if queued > 0 { return uploaded > 0 || failed > 0 ? "uploading" : "queued" }
+        if failed > 0 { return uploaded > 0 ? "partial" : "failed" }
+        return "uploaded"
+    }
+}
+
+/// One event as stored, with whose work it is and where it stands.
+public struct StoredEvent: Sendable, Equatable, Codable {
+    public let id: Int64
+    public let seq: Int
+    public let type: String
+    public let tag: String
+    public let at: String
+    public let metrcDate: String
+    public let user: String
+    public let license: String
+    public let state: String
+    public let fields: String
+    public let message: String?
+}
+
+/// A stored batch with its events' progress.
+public struct BatchSummary: Sendable, Equatable, Codable {
+    public let device: String
+    public let id: String
+    public let user: String
+    public let license: String
+    public let receivedAt: Date
+    public let state: String
+    public let events: EventCounts
+    public let heldReason: String?
+    public let errors: [BatchError]
+}
+
+/// A failed event's message, as `status` reports it.
+public struct BatchError: Sendable, Equatable, Codable {
+    public let seq: Int
+    public let message: String
+}
+
+/// One line of the append-only audit table.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public let id: Int64
+    public let at: Date
+    public let actor: String
+    public let action: String
+    public let subject: String?
+    public let detail: String?
+}

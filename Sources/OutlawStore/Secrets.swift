@@ -1,0 +1,48 @@
+import Crypto
+import _CryptoExtras
+import Foundation
+
+/// Device tokens and PIN hashing: tokens are random and checked by SHA-256, PINs by salted PBKDF2.
+public enum Secrets {
+    /// PBKDF2-SHA256 rounds for new PINs; stored per user so it can be raised later.
+    public static let pinRounds = 210_000
+
+    /// A new device token: 32 random bytes, base64url without padding.
+    public static func newDeviceToken() -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func tokenHash(_ token: String) -> Data {
+        Data(SHA256.hash(data: Data(token.utf8)))
+    }
+
+    public static func newSalt() -> Data {
+        var rng = SystemRandomNumberGenerator()
+        return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+
+    public static func pinHash(_ pin: String, salt: Data, rounds: Int) -> Data {
+        // rounds below PBKDF2's floor only ever come from a hand-edited row; treat as the floor.
+        let key = try? KDF.Insecure.PBKDF2.deriveKey(
+            from: Data(pin.utf8), salt: salt, using: .sha256, outputByteCount: 32, rounds: max(rounds, pinRounds))
+        return key?.withUnsafeBytes { Data($0) } ?? Data()
+    }
+
+    /// Compares without stopping at the first difference, so timing does not reveal a prefix.
+    public static func constantTimeEqual(_ a: Data, _ b: Data) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for (x, y) in zip(a, b) { diff |= x ^ y }
+        return diff == 0
+    }
+
+    /// The SHA-256 of a batch's canonical content.
+    public static func contentHash(_ canonical: String) -> Data {
+        Data(SHA256.hash(data: Data(canonical.utf8)))
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+
+extension Store {
+    /// Registers a device and returns its token, which is stored only as a hash and never shown again.
+    public func addDevice(name: String, actor: String) throws -> String {
+        guard ClientMessage.isValidDeviceName(name) else {
+            throw StoreError("device name must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+        }
+        let token = Secrets.newDeviceToken()
+        try pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE name = ?", arguments: [name]) == true {
+                throw StoreError("device \(name) already exists")
+            }
+            try db.execute(sql: "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
+                           arguments: [name, Secrets.tokenHash(token), Date().timeIntervalSince1970])
+            try Store.audit(db, actor: actor, action: "device.add", subject: name)
+        }
+        return token
+    }
+
+    public func devices() throws -> [Device] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY name").map(Store.device)
+        }
+    }
+
+    public func disableDevice(name: String, actor: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE devices SET active = 0 WHERE name = ?", arguments: [name])
+            guard db.changesCount == 1 else { throw StoreError("no device named \(name)") }
+            try Store.audit(db, actor: actor, action: "device.disable", subject: name)
+        }
+    }
+
+    /// The device, when the name is known, active and the token matches; nil in every other case alike.
+    public func authenticateDevice(name: String, token: String) async throws -> Device? {
+        let hash = Secrets.tokenHash(token)
+        return try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE name = ?", arguments: [name]) else {
+                return nil
+            }
+            let stored: Data = row["token_hash"]
+            guard Secrets.constantTimeEqual(stored, hash), row["active"] as Bool else { return nil }
+            try db.execute(sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?",
+                           arguments: [Date().timeIntervalSince1970, row["id"] as Int64])
+            return Store.device(row)
+        }
+    }
+
+    static func device(_ row: Row) -> Device {
+        Device(id: row["id"], name: row["name"], active: row["active"],
+               createdAt: Date(timeIntervalSince1970: row["created_at"]),
+               lastSeenAt: (row["last_seen_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+
+/// The daemon's durable state in one SQLite file: WAL, `synchronous=FULL`, versioned migrations.
+public final class Store: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var config = Configuration()
+        // outlawctl and the daemon share the file; wait for each other's short writes instead of failing.
+        config.busyMode = .timeout(10)
+        config.foreignKeysEnabled = true
+        self.path = path
+        self.pool = try DatabasePool(path: path, configuration: config)
+        // GRDB sets synchronous=NORMAL with WAL; FULL is what keeps a commit through power loss.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        try Store.migrator.migrate(pool)
+    }
+
+    /// The `synchronous` setting of the writing connection (2 = FULL), for tests and `outlawctl status`.
+    public func synchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func journalMode() throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: devices, users, batches, events, audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE devices (
+                  id INTEGER PRIMARY KEY,
+                  name TEXT NOT NULL UNIQUE,
+                  token_hash BLOB NOT NULL,
+                  active INTEGER NOT NULL DEFAULT 1,
+                  created_at REAL NOT NULL,
+                  last_seen_at REAL
+                );
+                CREATE TABLE users (
+                  id INTEGER PRIMARY KEY,
+                  name TEXT NOT NULL UNIQUE,
+                  role TEXT NOT NULL CHECK (role IN ('admin', 'console', 'user')),
+                  active INTEGER NOT NULL DEFAULT 1,
+                  pin_hash BLOB NOT NULL,
+                  pin_salt BLOB NOT NULL,
+                  pin_rounds INTEGER NOT NULL,
+                  created_at REAL NOT NULL
+                );
+                CREATE TABLE login_failures (
+                  id INTEGER PRIMARY KEY,
+                  user_name TEXT NOT NULL,
+                  at REAL NOT NULL
+                );
+                CREATE INDEX login_failures_by_name ON login_failures (user_name, at);
+                CREATE TABLE login_locks (
+                  user_name TEXT PRIMARY KEY,
+                  until REAL NOT NULL
+                );
+                CREATE TABLE batches (
+                  id INTEGER PRIMARY KEY,
+                  device_id INTEGER NOT NULL REFERENCES devices (id),
+                  batch_id TEXT NOT NULL,
+                  user_id INTEGER NOT NULL REFERENCES users (id),
+                  license TEXT NOT NULL,
+                  content_hash BLOB NOT NULL,
+                  event_count INTEGER NOT NULL,
+                  received_at REAL NOT NULL,
+                  session TEXT NOT NULL,
+                  UNIQUE (device_id, batch_id)
+                );
+                CREATE INDEX batches_by_user ON batches (user_id);
+                CREATE TABLE events (
+                  id INTEGER PRIMARY KEY,
+                  batch_id INTEGER NOT NULL REFERENCES batches (id),
+                  seq INTEGER NOT NULL,
+                  type TEXT NOT NULL,
+                  tag TEXT NOT NULL,
+                  at TEXT NOT NULL,
+                  metrc_date TEXT NOT NULL,
+                  fields TEXT NOT NULL,
+                  user_id INTEGER NOT NULL REFERENCES users (id),
+                  license TEXT NOT NULL,
+                  state TEXT NOT NULL,
+                  updated_at REAL NOT NULL,
+                  UNIQUE (batch_id, seq)
+                );
+                CREATE INDEX events_by_state ON events (state, id);
+                CREATE TABLE audit (
+                  id INTEGER PRIMARY KEY,
+                  at REAL NOT NULL,
+                  actor TEXT NOT NULL,
+                  action TEXT NOT NULL,
+                  subject TEXT,
+                  detail TEXT
+                );
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                  BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                  BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
+                CREATE TABLE settings (
+                  name TEXT PRIMARY KEY,
+                  value TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}
+
+/// An operation on the store that could not be done, with a message for the operator.
+public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+import Foundation
+
+/// The operator's tool: devices, users and the batch queue, safe to run while the daemon runs.
+struct Outlawctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outlawctl",
+        abstract: "Manage outlawd: devices, users, batches.",
+        discussion: "Exit codes: 0 ok, 1 the operation failed (message on stderr), 2 usage or configuration error.",
+        subcommands: [DeviceCommand.self, UserCommand.self, BatchesCommand.self, BatchCommand.self, AuditCommand.self])
+}
+
+CommandLineRunner.run(Outlawctl.self)

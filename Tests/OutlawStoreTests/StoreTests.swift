@@ -1,0 +1,178 @@
+import Foundation
+import OutlawProtocol
+import OutlawTestSupport
+import Testing
+@testable import OutlawStore
+
+@Suite("Store")
+struct StoreTests {
+    let dir: TempDirectory
+    let store: Store
+
+    init() throws {
+        dir = try TempDirectory("outlawd-store")
+        store = try Store(path: dir.file("state/outlawd.sqlite"))
+    }
+
+    static let now = Date()
+
+    func validated(id: String, user: String = "jane", weight: Double = 12.5, events: Int = 1) throws -> ValidatedBatch {
+        let validator = BatchValidator(maxBatchEvents: 5000, defaultLicense: "LIC-0001", licenses: [])
+        let list: [JSONValue] = (1...events).map { seq in
+            ["seq": .number(Double(seq)), "type": "plant.harvest", "at": "2026-11-28T14:03:11-08:00",
+             "plant": "1A4FF0100000022000000001", "weight": .number(weight), "unit": "Grams", "drying_location": "Drying Room"]
+        }
+        return try validator.validate(["id": .string(id), "user": .string(user), "events": .array(list)], now: Self.now).get()
+    }
+
+    func device() async throws -> Device {
+        let token = try store.addDevice(name: "HH-1", actor: "test")
+        return try #require(try await store.authenticateDevice(name: "HH-1", token: token))
+    }
+
+    @Test func durabilitySettings() throws {
+        #expect(try store.synchronousMode() == 2)
+        #expect(try store.journalMode() == "wal")
+    }
+
+    @Test func deviceTokensAreCheckedAndStoredOnlyAsHashes() async throws {
+        let token = try store.addDevice(name: "HH-1", actor: "test")
+        #expect(token.count >= 40)
+        #expect(try await store.authenticateDevice(name: "HH-1", token: token)?.name == "HH-1")
+        #expect(try await store.authenticateDevice(name: "HH-1", token: token + "x") == nil)
+        #expect(try await store.authenticateDevice(name: "HH-2", token: token) == nil)
+        let file = try Data(contentsOf: URL(fileURLWithPath: store.path))
+        #expect(file.range(of: Data(token.utf8)) == nil)
+        try store.disableDevice(name: "HH-1", actor: "test")
+        #expect(try await store.authenticateDevice(name: "HH-1", token: token) == nil)
+        #expect(throws: StoreError.self) { try store.addDevice(name: "HH-1", actor: "test") }
+        #expect(throws: StoreError.self) { try store.addDevice(name: "bad name", actor: "test") }
+    }
+
+    @Test func loginAndLockout() async throws {
+        try store.addUser(name: "jane", role: .console, pin: "4821", actor: "test")
+        let t0 = Date()
+        guard case .ok(let user) = try await store.login(name: "jane", pin: "4821", now: t0) else {
+            Issue.record("right PIN refused")
+            return
+        }
+        #expect(user.role == .console)
+        for i in 0..<4 {
+            #expect(try await store.login(name: "jane", pin: "0000", now: t0.addingTimeInterval(Double(i))) == .badCredentials)
+        }
+        // The right PIN before the 5th failure still works, and clears the count.
+        guard case .ok = try await store.login(name: "jane", pin: "4821", now: t0.addingTimeInterval(5)) else {
+            Issue.record("right PIN refused after 4 failures")
+            return
+        }
+        for i in 0..<5 {
+            #expect(try await store.login(name: "jane", pin: "0000", now: t0.addingTimeInterval(10 + Double(i))) == .badCredentials)
+        }
+        guard case .locked = try await store.login(name: "jane", pin: "4821", now: t0.addingTimeInterval(20)) else {
+            Issue.record("not locked after 5 wrong PINs")
+            return
+        }
+        guard case .ok = try await store.login(name: "jane", pin: "4821", now: t0.addingTimeInterval(14 + 15 * 60 + 1)) else {
+            Issue.record("still locked after 15 minutes")
+            return
+        }
+        #expect(try store.auditEntries().contains { $0.action == "login.locked" && $0.subject == "jane" })
+    }
+
+    @Test func failuresSpreadOverMoreThan15MinutesDoNotLock() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let t0 = Date()
+        for i in 0..<6 {
+            _ = try await store.login(name: "jane", pin: "9999", now: t0.addingTimeInterval(Double(i) * 301))
+        }
+        guard case .ok = try await store.login(name: "jane", pin: "4821", now: t0.addingTimeInterval(6 * 301)) else {
+            Issue.record("locked by failures outside the window")
+            return
+        }
+    }
+
+    @Test func unknownAndInactiveUsers() async throws {
+        #expect(try await store.login(name: "ghost", pin: "1234") == .badCredentials)
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        try store.disableUser(name: "jane", actor: "test")
+        #expect(try await store.login(name: "jane", pin: "4821") == .inactiveUser)
+        #expect(try await store.login(name: "jane", pin: "1111") == .badCredentials)
+    }
+
+    @Test func batchesStoreDedupeAndConflict() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        let b = try validated(id: "b-1", events: 3)
+        let outcomes = try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: b),
+                                         IncomingBatch(deviceID: d.id, session: "s", batch: b),
+                                         IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "b-1", weight: 99))])
+        #expect(outcomes == [.stored(events: 3), .duplicate(events: 3),
+                             .rejected(code: "id_conflict", message: "batch b-1 was already stored with different content")])
+        let all = try store.batches(BatchFilter())
+        #expect(all.count == 1)
+        #expect(all[0].events.total == 3 && all[0].state == "queued" && all[0].user == "jane")
+        let (_, events) = try #require(try store.batchDetail(device: "HH-1", id: "b-1"))
+        #expect(events.map(\.seq) == [1, 2, 3])
+        #expect(events.allSatisfy { $0.user == "jane" && $0.metrcDate == "2026-11-28" && $0.state == "queued" })
+    }
+
+    @Test func unknownOrInactiveCollectorStoresNothing() async throws {
+        let d = try await device()
+        try store.addUser(name: "john", role: .user, pin: "4821", actor: "test")
+        try store.disableUser(name: "john", actor: "test")
+        let outcomes = try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "a", user: "ghost")),
+                                         IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "b", user: "john"))])
+        #expect(outcomes.map { if case .rejected(let code, _) = $0 { code } else { "" } } == ["unknown_user", "inactive_user"])
+        #expect(try store.batches(BatchFilter()).isEmpty)
+    }
+
+    @Test func groupCommitAnswersEveryWriterOnce() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        let writer = BatchWriter(store: store, minFreeBytes: 0)
+        let batches = try (0..<50).map { try validated(id: "g-\($0)", events: 2) }
+        let outcomes = await withTaskGroup(of: BatchOutcome.self) { group in
+            for b in batches { group.addTask { await writer.write(IncomingBatch(deviceID: d.id, session: "s", batch: b)) } }
+            return await group.reduce(into: [BatchOutcome]()) { $0.append($1) }
+        }
+        #expect(outcomes.count == 50)
+        #expect(outcomes.allSatisfy { $0 == .stored(events: 2) })
+        #expect(try store.batches(BatchFilter()).count == 50)
+    }
+
+    @Test func nearlyFullDiskRefusesWithUnavailable() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        let writer = BatchWriter(store: store, minFreeBytes: Int64.max)
+        let outcome = await writer.write(IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "x")))
+        guard case .rejected(let code, _) = outcome else {
+            Issue.record("stored on a full disk")
+            return
+        }
+        #expect(code == "unavailable")
+        #expect(try store.batches(BatchFilter()).isEmpty)
+    }
+
+    @Test func auditIsAppendOnly() throws {
+        try store.audit(actor: "op", action: "test", subject: "x")
+        #expect(throws: (any Error).self) { try store.pool.write { db in try db.execute(sql: "DELETE FROM audit") } }
+        #expect(throws: (any Error).self) { try store.pool.write { db in try db.execute(sql: "UPDATE audit SET actor = 'z'") } }
+        #expect(try store.auditEntries().first?.actor == "op")
+    }
+
+    @Test func batchStateSummary() {
+        func state(_ pairs: [(String, Int)]) -> String {
+            var c = EventCounts()
+            for (s, n) in pairs { c.add(state: s, count: n) }
+            return c.batchState
+        }
+        #expect(state([("recorded", 3)]) == "recorded")
+        #expect(state([("queued", 2), ("recorded", 1)]) == "queued")
+        #expect(state([("queued", 1), ("uploaded", 1)]) == "uploading")
+        #expect(state([("uploaded", 2), ("recorded", 1)]) == "uploaded")
+        #expect(state([("uploaded", 1), ("failed", 1)]) == "partial")
+        #expect(state([("failed", 2)]) == "failed")
+        #expect(state([("held", 1), ("uploaded", 1)]) == "held")
+    }
+}
+

@@ -1,0 +1,147 @@
+import Foundation
+
+/// The real `outlawd` binary running on a free port with a config in a temp folder.
+public final class DaemonProcess: @unchecked Sendable {
+    public let directory: TempDirectory
+    public let configPath: String
+    public private(set) var port: Int = 0
+    private let output = LockedText()
+
+    /// Writes `outlawd.toml` (with `extraConfig` appended to its sections) and starts the daemon.
+    public init(server: String = "", store: String = "", facility: String = "", metrc: String = "",
+                directory: TempDirectory? = nil, environment: [String: String] = [:]) throws
+    {
+        self.directory = try directory ?? TempDirectory("outlawd-e2e")
+        configPath = try self.directory.write("outlawd.toml", """
+            [server]
+            listen = "127.0.0.1:0"
+            \(server)
+            [store]
+            path = "state/outlawd.sqlite"
+            \(store)
+            [facility]
+            license = "LIC-0001"
+            \(facility)
+            \(metrc.isEmpty ? "" : "[metrc]\n" + metrc)
+            """)
+        try start(environment: environment)
+    }
+
+    private var environment: [String: String] = [:]
+
+    public func start(environment: [String: String] = [:]) throws {
+        self.environment = environment
+        output.withLock { $0 = "" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("outlawd"))
+        process.arguments = ["--config", configPath]
+        var env = ProcessInfo.processInfo.environment
+        env["OUTLAWD_LOG_TARGET"] = "stderr"
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "LISTEN_FDS")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        let reader = pipe.fileHandleForReading
+        let output = self.output
+        // A plain reading thread: Foundation's readabilityHandler has crashed test runners at exit.
+        Thread.detachNewThread {
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+        try process.run()
+        current = process
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let text = output.withLock { $0 }
+            if let range = text.range(of: #"listening for devices.*port=(\d+)|port=(\d+).*listening for devices"#, options: .regularExpression) {
+                let line = String(text[range])
+                if let portRange = line.range(of: #"port=\d+"#, options: .regularExpression) {
+                    port = Int(line[portRange].dropFirst(5)) ?? 0
+                    return
+                }
+            }
+            if !process.isRunning {
+                throw LineClient.Failure(description: "outlawd exited with \(process.terminationStatus): \(text)")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        throw LineClient.Failure(description: "outlawd did not start listening: \(output.withLock { $0 })")
+    }
+
+    private var current: Process?
+
+    /// Everything the daemon wrote to stdout and stderr so far.
+    public var log: String { output.withLock { $0 } }
+
+    public func client(timeout: TimeInterval = 10) throws -> LineClient {
+        try LineClient(port: port, timeout: timeout)
+    }
+
+    /// Runs outlawctl against this daemon's config.
+    public func ctl(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+        try runCommand(Binaries.path("outlawctl"), arguments + ["--config", configPath], stdin: stdin)
+    }
+
+    /// Adds a device and returns its token.
+    public func addDevice(_ name: String) throws -> String {
+        let r = try ctl(["device", "add", name])
+        guard r.status == 0 else { throw LineClient.Failure(description: "device add failed: \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func addUser(_ name: String, role: String = "user", pin: String = "1234") throws {
+        let r = try ctl(["user", "add", name, "--role", role], stdin: pin + "\n")
+        guard r.status == 0 else { throw LineClient.Failure(description: "user add failed: \(r.stderr)") }
+    }
+
+    /// Connects and says hello; returns the client and the welcome.
+    public func session(device: String, token: String) throws -> (LineClient, [String: Any]) {
+        let c = try client()
+        try c.send(json: ["op": "hello", "proto": 1, "device": device, "token": token, "firmware": "test"])
+        let welcome = try c.readJSON()
+        return (c, welcome)
+    }
+
+    /// SIGKILL: the crash case.
+    public func kill9() {
+        guard let p = current, p.isRunning else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard let p = current else { return -1 }
+        if p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+        return p.terminationStatus
+    }
+
+    deinit {
+        if let p = current, p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+    }
+}
+
+/// Text appended from a pipe's reader thread and read by the test.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+
+    func withLock<T>(_ body: (inout String) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&text)
+    }
+}
