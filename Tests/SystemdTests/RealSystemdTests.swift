@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A throw-away systemd booted with scripts/systemd-box.
+final class SystemdBox: Sendable {
+    static var script: String { TestSupport.repositoryRoot() + "/scripts/systemd-box" }
+    static var available: Bool {
+        TestSupport.isRoot && FileManager.default.isExecutableFile(atPath: script)
+            && FileManager.default.isExecutableFile(atPath: "/lib/systemd/systemd")
+    }
+
+    let directory: String
+
+    private init(directory: String) { self.directory = directory }
+
+    /// Boots a box; `options` are systemd-box start options (`--unit`, `--file`, `--bind`, ...).
+    static func start(_ options: [String]) async throws -> SystemdBox {
+        let dir = try TestSupport.makeTempDir("sdbox")
+        let out = try await TestSupport.run(script, ["start", "--dir", dir] + options)
+        guard out.status == 0 else {
+            throw TestFailure("systemd-box start failed (\(out.status)): \(out.stderr)")
+        }
+        return SystemdBox(directory: dir)
+    }
+
+    /// Runs a command inside the box.
+    @discardableResult
+    func run(_ command: [String], stdin: String? = nil) async throws -> TestSupport.Output {
+        try await TestSupport.run(Self.script, ["exec", "--dir", directory] + command, stdin: stdin)
+    }
+
+    /// Trimmed stdout of a command inside the box.
+    func output(_ command: [String]) async throws -> String {
+        try await run(command).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func show(_ unit: String, _ property: String) async throws -> String {
+        try await output(["systemctl", "show", "-P", property, unit])
+    }
+
+    /// Journal entries of the box matching journalctl arguments, as JSON objects.
+    func journal(_ arguments: [String]) async throws -> [[String: Any]] {
+        let out = try await run(["journalctl", "--no-pager", "-o", "json"] + arguments)
+        return out.stdout.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+    }
+
+    func stop() async throws {
+        let out = try await TestSupport.run(Self.script, ["stop", "--dir", directory])
+        if out.status != 0 { Issue.record("systemd-box stop: \(out.stderr)") }
+        TestSupport.removeTree(directory)
+    }
+}
+
+/// The project's units and a tiny Swift service under a real, booted systemd.
+@Suite("Real systemd", .enabled(if: SystemdBox.available, "needs root, systemd and scripts/systemd-box"))
+struct RealSystemdTests {
+    /// The `[Service]` lines of systemd/outlawd.service except those naming outlawd's own program,
+    /// files and timings, so the tiny service runs under exactly the same sandbox and settings (this
+    /// is what proves MemoryDenyWriteExecute= and the system call filter leave a Swift program
+    /// working, and that a watchdog SIGABRT ends it promptly).
+    static func outlawdServiceLines() throws -> [String] {
+        let unit = try String(contentsOfFile: TestSupport.repositoryRoot() + "/systemd/outlawd.service", encoding: .utf8)
+        let own: Set<String> = [
+            "ExecStart", "WatchdogSec", "RestartSec", "StateDirectory", "StateDirectoryMode",
+            "ConfigurationDirectory", "LoadCredential",
+        ]
+        var lines: [String] = []
+        var inService = false
+        for line in unit.split(separator: "\n") {
+            if line.hasPrefix("[") { inService = line == "[Service]"; continue }
+            guard inService, !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") else { continue }
+            if !own.contains(String(line[..<eq])) { lines.append(String(line)) }
+        }
+        return lines
+    }
+
+    @Test func tinyNotifyServiceUnderRealSystemd() async throws {
+        let work = try TestSupport.makeTempDir("sdtiny")
+        defer { TestSupport.removeTree(work) }
+        let port = try TestSupport.freePort()
+        let runner = (TestSupport.testRunner as NSString).lastPathComponent
+        let outlawd = try Self.outlawdServiceLines()
+        #expect(outlawd.contains("MemoryDenyWriteExecute=yes"))
+        #expect(outlawd.contains("SystemCallFilter=@system-service"))
+        #expect(outlawd.contains("Type=notify"))
+
+        try """
+            [Unit]
+            Description=tiny notify service (SystemdTests)
+            Requires=tiny.socket
+            After=tiny.socket
+
+            [Service]
+            ExecStart=/opt/sdtests/\(runner) \(TestSupport.childRoleArguments.joined(separator: " "))
+            Environment=SYSTEMD_TESTS_ROLE=service
+            WatchdogSec=2s
+            RestartSec=1s
+            StateDirectory=tiny
+            LoadCredential=greeting:/etc/tiny/greeting
+            # The rest as in systemd/outlawd.service:
+            \(outlawd.joined(separator: "\n"))
+
+            """.write(toFile: work + "/tiny.service", atomically: true, encoding: .utf8)
+        try """
+            [Socket]
+            ListenStream=127.0.0.1:\(port)
+            FileDescriptorName=devices
+
+            """.write(toFile: work + "/tiny.socket", atomically: true, encoding: .utf8)
+        try "hello-from-credential\n".write(toFile: work + "/greeting", atomically: true, encoding: .utf8)
+        // Only for `systemd-analyze verify` of the project's units inside the box.
+        let root = TestSupport.repositoryRoot()
+
+        let box = try await SystemdBox.start([
+            "--unit", work + "/tiny.service", "--unit", work + "/tiny.socket",
+            "--file", work + "/greeting:/etc/tiny/greeting",
+            "--bind", TestSupport.buildDirectory + ":/opt/sdtests",
+            "--unit", root + "/systemd/outlawd.service", "--unit", root + "/systemd/outlawd.socket",
+            "--bind", "/bin/true:/usr/local/bin/outlawd",
+        ])
+        do {
+            // The project's units, offline checks, in a root where ExecStart= exists.
+            let verify = try await box.run([
+                "systemd-analyze", "verify", "--man=no",
+                "/etc/systemd/system/outlawd.service", "/etc/systemd/system/outlawd.socket",
+            ])
+            #expect(verify.stdout + verify.stderr == "", "systemd-analyze verify must print nothing")
+            #expect(verify.status == 0)
+            let security = try await box.run(["systemd-analyze", "security", "--offline=yes", "/etc/systemd/system/outlawd.service"])
+            let exposure = security.stdout.split(separator: "\n").last { $0.contains("Overall exposure level") }
+                .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.last }
+            #expect(exposure != nil && exposure! <= 2.0, "exposure \(String(describing: exposure)): \(security.stdout)")
+
+            // Socket activation: the first connection starts the service with the socket named "devices".
+            try #require(try await box.run(["systemctl", "start", "tiny.socket"]).status == 0)
+            #expect(try await box.output(["systemctl", "is-active", "tiny.socket"]) == "active")
+            let reply = try await TestSupport.tcpExchange(port: port, timeout: .seconds(10), readTimeout: 60)
+            #expect(reply == "tiny names=devices credential=hello-from-credential target=journal watchdog=2000000\n")
+
+            // Type=notify: active only after READY=1; STATUS= shown by systemctl.
+            #expect(try await box.output(["systemctl", "is-active", "tiny.service"]) == "active")
+            #expect(try await box.show("tiny.service", "StatusText") == "serving; credential read")
+            #expect(try await box.show("tiny.service", "NRestarts") == "0")
+
+            // journalctl -u finds the structured line.
+            let batch = try #require(try await TestSupport.eventually(timeout: .seconds(10)) {
+                try await box.journal(["-u", "tiny.service", "BATCH_ID=tiny-1"]).first
+            })
+            #expect(batch["MESSAGE"] as? String == "tiny batch")
+            #expect(batch["DEVICE"] as? String == "HH-TINY")
+            #expect(batch["OUTLAW_USER"] as? String == "jane")
+            #expect(batch["EVENTS"] as? String == "3")
+            #expect(batch["PRIORITY"] as? String == "6")
+            #expect(batch["SYSLOG_IDENTIFIER"] as? String == "tiny")
+
+            // Watchdog: a SIGSTOPped service stops pinging, is killed and restarted.
+            let firstPID = try await box.show("tiny.service", "MainPID")
+            try #require(try await box.run(["kill", "-STOP", firstPID]).status == 0)
+            let restarted = try await TestSupport.eventually(timeout: .seconds(40), interval: .milliseconds(500)) { () -> Bool? in
+                let restarts = try await box.show("tiny.service", "NRestarts")
+                let active = try await box.output(["systemctl", "is-active", "tiny.service"])
+                let pid = try await box.show("tiny.service", "MainPID")
+                return restarts == "1" && active == "active" && pid != firstPID && pid != "0" ? true : nil
+            }
+            #expect(restarted == true, "not restarted after the watchdog")
+            let log = try await box.output(["journalctl", "--no-pager", "-o", "cat", "-u", "tiny.service"])
+            #expect(log.contains("Watchdog timeout"), "\(log)")
+            #expect(log.contains("Failed with result 'watchdog'"), "\(log)")
+            let again = try await TestSupport.tcpExchange(port: port, timeout: .seconds(10), readTimeout: 60)
+            #expect(again.hasPrefix("tiny names=devices credential=hello-from-credential"))
+
+            // Clean stop: SIGTERM → STOPPING=1 → exit 0.
+            let stop = try await box.run(["systemctl", "stop", "tiny.service", "tiny.socket"])
+            #expect(stop.status == 0, "\(stop.stderr)")
+            #expect(try await box.output(["systemctl", "is-active", "tiny.service"]) == "inactive")
+            #expect(try await box.show("tiny.service", "Result") == "success")
+            #expect(try await box.show("tiny.service", "ExecMainStatus") == "0")
+            let stopping = try await box.journal(["-u", "tiny.service", "MESSAGE=tiny stopping"])
+            #expect(stopping.last?["REASON"] as? String == "SIGTERM")
+        } catch {
+            try? await box.stop()
+            throw error
+        }
+        try await box.stop()
+    }
+}
