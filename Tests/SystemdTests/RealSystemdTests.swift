@@ -191,4 +191,124 @@ struct RealSystemdTests {
         }
         try await box.stop()
     }
+
+    /// outlawd and outlawctl built next to the test runner.
+    static var outlawdBuilt: Bool {
+        FileManager.default.isExecutableFile(atPath: TestSupport.buildDirectory + "/outlawd")
+            && FileManager.default.isExecutableFile(atPath: TestSupport.buildDirectory + "/outlawctl")
+    }
+
+    /// The real daemon, installed as docs/operations.md says, under the project's own units.
+    @Test(.enabled(if: RealSystemdTests.outlawdBuilt, "outlawd/outlawctl not built next to the test runner yet"))
+    func outlawdUnderRealSystemd() async throws {
+        let build = TestSupport.buildDirectory
+        let root = TestSupport.repositoryRoot()
+        let work = try TestSupport.makeTempDir("sdoutlawd")
+        defer { TestSupport.removeTree(work) }
+        let port = try TestSupport.freePort()
+        let config = "/etc/outlawd/outlawd.toml"
+        try """
+            [server]
+            listen = "127.0.0.1:\(port)"
+
+            [store]
+            path = "/var/lib/outlawd/outlaw.sqlite"
+
+            [facility]
+            license = "LIC-0001"
+
+            """.write(toFile: work + "/outlawd.toml", atomically: true, encoding: .utf8)
+        try "vendor-key-for-tests\n".write(toFile: work + "/metrc-vendor-key", atomically: true, encoding: .utf8)
+        try "default-key-for-tests\n".write(toFile: work + "/metrc-default-key", atomically: true, encoding: .utf8)
+        // Test-only drop-ins: a free port on loopback instead of 7420 on every address (the box
+        // shares the host's network), and a short watchdog so the SIGSTOP check is quick.
+        try "[Socket]\nListenStream=\nListenStream=127.0.0.1:\(port)\n"
+            .write(toFile: work + "/socket-port.conf", atomically: true, encoding: .utf8)
+        try "[Service]\nWatchdogSec=4s\nRestartSec=1s\n"
+            .write(toFile: work + "/watchdog.conf", atomically: true, encoding: .utf8)
+
+        let box = try await SystemdBox.start([
+            "--unit", root + "/systemd/outlawd.service", "--unit", root + "/systemd/outlawd.socket",
+            "--file", work + "/socket-port.conf:/etc/systemd/system/outlawd.socket.d/port.conf",
+            "--file", work + "/watchdog.conf:/etc/systemd/system/outlawd.service.d/watchdog.conf",
+            "--bind", build + "/outlawd:/usr/local/bin/outlawd",
+            "--bind", build + "/outlawctl:/usr/local/bin/outlawctl",
+            "--file", work + "/outlawd.toml:" + config,
+            "--file", work + "/metrc-vendor-key:/etc/outlawd/credentials/metrc-vendor-key",
+            "--file", work + "/metrc-default-key:/etc/outlawd/credentials/metrc-default-key",
+        ])
+        do {
+            // Provision a device and a user as the service's own (dynamic) user, in its state dir.
+            let admin = [
+                "systemd-run", "--wait", "--pipe", "--quiet", "-p", "DynamicUser=yes", "-p", "User=outlawd",
+                "-p", "StateDirectory=outlawd", "-p", "StateDirectoryMode=0700", "/usr/local/bin/outlawctl", "--config", config,
+            ]
+            let device = try await box.run(admin + ["device", "add", "HH-0042"])
+            try #require(device.status == 0, "outlawctl device add: \(device.stderr)")
+            let token = try #require(device.stdout.split(whereSeparator: \.isWhitespace).last.map(String.init))
+            let user = try await box.run(admin + ["user", "add", "jane", "--role", "user"], stdin: "4821\n")
+            try #require(user.status == 0, "outlawctl user add: \(user.stderr)")
+
+            try #require(try await box.run(["systemctl", "start", "outlawd.socket"]).status == 0)
+            #expect(try await box.output(["systemctl", "is-active", "outlawd.socket"]) == "active")
+
+            // A device connects (this starts outlawd through the socket), says hello, sends a batch.
+            let batchID = "b-\(UInt32.random(in: 0...UInt32.max))"
+            let now = ISO8601DateFormatter().string(from: Date())
+            let session = """
+                {"op":"hello","proto":1,"device":"HH-0042","token":"\(token)","firmware":"3.2.1"}
+                {"op":"batch","id":"\(batchID)","user":"jane","events":[{"seq":1,"type":"plant.scan","at":"\(now)","plant":"1A4000000000000000000001"}]}
+                {"op":"bye"}
+
+                """
+            let answers = try await TestSupport.tcpExchange(port: port, send: session, timeout: .seconds(10), readTimeout: 30)
+            #expect(answers.contains(#""op":"welcome""#), "\(answers)")
+            #expect(answers.contains(#""op":"ack""#) && answers.contains(batchID), "\(answers)")
+
+            #expect(try await box.output(["systemctl", "is-active", "outlawd.service"]) == "active")
+            let status = try await box.show("outlawd.service", "StatusText")
+            #expect(!status.isEmpty, "outlawd sends STATUS=")
+
+            // The batch line in the journal, with its fields.
+            let line = try await TestSupport.eventually(timeout: .seconds(10)) {
+                try await box.journal(["-u", "outlawd", "BATCH_ID=\(batchID)"]).first
+            }
+            let entry = try #require(line, "no journal line with BATCH_ID=\(batchID)")
+            #expect(entry["DEVICE"] as? String == "HH-0042")
+            #expect(entry["OUTLAW_USER"] as? String == "jane")
+            #expect(entry["EVENTS"] as? String == "1")
+            #expect(entry["PRIORITY"] != nil)
+            // Never a token, key or PIN in the journal.
+            let everything = try await box.output(["journalctl", "--no-pager", "-o", "json", "-u", "outlawd"])
+            #expect(!everything.contains(token))
+            #expect(!everything.contains("vendor-key-for-tests") && !everything.contains("default-key-for-tests"))
+
+            // The credentials were delivered to the service.
+            let credentials = try await box.output(["ls", "/run/credentials/outlawd.service"])
+            #expect(credentials.split(separator: "\n").sorted() == ["metrc-default-key", "metrc-vendor-key"])
+
+            // Watchdog: a SIGSTOPped daemon is killed and restarted.
+            let firstPID = try await box.show("outlawd.service", "MainPID")
+            try #require(try await box.run(["kill", "-STOP", firstPID]).status == 0)
+            let restarted = try await TestSupport.eventually(timeout: .seconds(60), interval: .milliseconds(500)) { () -> Bool? in
+                let restarts = try await box.show("outlawd.service", "NRestarts")
+                let active = try await box.output(["systemctl", "is-active", "outlawd.service"])
+                let pid = try await box.show("outlawd.service", "MainPID")
+                return restarts == "1" && active == "active" && pid != firstPID && pid != "0" ? true : nil
+            }
+            #expect(restarted == true, "outlawd not restarted after the watchdog")
+            let log = try await box.output(["journalctl", "--no-pager", "-o", "cat", "-u", "outlawd.service"])
+            #expect(log.contains("Failed with result 'watchdog'"))
+
+            // Clean stop within TimeoutStopSec, exit 0.
+            let stop = try await box.run(["systemctl", "stop", "outlawd.service", "outlawd.socket"])
+            #expect(stop.status == 0, "\(stop.stderr)")
+            #expect(try await box.show("outlawd.service", "Result") == "success")
+            #expect(try await box.show("outlawd.service", "ExecMainStatus") == "0")
+        } catch {
+            try? await box.stop()
+            throw error
+        }
+        try await box.stop()
+    }
 }
