@@ -107,15 +107,15 @@ struct EnvironmentTests {
         let task = Task { await watchdog.run { alive.value } }
         // Alive: pings come about every 100 ms.
         for _ in 0..<3 {
-            #expect(receiver.receive(timeoutMilliseconds: 1000) == "WATCHDOG=1")
+            #expect(await receiver.receiveAsync(timeoutMilliseconds: 1000) == "WATCHDOG=1")
         }
         // Not alive: no ping at all (allow one already in flight).
         alive.value = false
-        _ = receiver.receive(timeoutMilliseconds: 150)
-        #expect(receiver.receive(timeoutMilliseconds: 500) == nil)
+        _ = await receiver.receiveAsync(timeoutMilliseconds: 150)
+        #expect(await receiver.receiveAsync(timeoutMilliseconds: 500) == nil)
         // Alive again: pinging resumes.
         alive.value = true
-        #expect(receiver.receive(timeoutMilliseconds: 1000) == "WATCHDOG=1")
+        #expect(await receiver.receiveAsync(timeoutMilliseconds: 1000) == "WATCHDOG=1")
         task.cancel()
         await task.value
     }

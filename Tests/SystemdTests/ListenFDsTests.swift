@@ -23,11 +23,20 @@ struct ListenFDsTests {
         activator.standardOutput = FileHandle.nullDevice
         activator.standardError = FileHandle.nullDevice
         try activator.run()
-        defer {
-            if activator.isRunning { activator.terminate() }
-            activator.waitUntilExit()
+        let pid = activator.processIdentifier
+        let reply: Result<String, any Error>
+        do {
+            reply = .success(try await TestSupport.tcpExchange(port: port, timeout: .seconds(10), readTimeout: 60))
+        } catch {
+            reply = .failure(error)
         }
-        return try await TestSupport.tcpExchange(port: port, timeout: .seconds(10), readTimeout: 60)
+        // The child answers and exits; stop it in any case and reap it off the cooperative pool.
+        kill(pid, SIGTERM)
+        _ = try await TestSupport.offPool {
+            var status: Int32 = 0
+            return waitpid(pid, &status, 0)
+        }
+        return try reply.get()
     }
 
     @Test func theDevicesSocketIsFoundByName() async throws {

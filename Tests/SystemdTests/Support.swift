@@ -125,6 +125,14 @@ enum TestSupport {
         return Output(status: status, stdout: out, stderr: err)
     }
 
+    /// Runs blocking work (recv, accept, waitpid) on its own thread, not on the two-thread
+    /// cooperative pool that every test shares.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
     /// A free TCP port on 127.0.0.1 (bound then released; a small race is accepted).
     static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -152,37 +160,40 @@ enum TestSupport {
     ) async throws -> String {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw TestFailure("socket: \(errnoText())") }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = port.bigEndian
-            let r = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if r != 0 {
-                close(fd)
-                if ContinuousClock.now > deadline { throw TestFailure("connect to \(port): \(errnoText())") }
-                try await Task.sleep(for: .milliseconds(50))
-                continue
-            }
-            defer { close(fd) }
-            var tv = timeval(tv_sec: readTimeout, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            if let send {
-                let bytes = Array(send.utf8)
-                _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            }
-            var data: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n <= 0 { break }
-                data.append(contentsOf: buffer[0..<n])
-            }
-            return String(decoding: data, as: UTF8.self)
+            let reply = try await offPool { try exchangeOnce(port: port, send: send, readTimeout: readTimeout) }
+            if let reply { return reply }
+            if ContinuousClock.now > deadline { throw TestFailure("connect to \(port): refused until timeout") }
+            try await Task.sleep(for: .milliseconds(50))
         }
+    }
+
+    /// One blocking connect-send-read; nil when the connection is refused.
+    private static func exchangeOnce(port: UInt16, send: String?, readTimeout: Int) throws -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errnoText())") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = port.bigEndian
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if r != 0 { return nil }
+        var tv = timeval(tv_sec: readTimeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if let send {
+            let bytes = Array(send.utf8)
+            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Polls `check` until it returns a value or `timeout` passes.
@@ -205,7 +216,7 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// A unix datagram socket bound in a temp dir: what systemd's notify socket looks like.
-final class DatagramReceiver {
+final class DatagramReceiver: Sendable {
     let directory: String
     let path: String
     let fd: Int32
@@ -235,6 +246,11 @@ final class DatagramReceiver {
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         guard n >= 0 else { return nil }
         return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+
+    /// ``receive(timeoutMilliseconds:)`` off the cooperative pool.
+    func receiveAsync(timeoutMilliseconds: Int = 2000) async -> String? {
+        (try? await TestSupport.offPool { self.receive(timeoutMilliseconds: timeoutMilliseconds) }) ?? nil
     }
 
     deinit {
