@@ -99,6 +99,7 @@ let package = Package(
             "MetrcSandbox", "OutlawTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
+        .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox",
