@@ -1,0 +1,15 @@
+/// Where Metrc is and how the client talks to it.
+public struct MetrcClientConfiguration: Sendable {
+    /// e.g. `https://api-ca.metrc.com` or the sandbox's `http://127.0.0.1:8090` (a trailing slash is fine).
+    public var baseURL: String
+    /// The software's vendor API key: the Basic user name of every request. Never logged.
+    public var vendorKey: String
+    /// Seconds one request may take, from sending to the whole answer; past it: `.transportFailure`.
+    public var requestTimeout: Double
+
+    public init(baseURL: String, vendorKey: String, requestTimeout: Double = 60) {
+        self.baseURL = baseURL
+        self.vendorKey = vendorKey
+        self.requestTimeout = requestTimeout
+    }
+}
