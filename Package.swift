@@ -69,7 +69,7 @@ let package = Package(
         ]),
         // The daemon's wiring: configuration to running services.
         .target(name: "OutlawDaemon", dependencies: [
-            "OutlawProtocol", "OutlawConfig", "OutlawStore", "DeviceServer", "Metrc", "Upload", "Systemd",
+            "OutlawProtocol", "OutlawConfig", "OutlawStore", "DeviceServer", "Metrc", "Upload", "Systemd", "MetrcSandbox",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -80,13 +80,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "outlawctl", dependencies: [
-            "OutlawConfig", "OutlawStore", "OutlawProtocol",
+            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "metrc-sandbox", dependencies: [
             "MetrcSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The benchmark (scripts/bench): the real daemon under load, figures printed.
+        .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport"]),
         // Helpers for tests: temp dirs, spawning the real binaries, a line client.
         .target(name: "OutlawTestSupport", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),

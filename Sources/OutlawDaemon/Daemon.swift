@@ -1,43 +1,89 @@
 import DeviceServer
 import Foundation
 import Logging
+import Metrc
 import NIOCore
 import NIOPosix
 import OutlawConfig
 import OutlawProtocol
 import OutlawStore
 import ServiceLifecycle
+import Synchronization
+import Systemd
+import Upload
 
 /// Turns a configuration into running services and runs them until SIGTERM or SIGINT.
 public struct Daemon {
     public let configuration: DaemonConfiguration
+    public let credentials: MetrcCredentials
     public let logger: Logger
-    /// A listening socket handed over by systemd (`devices`), used instead of `server.listen`.
-    public let listenDescriptor: Int32?
 
-    public init(configuration: DaemonConfiguration, logger: Logger, listenDescriptor: Int32? = nil) {
+    public init(configuration: DaemonConfiguration, credentials: MetrcCredentials, logger: Logger) {
         self.configuration = configuration
+        self.credentials = credentials
         self.logger = logger
-        self.listenDescriptor = listenDescriptor
     }
 
     public func run(extraServices: [any Service] = []) async throws {
         let store = try Store(path: configuration.store.path)
         logger.info("store open", metadata: ["path": "\(store.path)"])
         let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20)
-        let services = DeviceServices(store: store, writer: writer)
-        let server = DeviceServer(configuration: deviceServerConfiguration(), services: services, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server)] + extraServices.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
+
+        var client: MetrcClient?
+        var uploader: Uploader?
+        if let vendorKey = credentials.vendorKey {
+            let metrc = MetrcClient(configuration: MetrcClientConfiguration(
+                baseURL: configuration.metrc.baseURL, vendorKey: vendorKey, requestTimeout: configuration.metrc.requestTimeoutSeconds))
+            client = metrc
+            if credentials.defaultKey == nil {
+                logger.warning("no Default Metrc key: users without a personal key wait (held)",
+                               metadata: ["looked_in": "\(credentials.defaultKeySource)"])
+            }
+            uploader = Uploader(
+                store: store, client: metrc, defaultKey: credentials.defaultKey,
+                configuration: UploaderConfiguration(
+                    objectsPerRequest: configuration.metrc.objectsPerRequest, concurrency: configuration.metrc.concurrency,
+                    requirePersonalKeys: configuration.facility.requirePersonalKeys, alertAfterHours: configuration.metrc.alertAfterHours),
+                logger: logger)
+        } else {
+            logger.error("no Metrc vendor key: batches are stored but not uploaded until one is configured",
+                         metadata: ["looked_in": "\(credentials.vendorKeySource)"])
+        }
+        let wake: @Sendable () -> Void = { [uploader] in uploader?.wake() }
+        let keys = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys, onChange: wake)
+        let services = DeviceServices(
+            store: store, writer: writer,
+            metrcKeyStatus: { user in await keys.loginStatus(user) },
+            setKeyHandler: { message, _ in await keys.handle(message) },
+            onBatchStored: wake)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = DeviceServer(configuration: try deviceServerConfiguration(), services: services, logger: logger, group: group)
+        let systemd = SystemdService(server: server, services: services, store: store, uploader: uploader, eventLoop: group.next(),
+                                     logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60)
+        var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads stop.
+        if let uploader { list.append(.init(service: uploader)) }
+        list.append(.init(service: server))
+        list += extraServices.map { .init(service: $0) }
+        list.append(.init(service: systemd))
+        let serviceGroup = ServiceGroup(configuration: .init(services: list, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await client?.shutdown()
+            throw error
+        }
+        try? await client?.shutdown()
     }
 
-    func deviceServerConfiguration() -> DeviceServerConfiguration {
+    /// The socket systemd passed as `devices`, if any; otherwise `server.listen`.
+    func deviceServerConfiguration() throws -> DeviceServerConfiguration {
         let s = configuration.server
-        let listener: DeviceServerConfiguration.Listener = listenDescriptor.map { .descriptor($0) }
-            ?? .address(host: s.host, port: s.port)
+        var listener: DeviceServerConfiguration.Listener = .address(host: s.host, port: s.port)
+        if let fd = try ListenFDs.socket(named: "devices", unsetEnvironment: true) {
+            listener = .descriptor(fd)
+            logger.info("using the socket systemd passed (devices)")
+        }
         return DeviceServerConfiguration(
             listener: listener, maxLineBytes: s.maxLineBytes, maxBatchEvents: s.maxBatchEvents, window: s.window,
             idleTimeout: s.idleTimeoutSeconds, helloTimeout: s.helloTimeoutSeconds, maxConnections: s.maxConnections,

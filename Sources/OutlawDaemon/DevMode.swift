@@ -1,4 +1,5 @@
 import Foundation
+import MetrcSandbox
 import OutlawConfig
 import OutlawStore
 
@@ -35,8 +36,26 @@ public enum DevMode {
         let existing = Set(try store.users().map(\.name))
         for user in users where !existing.contains(user.name) {
             try store.addUser(name: user.name, role: user.role, pin: user.pin, actor: "outlawd --dev")
+            // Jane has her own Metrc key (Metrc shows her); John has none, so the Default key signs for him.
+            if user.name == "jane" {
+                try store.setUserKey(user: "jane", key: SandboxDemo.janeKey, status: .ok, actor: "outlawd --dev")
+            }
         }
         return (config, token)
+    }
+
+    /// Starts the embedded Metrc sandbox (port 8090, or any free port if taken) and returns it with the keys to use.
+    public static func startSandbox(config: inout DaemonConfiguration) async throws -> (MetrcSandboxServer, MetrcCredentials) {
+        let sandbox = MetrcSandboxServer(state: .demo())
+        let port: Int
+        do {
+            port = try await sandbox.start(host: "127.0.0.1", port: 8090)
+        } catch {
+            port = try await sandbox.start(host: "127.0.0.1", port: 0)
+        }
+        config.metrc.baseURL = "http://127.0.0.1:\(port)"
+        return (sandbox, MetrcCredentials(vendorKey: SandboxDemo.vendorKey, defaultKey: SandboxDemo.ownerKey,
+                                          vendorKeySource: "embedded sandbox", defaultKeySource: "embedded sandbox"))
     }
 
     /// The text printed at start: how to talk to the demo daemon by hand.
@@ -51,7 +70,9 @@ public enum DevMode {
           devices:      \(host):\(port)
           demo device:  \(deviceName)
           device token: \(token)
+          Metrc sandbox: \(config.metrc.baseURL)  (see who did what: curl \(config.metrc.baseURL)/_sandbox/writes)
           demo users:   \(users.map { "\($0.name) (\($0.role.rawValue), PIN \($0.pin))" }.joined(separator: ", "))
+                        jane signs with her own Metrc key; john and admin fall back to the facility's Default key
 
         Send a batch from another terminal (bash):
           exec 3<>/dev/tcp/\(host)/\(port)

@@ -89,7 +89,15 @@ public struct StoredEvent: Sendable, Equatable, Codable {
     public let license: String
     public let state: String
     public let fields: String
+    /// Metrc's message for a failed event, or why a held event waits.
     public let message: String?
+    public let attempts: Int
+    /// Which key signed the last upload attempt (`personal` or `default`), and why.
+    public let keyKind: String?
+    public let keyReason: String?
+    public let metrcID: String?
+    public let firstAttemptAt: Date?
+    public let lastAttemptAt: Date?
 }
 
 /// A stored batch with its events' progress.

@@ -148,13 +148,23 @@ extension Store {
         for r in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM events WHERE batch_id = ? GROUP BY state", arguments: [pk]) {
             counts.add(state: r["state"], count: r["n"])
         }
+        let heldReason = counts.held > 0
+            ? try String.fetchOne(db, sql: "SELECT message FROM events WHERE batch_id = ? AND state = 'held' ORDER BY seq LIMIT 1", arguments: [pk])
+            : nil
+        let errors = counts.failed > 0
+            ? try Row.fetchAll(db, sql: "SELECT seq, message FROM events WHERE batch_id = ? AND state = 'failed' ORDER BY seq", arguments: [pk])
+                .map { BatchError(seq: $0["seq"], message: $0["message"] ?? "failed") }
+            : []
         return BatchSummary(device: row["device_name"], id: row["batch_id"], user: row["user_name"], license: row["license"],
                             receivedAt: Date(timeIntervalSince1970: row["received_at"]), state: counts.batchState,
-                            events: counts, heldReason: nil, errors: [])
+                            events: counts, heldReason: heldReason, errors: errors)
     }
 
     static func storedEvent(_ row: Row) -> StoredEvent {
         StoredEvent(id: row["id"], seq: row["seq"], type: row["type"], tag: row["tag"], at: row["at"], metrcDate: row["metrc_date"],
-                    user: row["user_name"], license: row["license"], state: row["state"], fields: row["fields"], message: nil)
+                    user: row["user_name"], license: row["license"], state: row["state"], fields: row["fields"], message: row["message"],
+                    attempts: row["attempts"], keyKind: row["key_kind"], keyReason: row["key_reason"], metrcID: row["metrc_id"],
+                    firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
     }
 }

@@ -111,6 +111,47 @@ public final class Store: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2: uploads, keys, attempts") { db in
+            try db.execute(sql: """
+                ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE events ADD COLUMN message TEXT;
+                ALTER TABLE events ADD COLUMN metrc_id TEXT;
+                ALTER TABLE events ADD COLUMN key_kind TEXT;
+                ALTER TABLE events ADD COLUMN key_reason TEXT;
+                ALTER TABLE events ADD COLUMN first_attempt_at REAL;
+                ALTER TABLE events ADD COLUMN last_attempt_at REAL;
+                ALTER TABLE events ADD COLUMN next_attempt_at REAL;
+                ALTER TABLE events ADD COLUMN unknown_since REAL;
+                ALTER TABLE events ADD COLUMN attempt_id INTEGER;
+                ALTER TABLE events ADD COLUMN held_code TEXT;
+                CREATE INDEX events_by_tag ON events (tag, id);
+                CREATE INDEX events_by_user_state ON events (user_id, state);
+                CREATE TABLE user_keys (
+                  user_id INTEGER PRIMARY KEY REFERENCES users (id),
+                  key TEXT NOT NULL,
+                  last4 TEXT NOT NULL,
+                  status TEXT NOT NULL CHECK (status IN ('ok', 'unverified', 'rejected')),
+                  set_at REAL NOT NULL,
+                  set_by TEXT NOT NULL,
+                  checked_at REAL
+                );
+                CREATE TABLE upload_attempts (
+                  id INTEGER PRIMARY KEY,
+                  started_at REAL NOT NULL,
+                  finished_at REAL,
+                  license TEXT NOT NULL,
+                  action TEXT NOT NULL,
+                  key_kind TEXT NOT NULL,
+                  key_user TEXT,
+                  key_reason TEXT NOT NULL,
+                  events INTEGER NOT NULL,
+                  outcome TEXT,
+                  http_status INTEGER,
+                  message TEXT,
+                  metrc_ids TEXT
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -8,7 +8,7 @@ enum CommandLineRunner {
     static func run(_ root: any ParsableCommand.Type) {
         var command: any ParsableCommand
         do {
-            command = try root.parseAsRoot()
+            command = try root.parseAsRoot(hoistingConfig(Array(CommandLine.arguments.dropFirst())))
         } catch {
             let code = root.exitCode(for: error)
             if code == .success {
@@ -27,6 +27,24 @@ enum CommandLineRunner {
         } catch {
             fail("outlawctl: \(error)", code: 1)
         }
+    }
+
+    /// `outlawctl --config F device list` works as well as `outlawctl device list --config F`:
+    /// a `--config` before the subcommand is moved after it, where the subcommand's option group reads it.
+    static func hoistingConfig(_ arguments: [String]) -> [String] {
+        var args = arguments
+        var moved: [String] = []
+        while let first = args.first, first.hasPrefix("--config") {
+            if first == "--config", args.count >= 2 {
+                moved += [args[0], args[1]]
+                args.removeFirst(2)
+            } else if first.hasPrefix("--config=") {
+                moved.append(args.removeFirst())
+            } else {
+                break
+            }
+        }
+        return args + moved
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

@@ -7,7 +7,8 @@ struct Outlawctl: ParsableCommand {
         commandName: "outlawctl",
         abstract: "Manage outlawd: devices, users, batches.",
         discussion: "Exit codes: 0 ok, 1 the operation failed (message on stderr), 2 usage or configuration error.",
-        subcommands: [DeviceCommand.self, UserCommand.self, BatchesCommand.self, BatchCommand.self, AuditCommand.self])
+        subcommands: [StatusCommand.self, DeviceCommand.self, UserCommand.self, KeyCommand.self, BatchesCommand.self, BatchCommand.self,
+                      FailedCommand.self, ReplayCommand.self, PauseCommand.self, ResumeCommand.self, AuditCommand.self])
 }
 
 CommandLineRunner.run(Outlawctl.self)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OutlawConfig
 import OutlawDaemon
+import Systemd
 
 /// The outlawd command line.
 struct Outlawd: AsyncParsableCommand {
@@ -14,11 +15,14 @@ struct Outlawd: AsyncParsableCommand {
     @Option(name: .long, help: "The configuration file (TOML).")
     var config: String = "/etc/outlawd/outlawd.toml"
 
-    @Flag(name: .long, help: "Run with built-in defaults: a store under ./.outlawd/, a demo device and demo users.")
+    @Flag(name: .long, help: "Run with built-in defaults: a store under ./.outlawd/, demo device and users, an embedded Metrc sandbox.")
     var dev = false
 
     @Option(name: .long, help: "Override server.listen (HOST:PORT).")
     var listen: String?
+
+    @Option(name: .long, help: "Where logs go: auto (the journal under systemd, else stderr), journal or stderr.")
+    var logTarget: String?
 
     mutating func run() async throws {
         try await execute()
@@ -26,38 +30,57 @@ struct Outlawd: AsyncParsableCommand {
 
     /// The daemon's life: configuration, then services until a stop signal.
     func execute() async throws {
+        let target = try resolveLogTarget()
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
+            var handler = target.makeHandler(label: label, identifier: "outlawd")
+            handler.logLevel = ProcessInfo.processInfo.environment["OUTLAWD_DEBUG"] == "1" ? .debug : .info
             return handler
         }
         let logger = Logger(label: "outlawd")
-        var configuration: DaemonConfiguration
         if dev {
+            var configuration: DaemonConfiguration
+            let token: String
             do {
-                let (devConfig, token) = try DevMode.prepare()
-                configuration = devConfig
+                (configuration, token) = try DevMode.prepare()
                 try applyListen(&configuration)
-                print(DevMode.banner(config: configuration, token: token))
             } catch let error as ConfigError {
                 Outlawd.fail("outlawd: \(error)", code: 2)
             } catch {
                 Outlawd.fail("outlawd: dev mode: \(error)", code: 1)
             }
-        } else {
-            do {
-                configuration = try DaemonConfiguration.load(path: config)
-                try applyListen(&configuration)
-            } catch {
-                Outlawd.fail("outlawd: \(error)", code: 2)
-            }
+            let (sandbox, credentials) = try await DevMode.startSandbox(config: &configuration)
+            print(DevMode.banner(config: configuration, token: token))
+            fflush(nil)
+            await runDaemon(configuration, credentials: credentials, logger: logger)
+            try? await sandbox.shutdown()
+            return
         }
+        var configuration: DaemonConfiguration
         do {
-            try await Daemon(configuration: configuration, logger: logger).run()
+            configuration = try DaemonConfiguration.load(path: config)
+            try applyListen(&configuration)
+        } catch {
+            Outlawd.fail("outlawd: \(error)", code: 2)
+        }
+        await runDaemon(configuration, credentials: MetrcCredentials.load(configuration), logger: logger)
+    }
+
+    func runDaemon(_ configuration: DaemonConfiguration, credentials: MetrcCredentials, logger: Logger) async {
+        do {
+            try await Daemon(configuration: configuration, credentials: credentials, logger: logger).run()
         } catch {
             logger.critical("outlawd stopped: \(error)")
             Outlawd.fail("outlawd: \(error)", code: 1)
         }
+    }
+
+    func resolveLogTarget() throws -> LogTarget {
+        let name = logTarget ?? ProcessInfo.processInfo.environment["OUTLAWD_LOG_TARGET"] ?? "auto"
+        if name == "auto" { return LogTarget.automatic() }
+        guard let target = LogTarget(rawValue: name) else {
+            throw ValidationError("--log-target must be auto, journal or stderr")
+        }
+        return target
     }
 
     func applyListen(_ configuration: inout DaemonConfiguration) throws(ConfigError) {

@@ -79,6 +79,9 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Everything the daemon wrote to stdout and stderr so far.
     public var log: String { output.withLock { $0 } }
 
+    /// The daemon's process id while it runs.
+    public var pid: Int32 { current?.processIdentifier ?? 0 }
+
     public func client(timeout: TimeInterval = 10) throws -> LineClient {
         try LineClient(port: port, timeout: timeout)
     }

@@ -7,6 +7,7 @@ public final class LineClient: @unchecked Sendable {
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public init(host: String = "127.0.0.1", port: Int, timeout: TimeInterval = 10) throws {

@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+import Metrc
+import OutlawProtocol
+import OutlawStore
+import Upload
+
+/// Sets and clears personal Metrc keys, checking each new key with Metrc first; used by `set_key` and outlawctl.
+public struct KeyService: Sendable {
+    public let store: Store
+    public let client: MetrcClient?
+    public let requirePersonalKeys: Bool
+    let onChange: @Sendable () -> Void
+
+    public init(store: Store, client: MetrcClient?, requirePersonalKeys: Bool, onChange: @escaping @Sendable () -> Void = {}) {
+        self.store = store
+        self.client = client
+        self.requirePersonalKeys = requirePersonalKeys
+        self.onChange = onChange
+    }
+
+    /// What happened to a key that was offered.
+    public enum SetOutcome: Sendable, Equatable {
+        case stored(verified: Bool)
+        case rejected
+    }
+
+    /// Checks the key with Metrc; refused keys are not stored, unreachable Metrc stores it unverified.
+    public func set(user: String, key: String, actor: String) async throws -> SetOutcome {
+        let check: MetrcClient.KeyCheck = await client?.checkKey(key) ?? .unreachable("no Metrc vendor key configured")
+        switch check {
+        case .rejected:
+            try store.audit(actor: actor, action: "key.refused", subject: user, detail: "…\(key.suffix(4)) refused by Metrc; not stored")
+            return .rejected
+        case .valid:
+            try store.setUserKey(user: user, key: key, status: .ok, actor: actor)
+            onChange()
+            return .stored(verified: true)
+        case .unreachable:
+            try store.setUserKey(user: user, key: key, status: .unverified, actor: actor)
+            onChange()
+            return .stored(verified: false)
+        }
+    }
+
+    public func clear(user: String, actor: String) throws {
+        try store.clearUserKey(user: user, actor: actor)
+        onChange()
+    }
+
+    /// The `login` answer's `metrc_key` for a user.
+    public func loginStatus(_ user: User) async -> String {
+        let status = try? await store.keyStatus(userID: user.id)
+        return SigningPolicy.loginStatus(personalKey: status, requirePersonalKeys: requirePersonalKeys)
+    }
+
+    /// The `set_key` message of the device protocol, after its TLS check.
+    public func handle(_ message: [String: JSONValue]) async -> Reply {
+        guard let actor = message["actor"]?.stringValue, let pin = message["pin"]?.stringValue,
+              let user = message["user"]?.stringValue, let keyValue = message["key"],
+              keyValue.isNull || keyValue.stringValue != nil
+        else {
+            return .error(.badRequest, "set_key needs actor, pin, user (strings) and key (a string, or null to clear)")
+        }
+        func refuse(_ code: String) -> Reply {
+            Reply(op: "set_key", [("user", .string(user)), ("ok", false), ("code", .string(code))])
+        }
+        let login: LoginOutcome
+        do {
+            login = try await store.login(name: actor, pin: pin)
+        } catch {
+            return .error(.unavailable, "the server cannot check PINs right now; retry later")
+        }
+        guard case .ok(let actorUser) = login else {
+            if case .locked = login { return refuse("locked") }
+            return refuse("bad_credentials")
+        }
+        let allowed = actorUser.role == .admin || (actorUser.role == .console && actor == user)
+        guard allowed else { return refuse("forbidden") }
+        do {
+            guard let key = keyValue.stringValue else {
+                try clear(user: user, actor: actor)
+                return Reply(op: "set_key", [("user", .string(user)), ("ok", true),
+                                             ("metrc_key", .string(requirePersonalKeys ? "required" : "default"))])
+            }
+            switch try await set(user: user, key: key, actor: actor) {
+            case .rejected: return refuse("key_rejected")
+            case .stored(let verified):
+                return Reply(op: "set_key", [("user", .string(user)), ("ok", true), ("metrc_key", "personal"), ("verified", .bool(verified))])
+            }
+        } catch let error as StoreError {
+            return Reply(op: "set_key", [("user", .string(user)), ("ok", false), ("code", "bad_request"), ("message", .string(error.description))])
+        } catch {
+            return .error(.unavailable, "the server cannot store the key right now; retry later")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import DeviceServer
+import Foundation
+import Logging
+import NIOCore
+import OutlawStore
+import ServiceLifecycle
+import Systemd
+import Upload
+
+/// Tells systemd how the daemon is doing: READY=1 once listening, STATUS= with live figures, the watchdog
+/// only while the event loop and the uploader really make progress, and STOPPING=1 on the way out.
+final class SystemdService: Service, Sendable {
+    let server: DeviceServer
+    let services: DeviceServices
+    let store: Store
+    let uploader: Uploader?
+    let eventLoop: any EventLoop
+    let logger: Logger
+    let notifier = SystemdNotifier()
+    /// How long the uploader may go without a round or an answer before it counts as hung.
+    let maxUploaderStall: TimeInterval
+
+    init(server: DeviceServer, services: DeviceServices, store: Store, uploader: Uploader?, eventLoop: any EventLoop,
+         logger: Logger, maxUploaderStall: TimeInterval)
+    {
+        self.server = server
+        self.services = services
+        self.store = store
+        self.uploader = uploader
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.maxUploaderStall = maxUploaderStall
+    }
+
+    func run() async throws {
+        for await _ in server.listeningPorts { break }
+        _ = notifier.ready(status: statusText())
+        logger.info("ready", metadata: ["status": "\(statusText())"])
+        let watchdog = SystemdWatchdog.fromEnvironment()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if let watchdog {
+                    group.addTask { await watchdog.run(isAlive: { await self.isAlive() }) }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        self.report()
+                        try? await Task.sleep(for: .seconds(5))
+                    }
+                }
+                await group.waitForAll()
+            }
+        }
+        _ = notifier.stopping(status: "stopping: finishing answers owed to devices")
+    }
+
+    /// STATUS= for systemctl, and the same facts in the store for `outlawctl status`.
+    func report() {
+        _ = notifier.status(statusText())
+        try? store.recordDaemonStatus(DaemonStatus(pid: getpid(), updatedAt: Date(), connectedDevices: services.connectedDeviceCount))
+    }
+
+    /// The event loop answers a round trip, and the uploader went round recently.
+    func isAlive() async -> Bool {
+        do {
+            try await eventLoop.submit {}.get()
+        } catch {
+            return false
+        }
+        if let uploader, Date().timeIntervalSince(uploader.lastHeartbeat) > maxUploaderStall {
+            logger.critical("the uploader has made no progress for \(Int(maxUploaderStall)) s; withholding the watchdog ping")
+            return false
+        }
+        return true
+    }
+
+    /// One line for `systemctl status`: devices, what waits, how old, who is held.
+    func statusText() -> String {
+        var parts = ["\(services.connectedDeviceCount) devices connected"]
+        if let stats = try? store.queueStats() {
+            var waiting = "\(stats.queued + stats.uploading) events waiting"
+            if let oldest = stats.oldestWaitingReceivedAt, stats.waiting > 0 {
+                waiting += " (oldest \(Self.age(Date().timeIntervalSince(oldest))))"
+            }
+            parts.append(waiting)
+            if stats.held > 0 { parts.append("\(stats.held) held (\(stats.heldUsers.joined(separator: ", ")))") }
+            if stats.failed > 0 { parts.append("\(stats.failed) failed") }
+        }
+        if (try? store.uploadsPaused()) == true { parts.append("uploads paused") }
+        if uploader == nil { parts.append("uploads off: no Metrc vendor key") }
+        return parts.joined(separator: "; ")
+    }
+
+    static func age(_ seconds: TimeInterval) -> String {
+        if seconds < 120 { return "\(Int(seconds)) s" }
+        if seconds < 7200 { return "\(Int(seconds / 60)) min" }
+        if seconds < 172_800 { return "\(Int(seconds / 3600)) h" }
+        return "\(Int(seconds / 86_400)) days"
+    }
+}

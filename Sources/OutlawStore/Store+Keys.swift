@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+
+/// Where a personal Metrc key stands.
+public enum KeyStatus: String, Sendable, Codable {
+    /// Metrc accepted it (at the last check or upload).
+    case ok
+    /// Stored while Metrc was unreachable; the first upload tells.
+    case unverified
+    /// Metrc refused it: the user's uploads wait until a new key is set.
+    case rejected
+}
+
+/// A personal key as listings show it: never more than its last 4 characters.
+public struct UserKeyInfo: Sendable, Equatable, Codable {
+    public let user: String
+    public let last4: String
+    public let status: KeyStatus
+    public let setAt: Date
+    public let setBy: String
+}
+
+/// A user's key as the uploader needs it to sign.
+public struct SigningKey: Sendable, Equatable {
+    public let key: String
+    public let status: KeyStatus
+
+    public init(key: String, status: KeyStatus) {
+        self.key = key
+        self.status = status
+    }
+}
+
+extension Store {
+    /// Stores a user's personal key and releases that user's held events so they are signed anew.
+    public func setUserKey(user: String, key: String, status: KeyStatus, actor: String, now: Date = Date()) throws {
+        let trimmed = key.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (8...512).contains(trimmed.count), !trimmed.contains(where: { $0.isWhitespace }) else {
+            throw StoreError("a Metrc API key is 8 to 512 characters without spaces")
+        }
+        try pool.write { db in
+            let userID = try Store.userID(db, name: user)
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO user_keys (user_id, key, last4, status, set_at, set_by, checked_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [userID, trimmed, String(trimmed.suffix(4)), status.rawValue, now.timeIntervalSince1970, actor,
+                                 status == .unverified ? nil : now.timeIntervalSince1970])
+            let released = try Store.releaseHeld(db, userID: userID)
+            try Store.audit(db, actor: actor, action: "key.set", subject: user,
+                            detail: "…\(trimmed.suffix(4)) \(status.rawValue); \(released) held events released")
+        }
+    }
+
+    /// Removes a user's personal key; their uploads go back to the Default key (or wait, if personal keys are required).
+    public func clearUserKey(user: String, actor: String) throws {
+        try pool.write { db in
+            let userID = try Store.userID(db, name: user)
+            try db.execute(sql: "DELETE FROM user_keys WHERE user_id = ?", arguments: [userID])
+            guard db.changesCount == 1 else { throw StoreError("\(user) has no personal Metrc key") }
+            let released = try Store.releaseHeld(db, userID: userID)
+            try Store.audit(db, actor: actor, action: "key.clear", subject: user, detail: "\(released) held events released")
+        }
+    }
+
+    public func userKeys() throws -> [UserKeyInfo] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT u.name, k.last4, k.status, k.set_at, k.set_by FROM user_keys k JOIN users u ON u.id = k.user_id ORDER BY u.name
+                """).map {
+                UserKeyInfo(user: $0["name"], last4: $0["last4"], status: KeyStatus(rawValue: $0["status"]) ?? .unverified,
+                            setAt: Date(timeIntervalSince1970: $0["set_at"]), setBy: $0["set_by"])
+            }
+        }
+    }
+
+    /// The personal keys of these users, for signing.
+    public func signingKeys(userIDs: Set<Int64>) throws -> [Int64: SigningKey] {
+        guard !userIDs.isEmpty else { return [:] }
+        return try pool.read { db in
+            var out: [Int64: SigningKey] = [:]
+            let rows = try Row.fetchAll(db, sql: "SELECT user_id, key, status FROM user_keys WHERE user_id IN (\(userIDs.map { _ in "?" }.joined(separator: ",")))",
+                                        arguments: StatementArguments(Array(userIDs)))
+            for row in rows {
+                out[row["user_id"]] = SigningKey(key: row["key"], status: KeyStatus(rawValue: row["status"]) ?? .unverified)
+            }
+            return out
+        }
+    }
+
+    /// The status of one user's personal key, nil when they have none.
+    public func keyStatus(userID: Int64) async throws -> KeyStatus? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT status FROM user_keys WHERE user_id = ?", arguments: [userID]).flatMap(KeyStatus.init)
+        }
+    }
+
+    /// Metrc refused this user's key: mark it, and hold all that user's waiting events. Returns how many were held.
+    @discardableResult
+    public func markUserKeyRejected(userID: Int64, now: Date = Date()) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE user_keys SET status = 'rejected', checked_at = ? WHERE user_id = ?",
+                           arguments: [now.timeIntervalSince1970, userID])
+            let name = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
+            try db.execute(sql: """
+                UPDATE events SET state = 'held', held_code = 'key_rejected', message = ?, updated_at = ?
+                WHERE user_id = ? AND state = 'queued'
+                """, arguments: ["\(name)'s Metrc key was rejected by Metrc", now.timeIntervalSince1970, userID])
+            let held = db.changesCount
+            try Store.audit(db, actor: "outlawd", action: "key.rejected", subject: name, detail: "\(held) events held")
+            return held
+        }
+    }
+
+    /// Records that Metrc accepted a key (so an `unverified` key becomes `ok`).
+    public func markUserKeyGood(userID: Int64, now: Date = Date()) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE user_keys SET status = 'ok', checked_at = ? WHERE user_id = ? AND status = 'unverified'",
+                           arguments: [now.timeIntervalSince1970, userID])
+        }
+    }
+
+    /// The Default key's last known state: nil (never checked), `ok` or `rejected`.
+    public func defaultKeyStatus() throws -> KeyStatus? {
+        try setting("default_key_status").flatMap(KeyStatus.init)
+    }
+
+    /// Records the Default key's state; a good key releases the events held for it.
+    public func setDefaultKeyStatus(_ status: KeyStatus) throws {
+        try pool.write { db in
+            let previous = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = 'default_key_status'")
+            try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES ('default_key_status', ?)", arguments: [status.rawValue])
+            if status != .rejected {
+                try db.execute(sql: "UPDATE events SET state = 'queued', held_code = NULL, message = NULL WHERE state = 'held' AND held_code IN ('default_key_rejected', 'default_key_missing')")
+            }
+            if previous != status.rawValue {
+                try Store.audit(db, actor: "outlawd", action: "default-key.\(status.rawValue)", subject: nil)
+            }
+        }
+    }
+
+    public func setting(_ name: String) throws -> String? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+    }
+
+    public func setSetting(_ name: String, _ value: String?) throws {
+        try pool.write { db in
+            if let value {
+                try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", arguments: [name, value])
+            } else {
+                try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
+            }
+        }
+    }
+
+    static func userID(_ db: Database, name: String) throws -> Int64 {
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) else {
+            throw StoreError("no user named \(name)")
+        }
+        return id
+    }
+
+    /// Puts a user's held events back in the queue; the uploader decides their signing afresh.
+    static func releaseHeld(_ db: Database, userID: Int64) throws -> Int {
+        try db.execute(sql: "UPDATE events SET state = 'queued', held_code = NULL, message = NULL, next_attempt_at = NULL WHERE user_id = ? AND state = 'held'",
+                       arguments: [userID])
+        return db.changesCount
+    }
+}
+
+/// What the running daemon last reported about itself (written every few seconds).
+public struct DaemonStatus: Sendable, Equatable, Codable {
+    public let pid: Int32
+    public let updatedAt: Date
+    public let connectedDevices: Int
+
+    public init(pid: Int32, updatedAt: Date, connectedDevices: Int) {
+        self.pid = pid
+        self.updatedAt = updatedAt
+        self.connectedDevices = connectedDevices
+    }
+}
+
+extension Store {
+    public func recordDaemonStatus(_ status: DaemonStatus) throws {
+        let data = try JSONEncoder().encode(status)
+        try setSetting("daemon_status", String(decoding: data, as: UTF8.self))
+    }
+
+    public func daemonStatus() throws -> DaemonStatus? {
+        guard let text = try setting("daemon_status") else { return nil }
+        return try? JSONDecoder().decode(DaemonStatus.self, from: Data(text.utf8))
+    }
+}

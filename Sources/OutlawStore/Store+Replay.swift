@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+
+/// Which failed (or held) events an operator means.
+public struct FailureFilter: Sendable {
+    public var device: String?
+    public var user: String?
+    public var since: Date?
+    /// One batch (device + batch id), or all matching batches when nil.
+    public var batch: (device: String, id: String)?
+    /// Only these `seq`s of the batch.
+    public var seqs: [Int]?
+    public var includeHeld: Bool
+
+    public init(device: String? = nil, user: String? = nil, since: Date? = nil, batch: (device: String, id: String)? = nil,
+                seqs: [Int]? = nil, includeHeld: Bool = true)
+    {
+        self.device = device
+        self.user = user
+        self.since = since
+        self.batch = batch
+        self.seqs = seqs
+        self.includeHeld = includeHeld
+    }
+}
+
+/// A failed or held event, as `outlawctl failed` lists it.
+public struct FailedEvent: Sendable, Equatable, Codable {
+    public let seq: Int
+    public let type: String
+    public let tag: String
+    public let state: String
+    public let message: String?
+    public let keyKind: String?
+    public let attempts: Int
+    public let firstAttemptAt: Date?
+    public let lastAttemptAt: Date?
+}
+
+/// A batch with its failed or held events.
+public struct FailedBatch: Sendable, Equatable, Codable {
+    public let device: String
+    public let id: String
+    public let user: String
+    public let license: String
+    public let receivedAt: Date
+    public let events: [FailedEvent]
+}
+
+extension Store {
+    /// Failed (and held) events grouped by batch, oldest batch first.
+    public func failures(_ filter: FailureFilter) throws -> [FailedBatch] {
+        try pool.read { db in try Store.failureRows(db, filter) }
+    }
+
+    static func failureRows(_ db: Database, _ filter: FailureFilter) throws -> [FailedBatch] {
+        var conditions = [filter.includeHeld ? "e.state IN ('failed', 'held')" : "e.state = 'failed'"]
+        var arguments: [any DatabaseValueConvertible] = []
+        if let device = filter.device { conditions.append("d.name = ?"); arguments.append(device) }
+        if let user = filter.user { conditions.append("u.name = ?"); arguments.append(user) }
+        if let since = filter.since { conditions.append("b.received_at >= ?"); arguments.append(since.timeIntervalSince1970) }
+        if let batch = filter.batch {
+            conditions.append("d.name = ? AND b.batch_id = ?")
+            arguments += [batch.device, batch.id]
+        }
+        if let seqs = filter.seqs, !seqs.isEmpty {
+            conditions.append("e.seq IN (\(seqs.map { _ in "?" }.joined(separator: ",")))")
+            arguments += seqs
+        }
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
+                   e.seq, e.type, e.tag, e.state, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at
+            FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY b.id, e.seq
+            """, arguments: StatementArguments(arguments))
+        var out: [FailedBatch] = []
+        var current: (pk: Int64, batch: FailedBatch)?
+        for row in rows {
+            let event = FailedEvent(seq: row["seq"], type: row["type"], tag: row["tag"], state: row["state"], message: row["message"],
+                                    keyKind: row["key_kind"], attempts: row["attempts"],
+                                    firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            let pk: Int64 = row["pk"]
+            if let c = current, c.pk == pk {
+                current = (pk, FailedBatch(device: c.batch.device, id: c.batch.id, user: c.batch.user, license: c.batch.license,
+                                           receivedAt: c.batch.receivedAt, events: c.batch.events + [event]))
+            } else {
+                if let c = current { out.append(c.batch) }
+                current = (pk, FailedBatch(device: row["device"], id: row["batch_id"], user: row["user"], license: row["license"],
+                                           receivedAt: Date(timeIntervalSince1970: row["received_at"]), events: [event]))
+            }
+        }
+        if let c = current { out.append(c.batch) }
+        return out
+    }
+
+    /// Puts failed (and with `includeHeld`, held) events back in the upload queue; uploaded events are never touched.
+    /// With `dryRun` nothing changes. Every real replay is written to the audit table.
+    public func replay(_ filter: FailureFilter, dryRun: Bool, actor: String, now: Date = Date()) throws -> [FailedBatch] {
+        try pool.write { db in
+            let selected = try Store.failureRows(db, filter)
+            guard !dryRun, !selected.isEmpty else { return selected }
+            let statement = try db.cachedStatement(sql: """
+                UPDATE events SET state = 'queued', message = NULL, held_code = NULL, next_attempt_at = NULL, updated_at = ?
+                WHERE batch_id = (SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?)
+                  AND seq = ? AND state IN ('failed', 'held')
+                """)
+            var count = 0
+            for batch in selected {
+                for event in batch.events {
+                    try statement.execute(arguments: [now.timeIntervalSince1970, batch.device, batch.id, event.seq])
+                    count += db.changesCount
+                }
+                try Store.audit(db, actor: actor, action: "replay", subject: "\(batch.device):\(batch.id)",
+                                detail: "seq \(batch.events.map { String($0.seq) }.joined(separator: ",")) requeued")
+            }
+            return selected
+        }
+    }
+
+    /// Pauses or resumes uploads (kept in the store, so it survives a restart of the daemon).
+    public func setUploadsPaused(_ paused: Bool, actor: String) throws {
+        try pool.write { db in
+            if paused {
+                try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES ('uploads_paused', '1')")
+            } else {
+                try db.execute(sql: "DELETE FROM settings WHERE name = 'uploads_paused'")
+            }
+            try Store.audit(db, actor: actor, action: paused ? "uploads.pause" : "uploads.resume", subject: nil)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import GRDB
+
+/// An event ready to be uploaded, with what the uploader needs to sign and send it.
+public struct PendingEvent: Sendable, Equatable {
+    public let id: Int64
+    public let type: String
+    public let tag: String
+    public let license: String
+    public let userID: Int64
+    public let userName: String
+    /// The event object as received, JSON text.
+    public let fields: String
+    public let metrcDate: String
+    public let attempts: Int
+    /// Set when an earlier attempt's outcome is unknown (a non-idempotent write must be checked before resending).
+    public let unknownSince: Date?
+
+    public init(id: Int64, type: String, tag: String, license: String, userID: Int64, userName: String, fields: String,
+                metrcDate: String, attempts: Int, unknownSince: Date?)
+    {
+        self.id = id
+        self.type = type
+        self.tag = tag
+        self.license = license
+        self.userID = userID
+        self.userName = userName
+        self.fields = fields
+        self.metrcDate = metrcDate
+        self.attempts = attempts
+        self.unknownSince = unknownSince
+    }
+}
+
+/// How one event came out of an upload attempt.
+public enum EventResult: Sendable, Equatable {
+    case uploaded(metrcID: String?)
+    case failed(message: String)
+    /// Back in the queue, not before `at`; `unknownSince` marks a write whose outcome is unknown.
+    case retry(at: Date, message: String?, unknownSince: Date?)
+    case held(code: String, reason: String)
+}
+
+/// The signing facts of one upload attempt.
+public struct AttemptSigning: Sendable, Equatable {
+    public let keyKind: String
+    public let keyUser: String?
+    public let reason: String
+
+    public init(keyKind: String, keyUser: String?, reason: String) {
+        self.keyKind = keyKind
+        self.keyUser = keyUser
+        self.reason = reason
+    }
+}
+
+/// Counts for status lines and alerts.
+public struct QueueStats: Sendable, Equatable, Codable {
+    public var queued = 0
+    public var uploading = 0
+    public var held = 0
+    public var failed = 0
+    public var uploaded = 0
+    public var recorded = 0
+    /// When the oldest event not yet uploaded (queued, uploading or held) was received.
+    public var oldestWaitingReceivedAt: Date?
+    public var heldUsers: [String] = []
+    public var lastSuccessAt: Date?
+    public var lastErrorAt: Date?
+    public var lastErrorMessage: String?
+
+    public var waiting: Int { queued + uploading + held }
+}
+
+extension Store {
+    /// Queued events whose time has come and that no earlier unfinished event of the same tag is waiting before,
+    /// in ingestion order: so a plant's move reaches Metrc before its later harvest, whoever collected each.
+    public func readyEvents(now: Date, limit: Int) throws -> [PendingEvent] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts, e.unknown_since
+                FROM events e JOIN users u ON u.id = e.user_id
+                WHERE e.state = 'queued' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?)
+                  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tag = e.tag AND p.id < e.id AND p.state IN ('queued', 'uploading', 'held'))
+                ORDER BY e.id LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, limit]).map { row in
+                PendingEvent(id: row["id"], type: row["type"], tag: row["tag"], license: row["license"], userID: row["user_id"],
+                             userName: row["user_name"], fields: row["fields"], metrcDate: row["metrc_date"], attempts: row["attempts"],
+                             unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    /// The earliest time a queued event becomes ready, if any is waiting for its backoff.
+    public func nextRetryTime() throws -> Date? {
+        try pool.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued' AND next_attempt_at IS NOT NULL")
+                .map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    /// Holds events that cannot be signed now (e.g. their collector's key was rejected).
+    public func hold(eventIDs: [Int64], code: String, reason: String, now: Date = Date()) throws {
+        guard !eventIDs.isEmpty else { return }
+        try pool.write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE events SET state = 'held', held_code = ?, message = ?, updated_at = ? WHERE id = ? AND state = 'queued'")
+            for id in eventIDs { try statement.execute(arguments: [code, reason, now.timeIntervalSince1970, id]) }
+        }
+    }
+
+    /// Marks events as being uploaded and records the attempt, committed before the request leaves.
+    public func beginAttempt(eventIDs: [Int64], license: String, action: String, signing: AttemptSigning, now: Date = Date()) throws -> Int64 {
+        try pool.write { db in
+            let t = now.timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO upload_attempts (started_at, license, action, key_kind, key_user, key_reason, events) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [t, license, action, signing.keyKind, signing.keyUser, signing.reason, eventIDs.count])
+            let attemptID = db.lastInsertedRowID
+            let statement = try db.cachedStatement(sql: """
+                UPDATE events SET state = 'uploading', attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?),
+                  last_attempt_at = ?, key_kind = ?, key_reason = ?, attempt_id = ?, updated_at = ? WHERE id = ?
+                """)
+            for id in eventIDs {
+                try statement.execute(arguments: [t, t, signing.keyKind, signing.reason, attemptID, t, id])
+            }
+            return attemptID
+        }
+    }
+
+    /// Records an attempt's outcome and each event's result, in one transaction.
+    public func finishAttempt(_ attemptID: Int64, outcome: String, httpStatus: Int?, message: String?, metrcIDs: [Int64],
+                              results: [(Int64, EventResult)], now: Date = Date()) throws
+    {
+        try pool.write { db in
+            let t = now.timeIntervalSince1970
+            let ids = metrcIDs.isEmpty ? nil : metrcIDs.map(String.init).joined(separator: ",")
+            try db.execute(sql: "UPDATE upload_attempts SET finished_at = ?, outcome = ?, http_status = ?, message = ?, metrc_ids = ? WHERE id = ?",
+                           arguments: [t, outcome, httpStatus, message, ids, attemptID])
+            try Store.apply(results, db: db, now: t)
+        }
+    }
+
+    /// Sets events' results outside an attempt (reconciliation after an unknown outcome).
+    public func resolve(_ results: [(Int64, EventResult)], now: Date = Date()) throws {
+        try pool.write { db in try Store.apply(results, db: db, now: now.timeIntervalSince1970) }
+    }
+
+    static func apply(_ results: [(Int64, EventResult)], db: Database, now t: Double) throws {
+        for (id, result) in results {
+            switch result {
+            case .uploaded(let metrcID):
+                try db.execute(sql: "UPDATE events SET state = 'uploaded', message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                               arguments: [metrcID, t, id])
+            case .failed(let message):
+                try db.execute(sql: "UPDATE events SET state = 'failed', message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                               arguments: [message, t, id])
+            case .retry(let at, let message, let unknownSince):
+                try db.execute(sql: """
+                    UPDATE events SET state = 'queued', message = ?, next_attempt_at = ?,
+                      unknown_since = COALESCE(unknown_since, ?), updated_at = ? WHERE id = ?
+                    """, arguments: [message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, id])
+            case .held(let code, let reason):
+                try db.execute(sql: "UPDATE events SET state = 'held', held_code = ?, message = ?, updated_at = ? WHERE id = ?",
+                               arguments: [code, reason, t, id])
+            }
+        }
+    }
+
+    /// Clears the unknown-outcome mark of events found not applied (after a successful read-back).
+    public func clearUnknown(eventIDs: [Int64]) throws {
+        try pool.write { db in
+            for id in eventIDs { try db.execute(sql: "UPDATE events SET unknown_since = NULL WHERE id = ?", arguments: [id]) }
+        }
+    }
+
+    /// After a restart: events that were being uploaded have an unknown outcome; queue them again, marked so
+    /// non-idempotent writes are checked against Metrc first. Held events are re-decided too. Returns (in flight, held).
+    public func recoverAfterRestart(now: Date = Date()) throws -> (inFlight: Int, held: Int) {
+        try pool.write { db in
+            try db.execute(sql: """
+                UPDATE events SET state = 'queued', unknown_since = COALESCE(unknown_since, last_attempt_at, ?), next_attempt_at = NULL
+                WHERE state = 'uploading'
+                """, arguments: [now.timeIntervalSince1970])
+            let inFlight = db.changesCount
+            try db.execute(sql: """
+                UPDATE upload_attempts SET finished_at = ?, outcome = 'unknown (daemon stopped)' WHERE finished_at IS NULL
+                """, arguments: [now.timeIntervalSince1970])
+            try db.execute(sql: "UPDATE events SET state = 'queued', held_code = NULL, message = NULL WHERE state = 'held'")
+            return (inFlight, db.changesCount)
+        }
+    }
+
+    /// Counts, oldest wait and held users, for STATUS=, alerts and `outlawctl status`.
+    public func queueStats() throws -> QueueStats {
+        try pool.read { db in
+            var stats = QueueStats()
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM events GROUP BY state") {
+                let n: Int = row["n"]
+                switch row["state"] as String {
+                case "queued": stats.queued = n
+                case "uploading": stats.uploading = n
+                case "held": stats.held = n
+                case "failed": stats.failed = n
+                case "uploaded": stats.uploaded = n
+                case "recorded": stats.recorded = n
+                default: break
+                }
+            }
+            stats.oldestWaitingReceivedAt = try Double.fetchOne(db, sql: """
+                SELECT MIN(b.received_at) FROM events e JOIN batches b ON b.id = e.batch_id WHERE e.state IN ('queued', 'uploading', 'held')
+                """).map(Date.init(timeIntervalSince1970:))
+            stats.heldUsers = try String.fetchAll(db, sql: """
+                SELECT DISTINCT u.name FROM events e JOIN users u ON u.id = e.user_id WHERE e.state = 'held' ORDER BY u.name
+                """)
+            stats.lastSuccessAt = try Double.fetchOne(db, sql: "SELECT MAX(finished_at) FROM upload_attempts WHERE outcome = 'accepted'")
+                .map(Date.init(timeIntervalSince1970:))
+            if let row = try Row.fetchOne(db, sql: """
+                SELECT finished_at, message FROM upload_attempts WHERE outcome NOT IN ('accepted') AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1
+                """) {
+                stats.lastErrorAt = (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+                stats.lastErrorMessage = row["message"]
+            }
+            return stats
+        }
+    }
+}
+
+extension Store {
+    /// Which of these Metrc ids are already recorded on an uploaded event (so reconciliation never claims one twice).
+    public func claimedMetrcIDs(_ ids: [Int64]) throws -> Set<Int64> {
+        guard !ids.isEmpty else { return [] }
+        return try pool.read { db in
+            var claimed = Set<Int64>()
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                let texts = chunk.map(String.init)
+                let rows = try String.fetchAll(db, sql: "SELECT metrc_id FROM events WHERE metrc_id IN (\(texts.map { _ in "?" }.joined(separator: ",")))",
+                                               arguments: StatementArguments(texts))
+                for r in rows { if let v = Int64(r) { claimed.insert(v) } }
+            }
+            return claimed
+        }
+    }
+
+    /// Whether uploads are paused by an operator (`outlawctl pause`); survives restarts.
+    public func uploadsPaused() throws -> Bool {
+        try setting("uploads_paused") == "1"
+    }
+}

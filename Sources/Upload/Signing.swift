@@ -1,0 +1,58 @@
+import OutlawStore
+
+/// Whose key signs one collector's uploads, and why: the rule of Outlaw's help article, as a pure function.
+public enum SigningDecision: Sendable, Equatable {
+    /// The collector's own key: Metrc records the collector.
+    case personal(key: String)
+    /// The facility's Default key, because the collector has no key of their own.
+    case defaultKey(key: String, reason: String)
+    /// Nobody may sign now; the events wait (`held`) until a person fixes the key.
+    case hold(code: String, reason: String)
+
+    /// `personal` or `default`, as recorded on attempts and shown to operators.
+    public var keyKind: String? {
+        switch self {
+        case .personal: return "personal"
+        case .defaultKey: return "default"
+        case .hold: return nil
+        }
+    }
+}
+
+/// The state of the facility's Default key as the uploader knows it.
+public enum DefaultKeyState: Sendable, Equatable {
+    case usable(String)
+    case rejected
+    case missing
+}
+
+public enum SigningPolicy {
+    /// Decides who signs for a collector. A rejected personal key is never silently replaced by the Default key.
+    public static func decide(collector: String, personalKey: SigningKey?, defaultKey: DefaultKeyState,
+                              requirePersonalKeys: Bool) -> SigningDecision
+    {
+        if let personalKey {
+            switch personalKey.status {
+            case .ok, .unverified: return .personal(key: personalKey.key)
+            case .rejected: return .hold(code: "key_rejected", reason: "\(collector)'s Metrc key was rejected by Metrc")
+            }
+        }
+        if requirePersonalKeys {
+            return .hold(code: "key_required", reason: "the facility requires personal keys and \(collector) has none")
+        }
+        switch defaultKey {
+        case .usable(let key): return .defaultKey(key: key, reason: "\(collector) has no personal key")
+        case .rejected: return .hold(code: "default_key_rejected", reason: "the facility's Default key was rejected by Metrc")
+        case .missing: return .hold(code: "default_key_missing", reason: "no Default key is configured and \(collector) has no personal key")
+        }
+    }
+
+    /// What `login` tells the handheld about a user's key (`personal`, `default`, `rejected`, `required`).
+    public static func loginStatus(personalKey: KeyStatus?, requirePersonalKeys: Bool) -> String {
+        switch personalKey {
+        case .ok, .unverified: return "personal"
+        case .rejected: return "rejected"
+        case nil: return requirePersonalKeys ? "required" : "default"
+        }
+    }
+}

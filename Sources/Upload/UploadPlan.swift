@@ -1,0 +1,83 @@
+import Metrc
+import OutlawProtocol
+import OutlawStore
+
+/// One Metrc request to make: events of one action and facility, all signed by the same key.
+public struct PlannedRequest: Sendable, Equatable {
+    public let license: String
+    public let action: MetrcAction
+    public let signing: SigningDecision
+    /// The collector whose personal key signs, when it is a personal key.
+    public let keyUser: String?
+    public let events: [PendingEvent]
+}
+
+/// Groups ready events into Metrc requests; pure, so ordering and grouping are tested directly.
+public enum UploadPlanner {
+    /// The result of planning: requests to send and events to hold.
+    public struct Plan: Sendable, Equatable {
+        public var requests: [PlannedRequest] = []
+        public var holds: [(code: String, reason: String, events: [Int64])] = []
+
+        public static func == (a: Plan, b: Plan) -> Bool {
+            a.requests == b.requests && a.holds.map(\.code) == b.holds.map(\.code) && a.holds.map(\.events) == b.holds.map(\.events)
+        }
+    }
+
+    /// `events` come in ingestion order and are already at most one per tag (the store sees to that).
+    /// Requests keep that order inside each group and hold at most `objectsPerRequest` events.
+    public static func plan(_ events: [PendingEvent], objectsPerRequest: Int,
+                            decide: (PendingEvent) -> SigningDecision) -> Plan
+    {
+        struct GroupKey: Hashable {
+            let license: String
+            let action: MetrcAction
+            let signer: String
+        }
+        var order: [GroupKey] = []
+        var groups: [GroupKey: (SigningDecision, String?, [PendingEvent])] = [:]
+        var holds: [String: (String, [Int64])] = [:]
+        var holdOrder: [String] = []
+        for event in events {
+            guard let type = EventType(rawValue: event.type), let action = MetrcAction(eventType: type) else { continue }
+            let decision = decide(event)
+            let signer: String
+            let keyUser: String?
+            switch decision {
+            case .hold(let code, let reason):
+                let k = code + "\u{0}" + reason
+                if holds[k] == nil { holdOrder.append(k) }
+                holds[k, default: (reason, [])].1.append(event.id)
+                continue
+            case .personal:
+                signer = "personal:\(event.userID)"
+                keyUser = event.userName
+            case .defaultKey:
+                signer = "default"
+                keyUser = nil
+            }
+            let key = GroupKey(license: event.license, action: action, signer: signer)
+            if groups[key] == nil {
+                order.append(key)
+                groups[key] = (decision, keyUser, [])
+            }
+            groups[key]!.2.append(event)
+        }
+        var plan = Plan()
+        for key in order {
+            let (decision, keyUser, list) = groups[key]!
+            var start = 0
+            while start < list.count {
+                let end = min(start + max(1, objectsPerRequest), list.count)
+                plan.requests.append(PlannedRequest(license: key.license, action: key.action, signing: decision, keyUser: keyUser,
+                                                    events: Array(list[start..<end])))
+                start = end
+            }
+        }
+        for k in holdOrder {
+            let (reason, ids) = holds[k]!
+            plan.holds.append((code: String(k.split(separator: "\u{0}").first ?? ""), reason: reason, events: ids))
+        }
+        return plan
+    }
+}

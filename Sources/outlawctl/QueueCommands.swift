@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import OutlawStore
+
+/// `--since` accepts a date (`2026-11-28`) or an RFC 3339 time.
+func parseSince(_ text: String?) throws -> Date? {
+    guard let text else { return nil }
+    let full = ISO8601DateFormatter()
+    if let d = full.date(from: text) { return d }
+    let day = ISO8601DateFormatter()
+    day.formatOptions = [.withFullDate]
+    if let d = day.date(from: text) { return d }
+    throw UsageError(message: "--since must be a date (2026-11-28) or an RFC 3339 time, not \(text)")
+}
+
+struct FailedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failed", abstract: "List failed and held events, grouped by batch, with Metrc's message.")
+    @OptionGroup var options: ConfigOptions
+    @Option(name: .long) var device: String?
+    @Option(name: .long) var user: String?
+    @Option(name: .long, help: "Only batches received since this date or time.") var since: String?
+    @Flag(name: .long, help: "Only the distinct causes, with what to do about each.") var causes = false
+    @Flag(name: .long, help: "JSON output.") var json = false
+
+    func run() throws {
+        let batches = try options.openStore().failures(FailureFilter(device: device, user: user, since: try parseSince(since)))
+        if causes {
+            for cause in FailureCauses.summarize(batches) {
+                print("\(cause.events) events (\(cause.users.joined(separator: ", "))): \(cause.message)")
+                print("  what to do: \(cause.advice)")
+            }
+            return
+        }
+        if json { return try printJSON(batches) }
+        if batches.isEmpty { return print("no failed or held events") }
+        for batch in batches {
+            print("\(batch.device) \(batch.id)  collected by \(batch.user)  \(batch.license)  received \(formatDate(batch.receivedAt))")
+            print(table(["  SEQ", "TYPE", "TAG", "STATE", "KEY", "TRIES", "FIRST TRY", "LAST TRY", "WHY"], batch.events.map {
+                ["  \($0.seq)", $0.type, $0.tag, $0.state, $0.keyKind ?? "-", "\($0.attempts)", formatDate($0.firstAttemptAt),
+                 formatDate($0.lastAttemptAt), $0.message ?? ""]
+            }))
+            print("")
+        }
+    }
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Requeue failed events (and held ones with --held) so the daemon uploads them again.",
+        discussion: """
+            outlawctl replay DEVICE BATCH_ID [BATCH_ID ...] [--events 3,4]
+            outlawctl replay --all-failed [--device D] [--user U] [--since DATE]
+            Uploaded events are never resent; replaying twice requeues nothing the second time.
+            """)
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "DEVICE then one or more BATCH_IDs.") var selection: [String] = []
+    @Flag(name: .long, help: "Every failed event matching --device/--user/--since.") var allFailed = false
+    @Option(name: .long) var device: String?
+    @Option(name: .long) var user: String?
+    @Option(name: .long) var since: String?
+    @Option(name: .long, help: "Only these seqs (comma-separated), with one batch.") var events: String?
+    @Flag(name: .long, help: "Requeue held events too.") var held = false
+    @Flag(name: .long, help: "Print what would be requeued and change nothing.") var dryRun = false
+    @Flag(name: .long, help: "JSON output.") var json = false
+
+    func run() throws {
+        var filters: [FailureFilter] = []
+        let seqs = try events.map { text in
+            try text.split(separator: ",").map { part -> Int in
+                guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n >= 1 else {
+                    throw UsageError(message: "--events takes seqs like 3,4,7")
+                }
+                return n
+            }
+        }
+        if allFailed {
+            guard selection.isEmpty else { throw UsageError(message: "give either DEVICE BATCH_ID... or --all-failed, not both") }
+            guard seqs == nil else { throw UsageError(message: "--events needs one batch") }
+            filters.append(FailureFilter(device: device, user: user, since: try parseSince(since), includeHeld: held))
+        } else {
+            guard selection.count >= 2 else { throw UsageError(message: "give DEVICE BATCH_ID [BATCH_ID ...], or --all-failed") }
+            let deviceName = selection[0]
+            if seqs != nil, selection.count != 2 { throw UsageError(message: "--events needs exactly one batch") }
+            for id in selection.dropFirst() {
+                filters.append(FailureFilter(batch: (deviceName, id), seqs: seqs, includeHeld: held))
+            }
+        }
+        let store = try options.openStore()
+        var requeued: [FailedBatch] = []
+        for filter in filters {
+            requeued += try store.replay(filter, dryRun: dryRun, actor: operatorName())
+        }
+        if json { return try printJSON(requeued) }
+        let count = requeued.reduce(0) { $0 + $1.events.count }
+        for batch in requeued {
+            print("\(dryRun ? "would requeue" : "requeued") \(batch.device) \(batch.id): seq \(batch.events.map { String($0.seq) }.joined(separator: ","))")
+        }
+        print(dryRun ? "dry run: \(count) events would be requeued; nothing changed" : "\(count) events requeued")
+    }
+}
+
+struct PauseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause uploads to Metrc; devices are still served and batches stored.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        try options.openStore().setUploadsPaused(true, actor: operatorName())
+        print("uploads paused (until outlawctl resume; survives restarts)")
+    }
+}
+
+struct ResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume uploads to Metrc.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        try options.openStore().setUploadsPaused(false, actor: operatorName())
+        print("uploads resumed")
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "One screen: devices, what waits, held users, Metrc.")
+    @OptionGroup var options: ConfigOptions
+    @Flag(name: .long, help: "JSON output.") var json = false
+
+    struct Status: Encodable {
+        let daemonRunning: Bool
+        let connectedDevices: Int?
+        let daemonStatusAt: Date?
+        let uploadsPaused: Bool
+        let queue: QueueStats
+        let defaultKey: String
+        let lastReferenceSync: Date?
+    }
+
+    func run() throws {
+        let store = try options.openStore()
+        let queue = try store.queueStats()
+        let daemon = try store.daemonStatus()
+        let fresh = daemon.map { Date().timeIntervalSince($0.updatedAt) < 30 } ?? false
+        let status = Status(daemonRunning: fresh, connectedDevices: fresh ? daemon?.connectedDevices : nil, daemonStatusAt: daemon?.updatedAt,
+                            uploadsPaused: try store.uploadsPaused(), queue: queue,
+                            defaultKey: try store.defaultKeyStatus()?.rawValue ?? "unknown", lastReferenceSync: nil)
+        if json { return try printJSON(status) }
+        print("daemon:        " + (fresh ? "running, \(daemon?.connectedDevices ?? 0) devices connected" : "not reporting (last: \(formatDate(daemon?.updatedAt)))"))
+        print("uploads:       " + (status.uploadsPaused ? "PAUSED (outlawctl resume)" : "running"))
+        print("waiting:       \(queue.queued) queued, \(queue.uploading) uploading, \(queue.held) held")
+        print("oldest wait:   " + (queue.oldestWaitingReceivedAt.map { "received \(formatDate($0))" } ?? "-"))
+        print("held users:    " + (queue.heldUsers.isEmpty ? "-" : queue.heldUsers.joined(separator: ", ")))
+        print("done:          \(queue.uploaded) uploaded, \(queue.failed) failed, \(queue.recorded) scans recorded")
+        print("Default key:   \(status.defaultKey)")
+        print("Metrc success: \(formatDate(queue.lastSuccessAt))")
+        print("Metrc error:   " + (queue.lastErrorAt.map { "\(formatDate($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"))
+        print("last sync:     never (reference data sync is not part of this version)")
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import MetrcSandbox
+import OutlawTestSupport
+import Testing
+
+/// The real outlawd uploading to the Metrc sandbox over HTTP; devices over TCP.
+@Suite("Uploads, end to end", .serialized)
+struct UploadEndToEndTests {
+    @Test func eachEventIsSignedByItsCollectorsKeyForEveryAction() async throws {
+        let h = try await UploadHarness.start()
+        defer { Task { await h.stop() } }
+        try h.send("jane-1", user: "jane", events: [
+            Events.move(1, plant: Tags.plant(1)), Events.harvest(2, plant: Tags.plant(151)), Events.destroy(3, plant: Tags.plant(2)),
+            Events.packageMove(4, package: Tags.package(1)), Events.adjust(5, package: Tags.package(2)), Events.scan(6, plant: Tags.plant(3)),
+        ])
+        try h.send("john-1", user: "john", events: [
+            Events.move(1, plant: Tags.plant(10)), Events.harvest(2, plant: Tags.plant(160)), Events.destroy(3, plant: Tags.plant(11)),
+            Events.packageMove(4, package: Tags.package(3)), Events.adjust(5, package: Tags.package(6)),
+        ])
+        let status = try await h.waitFor(["jane-1", "john-1"], states: ["uploaded", "failed", "partial"])
+        #expect(status["jane-1"]?["state"] as? String == "uploaded")
+        #expect(status["john-1"]?["state"] as? String == "uploaded")
+        let writes = await h.appliedWrites()
+        let janes = Set([Tags.plant(1), Tags.plant(151), Tags.plant(2), Tags.package(1), Tags.package(2)])
+        let johns = Set([Tags.plant(10), Tags.plant(160), Tags.plant(11), Tags.package(3), Tags.package(6)])
+        #expect(Set(writes.filter { $0.user == "jane" }.map(\.label)) == janes)
+        #expect(Set(writes.filter { $0.user == "owner" }.map(\.label)) == johns)
+        #expect(writes.count == 10)  // the scan is never uploaded
+        #expect(Set(writes.map(\.action)) == ["harvestPlants", "movePlants", "destroyPlants", "movePackages", "adjustPackages"])
+        #expect(await h.sandbox.plant(label: Tags.plant(1))?.location == "Flower Room 2")
+        // outlawctl shows which key signed and why.
+        let shown = try h.daemon.ctl(["batch", "show", "HH-1", "john-1", "--json"])
+        #expect(shown.stdout.contains("\"keyKind\" : \"default\""))
+        #expect(shown.stdout.contains("john has no personal key"))
+    }
+
+    @Test func oneBadObjectFailsAloneWithMetrcsMessage() async throws {
+        let h = try await UploadHarness.start()
+        defer { Task { await h.stop() } }
+        var events = (1...9).map { Events.move($0, plant: Tags.plant(20 + $0)) }
+        events.insert(Events.move(10, plant: Tags.plant(40), to: "Nowhere Room"), at: 4)
+        try h.send("ten", user: "jane", events: events)
+        let status = try await h.waitFor(["ten"], states: ["partial", "failed", "uploaded"])
+        let item = try #require(status["ten"])
+        #expect(item["state"] as? String == "partial")
+        let counts = item["events"] as? [String: Any]
+        #expect(counts?["uploaded"] as? Int == 9)
+        #expect(counts?["failed"] as? Int == 1)
+        let errors = item["errors"] as? [[String: Any]]
+        #expect(errors?.first?["seq"] as? Int == 10)
+        #expect((errors?.first?["message"] as? String)?.contains("Nowhere Room") == true)
+        #expect(await h.appliedWrites().count == 9)
+    }
+
+    @Test func revokedKeyHoldsOnlyThatUserUntilANewKeyIsSet() async throws {
+        let h = try await UploadHarness.start()
+        defer { Task { await h.stop() } }
+        #expect(await h.sandbox.revokeUserKey(SandboxDemo.janeKey))
+        try h.send("jane-held", user: "jane", events: [Events.move(1, plant: Tags.plant(50))])
+        try h.send("john-flows", user: "john", events: [Events.move(1, plant: Tags.plant(51))])
+        let status = try await h.waitFor(["jane-held", "john-flows"], states: ["held", "uploaded"])
+        #expect(status["jane-held"]?["state"] as? String == "held")
+        #expect((status["jane-held"]?["reason"] as? String)?.contains("jane's Metrc key was rejected") == true)
+        #expect(status["john-flows"]?["state"] as? String == "uploaded")
+        // Never silently re-signed with the Default key.
+        #expect(await h.appliedWrites().map(\.label) == [Tags.plant(51)])
+        // A login now tells the handheld the key is rejected.
+        let (c, _) = try h.daemon.session(device: "HH-1", token: h.token)
+        try c.send(json: ["op": "login", "user": "jane", "pin": "4821"])
+        #expect(try c.readJSON()["metrc_key"] as? String == "rejected")
+        // Jane gets a new key in Metrc and the operator sets it: her events flow, under her name.
+        #expect(await h.sandbox.setUserKey(user: "jane", key: "sandbox-jane-key-2"))
+        let set = try h.daemon.ctl(["key", "set", "jane"], stdin: "sandbox-jane-key-2\n")
+        #expect(set.status == 0)
+        try await h.waitFor(["jane-held"], states: ["uploaded"])
+        let writes = await h.appliedWrites()
+        #expect(writes.contains { $0.user == "jane" && $0.label == Tags.plant(50) })
+        let listed = try h.daemon.ctl(["key", "list"])
+        #expect(listed.stdout.contains("…ey-2") && !listed.stdout.contains("sandbox-jane-key-2"))
+    }
+
+    @Test func refusedKeyIsNotStored() async throws {
+        let h = try await UploadHarness.start(janeKey: false)
+        defer { Task { await h.stop() } }
+        let r = try h.daemon.ctl(["key", "set", "jane"], stdin: "not-a-real-metrc-key\n")
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("refused"))
+        #expect(!r.stderr.contains("not-a-real-metrc-key"))
+        #expect(try h.daemon.ctl(["key", "list", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]"
+                || !(try h.daemon.ctl(["key", "list"]).stdout.contains("jane")))
+    }
+
+    @Test func requiredPersonalKeysHoldUsersWithoutOne() async throws {
+        let h = try await UploadHarness.start(facility: "require_personal_keys = true")
+        defer { Task { await h.stop() } }
+        try h.send("john-req", user: "john", events: [Events.move(1, plant: Tags.plant(60))])
+        try h.send("jane-req", user: "jane", events: [Events.move(1, plant: Tags.plant(61))])
+        let status = try await h.waitFor(["john-req", "jane-req"], states: ["held", "uploaded"])
+        #expect(status["john-req"]?["state"] as? String == "held")
+        #expect((status["john-req"]?["reason"] as? String)?.contains("requires personal keys") == true)
+        #expect(status["jane-req"]?["state"] as? String == "uploaded")
+        let (c, _) = try h.daemon.session(device: "HH-1", token: h.token)
+        try c.send(json: ["op": "login", "user": "john", "pin": "1357"])
+        #expect(try c.readJSON()["metrc_key"] as? String == "required")
+        // Setting John's key releases his events, signed by him.
+        _ = try h.daemon.ctl(["key", "set", "john"], stdin: SandboxDemo.johnKey + "\n")
+        try await h.waitFor(["john-req"], states: ["uploaded"])
+        #expect(await h.appliedWrites().contains { $0.user == "john" && $0.label == Tags.plant(60) })
+    }
+
+    @Test func orderPerTagAcrossUsers() async throws {
+        let h = try await UploadHarness.start()
+        defer { Task { await h.stop() } }
+        let plant = Tags.plant(170)
+        // John moves the plant, then Jane harvests it: different keys, but the move must reach Metrc first.
+        try h.send("o-1", user: "john", events: [Events.move(1, plant: plant, to: "Flower Room 1")])
+        try h.send("o-2", user: "jane", events: [Events.harvest(1, plant: plant)])
+        try await h.waitFor(["o-1", "o-2"], states: ["uploaded"])
+        let writes = await h.appliedWrites().filter { $0.label == plant }
+        #expect(writes.map(\.action) == ["movePlants", "harvestPlants"])
+        #expect(writes.map(\.user) == ["owner", "jane"])
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import MetrcSandbox
+import OutlawTestSupport
+import Testing
+
+/// Metrc misbehaving: everything still arrives, exactly once.
+@Suite("Uploads under Metrc faults", .serialized)
+struct UploadFaultTests {
+    func events(_ n: Int, from: Int = 1) -> [[String: Any]] {
+        (0..<n).map { Events.move($0 + 1, plant: Tags.plant(from + $0)) }
+    }
+
+    func expectExactlyOnce(_ h: UploadHarness, labels: [String]) async {
+        let applied = await h.appliedWrites().map(\.label)
+        for label in labels { #expect(applied.filter { $0 == label }.count == 1, "\(label) applied \(applied.filter { $0 == label }.count) times") }
+    }
+
+    @Test(arguments: ["500", "503", "429", "400message", "outage", "hang"])
+    func everythingArrivesOnce(fault: String) async throws {
+        let h = try await UploadHarness.start(sandboxConfiguration: SandboxConfiguration())
+        defer { Task { await h.stop() } }
+        switch fault {
+        case "500": try await h.sandbox.setFaults(.error(status: 500, count: 2))
+        case "503": try await h.sandbox.setFaults(.error(status: 503, count: 2))
+        case "429": try await h.sandbox.setFaults(.error(status: 429, count: 2))
+        case "400message": try await h.sandbox.setFaults(.error(status: 400, message: "An unexpected error has occurred.", count: 2))
+        case "outage": try await h.sandbox.setFaults(.outage(mode: .reset, count: 3))
+        default: try await h.sandbox.setFaults(.hang(count: 1, method: "PUT"))
+        }
+        try h.send("f-jane", user: "jane", events: events(5, from: 80))
+        try h.send("f-john", user: "john", events: events(5, from: 90))
+        try await h.waitFor(["f-jane", "f-john"], states: ["uploaded"], timeout: 60)
+        await expectExactlyOnce(h, labels: (80..<85).map(Tags.plant) + (90..<95).map(Tags.plant))
+    }
+
+    @Test(arguments: [false, true])
+    func applyThenFailOnAnAdjustmentAppliesItOnce(drop: Bool) async throws {
+        let h = try await UploadHarness.start()
+        defer { Task { await h.stop() } }
+        let before = await h.sandbox.package(label: Tags.package(7))?.quantity ?? 0
+        try await h.sandbox.setFaults(.applyThenFail(status: 500, drop: drop, count: 1, method: "POST"))
+        try h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.package(7), quantity: -3)])
+        try await h.waitFor(["adj"], states: ["uploaded"], timeout: 60)
+        let after = await h.sandbox.package(label: Tags.package(7))?.quantity ?? 0
+        #expect(after == before - 3)
+        #expect(await h.sandbox.adjustments(license: SandboxDemo.license).filter { $0.packageLabel == Tags.package(7) }.count == 1)
+    }
+
+    @Test func kill9DuringUploadsLosesNothingAndDuplicatesNothing() async throws {
+        let h = try await UploadHarness.start(metrc: "objects_per_request = 5\nconcurrency = 2")
+        defer { Task { await h.stop() } }
+        // Slow Metrc down so the kill lands mid-upload, with adjustments (not idempotent) in flight.
+        try await h.sandbox.setFaults(.latency(milliseconds: 300))
+        var all: [String] = []
+        for b in 0..<6 {
+            let plants = (0..<5).map { Events.move($0 + 1, plant: Tags.plant(100 + b * 5 + $0)) }
+            let adjusts = (0..<5).map { Events.adjust($0 + 6, package: Tags.package(100 + b * 5 + $0), quantity: -1) }
+            try h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
+            all.append("k-\(b)")
+        }
+        try await Task.sleep(for: .milliseconds(700))
+        h.daemon.kill9()
+        try h.daemon.start()
+        try await h.waitFor(all, states: ["uploaded"], timeout: 90)
+        await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (100..<130).map(Tags.package))
+        let adjustments = await h.sandbox.adjustments(license: SandboxDemo.license)
+        for n in 100..<130 {
+            #expect(adjustments.filter { $0.packageLabel == Tags.package(n) }.count == 1)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import MetrcSandbox
+import OutlawTestSupport
+import Testing
+
+/// A sandbox Metrc in the test process and the real outlawd uploading to it.
+final class UploadHarness: @unchecked Sendable {
+    let sandbox: MetrcSandboxServer
+    let daemon: DaemonProcess
+    let token: String
+
+    /// Users: jane (personal key), john (no key: Default), admin. Device HH-1.
+    static func start(facility: String = "", metrc: String = "", sandboxConfiguration: SandboxConfiguration = .init(),
+                      janeKey: Bool = true) async throws -> UploadHarness
+    {
+        let sandbox = MetrcSandboxServer(state: .demo(), configuration: sandboxConfiguration)
+        let port = try await sandbox.start()
+        let dir = try TempDirectory("outlawd-upload")
+        try dir.write("secrets/vendor-key", SandboxDemo.vendorKey + "\n")
+        try dir.write("secrets/default-key", SandboxDemo.ownerKey + "\n")
+        let daemon = try DaemonProcess(facility: facility, metrc: """
+            base_url = "http://127.0.0.1:\(port)"
+            vendor_key_file = "secrets/vendor-key"
+            default_key_file = "secrets/default-key"
+            request_timeout_seconds = 3
+            \(metrc)
+            """, directory: dir)
+        let token = try daemon.addDevice("HH-1")
+        try daemon.addUser("jane", pin: "4821")
+        try daemon.addUser("john", pin: "1357")
+        try daemon.addUser("admin", role: "admin", pin: "0000")
+        if janeKey {
+            let r = try daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
+            guard r.status == 0 else { throw LineClient.Failure(description: "key set failed: \(r.stderr)") }
+        }
+        return UploadHarness(sandbox: sandbox, daemon: daemon, token: token)
+    }
+
+    private init(sandbox: MetrcSandboxServer, daemon: DaemonProcess, token: String) {
+        self.sandbox = sandbox
+        self.daemon = daemon
+        self.token = token
+    }
+
+    func stop() async {
+        daemon.stop()
+        try? await sandbox.shutdown()
+    }
+
+    /// Sends one batch on a fresh session and expects an ack.
+    func send(_ id: String, user: String, events: [[String: Any]]) throws {
+        let (c, _) = try daemon.session(device: "HH-1", token: token)
+        try c.send(json: ["op": "batch", "id": id, "user": user, "events": events])
+        let ack = try c.readJSON()
+        guard ack["op"] as? String == "ack" else { throw LineClient.Failure(description: "not acked: \(ack)") }
+    }
+
+    /// The `status` items of these batches, by id.
+    func status(_ ids: [String]) throws -> [String: [String: Any]] {
+        let (c, _) = try daemon.session(device: "HH-1", token: token)
+        try c.send(json: ["op": "status", "ids": ids])
+        let items = try c.readJSON()["batches"] as? [[String: Any]] ?? []
+        return Dictionary(uniqueKeysWithValues: items.map { ($0["id"] as? String ?? "", $0) })
+    }
+
+    /// Waits until every batch is in one of `states`; returns the last status seen.
+    @discardableResult
+    func waitFor(_ ids: [String], states: Set<String>, timeout: TimeInterval = 30) async throws -> [String: [String: Any]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: [String: Any]] = [:]
+        while Date() < deadline {
+            last = try status(ids)
+            if ids.allSatisfy({ states.contains(last[$0]?["state"] as? String ?? "") }) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw LineClient.Failure(description: "batches never reached \(states): \(last)\n--- daemon log ---\n\(daemon.log.suffix(4000))")
+    }
+
+    /// (Metrc user, label) for every object Metrc applied, in the order it applied them.
+    func appliedWrites() async -> [(user: String, action: String, label: String)] {
+        await sandbox.writes().flatMap { w in
+            (w.objects.arrayValue ?? []).map { o in
+                (w.userName, w.action.rawValue, o[field: "Label"]?.stringValue ?? o[field: "Plant"]?.stringValue ?? "?")
+            }
+        }
+    }
+}
+
+enum Tags {
+    static func plant(_ n: Int) -> String { SandboxDemo.plantTag(n) }
+    static func package(_ n: Int) -> String { SandboxDemo.packageTag(n) }
+}
+
+enum Events {
+    static let at = "2026-11-28T14:03:11-08:00"
+
+    static func move(_ seq: Int, plant: String, to location: String = "Flower Room 2") -> [String: Any] {
+        ["seq": seq, "type": "plant.move", "at": at, "plant": plant, "location": location]
+    }
+
+    static func harvest(_ seq: Int, plant: String, weight: Double = 120.5) -> [String: Any] {
+        ["seq": seq, "type": "plant.harvest", "at": at, "plant": plant, "weight": weight, "unit": "Grams", "drying_location": "Drying Room"]
+    }
+
+    static func destroy(_ seq: Int, plant: String) -> [String: Any] {
+        ["seq": seq, "type": "plant.destroy", "at": at, "plant": plant, "waste_weight": 3, "waste_unit": "Grams",
+         "waste_method": "Compost", "waste_material": "Soil", "reason": "Pests"]
+    }
+
+    static func packageMove(_ seq: Int, package: String, to location: String = "Processing Room") -> [String: Any] {
+        ["seq": seq, "type": "package.move", "at": at, "package": package, "location": location]
+    }
+
+    static func adjust(_ seq: Int, package: String, quantity: Double = -2) -> [String: Any] {
+        ["seq": seq, "type": "package.adjust", "at": at, "package": package, "quantity": quantity, "unit": "Grams", "reason": "Drying"]
+    }
+
+    static func scan(_ seq: Int, plant: String) -> [String: Any] {
+        ["seq": seq, "type": "plant.scan", "at": at, "plant": plant]
+    }
+}

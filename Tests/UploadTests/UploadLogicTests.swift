@@ -1,0 +1,209 @@
+import Foundation
+import Metrc
+import OutlawStore
+import Testing
+@testable import Upload
+
+func pending(_ id: Int64, type: String = "plant.move", tag: String? = nil, license: String = "LIC-0001", user: Int64 = 1,
+             name: String = "jane", attempts: Int = 0, fields: String = "{}", date: String = "2026-11-28") -> PendingEvent
+{
+    PendingEvent(id: id, type: type, tag: tag ?? String(format: "1A4FF01000000220000%05d", id), license: license, userID: user,
+                 userName: name, fields: fields, metrcDate: date, attempts: attempts, unknownSince: nil)
+}
+
+@Suite("Signing policy")
+struct SigningPolicyTests {
+    let usable = DefaultKeyState.usable("DEFAULT")
+
+    @Test func personalKeySignsForItsOwner() {
+        #expect(SigningPolicy.decide(collector: "jane", personalKey: SigningKey(key: "J", status: .ok), defaultKey: usable,
+                                     requirePersonalKeys: false) == .personal(key: "J"))
+        #expect(SigningPolicy.decide(collector: "jane", personalKey: SigningKey(key: "J", status: .unverified), defaultKey: usable,
+                                     requirePersonalKeys: true) == .personal(key: "J"))
+    }
+
+    @Test func rejectedPersonalKeyIsHeldNeverResignedWithDefault() {
+        let d = SigningPolicy.decide(collector: "jane", personalKey: SigningKey(key: "J", status: .rejected), defaultKey: usable,
+                                     requirePersonalKeys: false)
+        #expect(d == .hold(code: "key_rejected", reason: "jane's Metrc key was rejected by Metrc"))
+    }
+
+    @Test func noPersonalKeyFallsBackToDefaultWithAReason() {
+        #expect(SigningPolicy.decide(collector: "john", personalKey: nil, defaultKey: usable, requirePersonalKeys: false)
+                == .defaultKey(key: "DEFAULT", reason: "john has no personal key"))
+    }
+
+    @Test func requiredPersonalKeysHoldUsersWithout() {
+        guard case .hold(let code, _) = SigningPolicy.decide(collector: "john", personalKey: nil, defaultKey: usable, requirePersonalKeys: true) else {
+            Issue.record("not held")
+            return
+        }
+        #expect(code == "key_required")
+    }
+
+    @Test func badOrMissingDefaultKeyHolds() {
+        guard case .hold(let c1, _) = SigningPolicy.decide(collector: "john", personalKey: nil, defaultKey: .rejected, requirePersonalKeys: false),
+              case .hold(let c2, _) = SigningPolicy.decide(collector: "john", personalKey: nil, defaultKey: .missing, requirePersonalKeys: false)
+        else {
+            Issue.record("not held")
+            return
+        }
+        #expect(c1 == "default_key_rejected" && c2 == "default_key_missing")
+    }
+
+    @Test func loginStatus() {
+        #expect(SigningPolicy.loginStatus(personalKey: .ok, requirePersonalKeys: false) == "personal")
+        #expect(SigningPolicy.loginStatus(personalKey: .unverified, requirePersonalKeys: true) == "personal")
+        #expect(SigningPolicy.loginStatus(personalKey: .rejected, requirePersonalKeys: false) == "rejected")
+        #expect(SigningPolicy.loginStatus(personalKey: nil, requirePersonalKeys: false) == "default")
+        #expect(SigningPolicy.loginStatus(personalKey: nil, requirePersonalKeys: true) == "required")
+    }
+}
+
+@Suite("Upload planning")
+struct UploadPlannerTests {
+    @Test func groupsByActionSignerAndLicenseKeepingOrder() {
+        let events = [
+            pending(1, type: "plant.move", user: 1, name: "jane"),
+            pending(2, type: "plant.move", user: 2, name: "john"),
+            pending(3, type: "plant.harvest", user: 1, name: "jane"),
+            pending(4, type: "plant.move", user: 1, name: "jane"),
+            pending(5, type: "plant.move", license: "LIC-0002", user: 1, name: "jane"),
+            pending(6, type: "plant.scan", user: 1, name: "jane"),
+        ]
+        let plan = UploadPlanner.plan(events, objectsPerRequest: 100) { e in
+            e.userID == 1 ? .personal(key: "J") : .defaultKey(key: "D", reason: "john has no personal key")
+        }
+        #expect(plan.requests.map { $0.events.map(\.id) } == [[1, 4], [2], [3], [5]])
+        #expect(plan.requests.map(\.action) == [.movePlants, .movePlants, .harvestPlants, .movePlants])
+        #expect(plan.requests.map(\.keyUser) == ["jane", nil, "jane", "jane"])
+        #expect(plan.holds.isEmpty)
+    }
+
+    @Test func chunksAtObjectsPerRequest() {
+        let events = (1...7).map { pending(Int64($0)) }
+        let plan = UploadPlanner.plan(events, objectsPerRequest: 3) { _ in .personal(key: "J") }
+        #expect(plan.requests.map { $0.events.count } == [3, 3, 1])
+        #expect(plan.requests.flatMap { $0.events.map(\.id) } == (1...7).map(Int64.init))
+    }
+
+    @Test func heldEventsAreSetAside() {
+        let events = [pending(1, user: 1), pending(2, user: 2, name: "john"), pending(3, user: 2, name: "john")]
+        let plan = UploadPlanner.plan(events, objectsPerRequest: 100) { e in
+            e.userID == 1 ? .personal(key: "J") : .hold(code: "key_required", reason: "no key")
+        }
+        #expect(plan.requests.map { $0.events.map(\.id) } == [[1]])
+        #expect(plan.holds.count == 1)
+        #expect(plan.holds.first?.events == [2, 3])
+        #expect(plan.holds.first?.code == "key_required")
+    }
+}
+
+@Suite("Backoff")
+struct BackoffTests {
+    @Test func growsAndIsCapped() {
+        let b = Backoff(base: 2, cap: 600)
+        #expect(b.delay(afterAttempts: 1, jitter: 1) == 2)
+        #expect(b.delay(afterAttempts: 2, jitter: 1) == 4)
+        #expect(b.delay(afterAttempts: 5, jitter: 1) == 32)
+        #expect(b.delay(afterAttempts: 50, jitter: 1) == 600)
+        #expect(b.delay(afterAttempts: 50, jitter: 0) == 300)
+        #expect(b.delay(afterAttempts: 3, jitter: 0.5) == 6)
+    }
+}
+
+@Suite("Outcome policy")
+struct OutcomePolicyTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+    let backoff = Backoff(base: 2, cap: 600)
+    let ten = (1...10).map { pending(Int64($0), attempts: 1) }
+
+    func decide(_ r: MetrcResponse, _ action: MetrcAction = .movePlants, events: [PendingEvent]? = nil) -> OutcomePolicy.Decision {
+        OutcomePolicy.decide(r, action: action, events: events ?? ten, now: now, backoff: backoff, jitter: 1)
+    }
+
+    @Test func acceptedUploadsAll() {
+        guard case .results(let results, let outcome) = decide(.accepted(ids: [])) else { Issue.record("wrong decision"); return }
+        #expect(outcome == "accepted")
+        #expect(results.allSatisfy { $0.1 == .uploaded(metrcID: nil) })
+    }
+
+    @Test func oneRejectedRowFailsOnlyThatEvent() {
+        guard case .results(let results, _) = decide(.rejected([MetrcRowError(row: 3, message: "Tag X is not valid.")])) else {
+            Issue.record("wrong decision")
+            return
+        }
+        #expect(results[3].1 == .failed(message: "Metrc: Tag X is not valid."))
+        #expect(results.enumerated().filter { $0.offset != 3 }.allSatisfy { $0.element.1 == .retry(at: now, message: nil, unknownSince: nil) })
+    }
+
+    @Test func untrustworthyRowsSplitTheRequest() {
+        #expect(decide(.rejected([MetrcRowError(row: 10, message: "x")])) == .split(outcome: "rejected (rows unclear)"))
+        #expect(decide(.rejected([MetrcRowError(row: nil, message: "x")])) == .split(outcome: "rejected (rows unclear)"))
+        #expect(decide(.rejected([])) == .split(outcome: "rejected (rows unclear)"))
+        guard case .results(let one, _) = decide(.rejected([MetrcRowError(row: nil, message: "bad")]), events: [ten[0]]) else {
+            Issue.record("wrong decision")
+            return
+        }
+        #expect(one[0].1 == .failed(message: "Metrc: bad"))
+    }
+
+    @Test func unauthorizedIsAKeyProblem() {
+        #expect(decide(.unauthorized(status: 401)) == .keyRejected(status: 401))
+        #expect(decide(.unauthorized(status: 403)) == .keyRejected(status: 403))
+    }
+
+    @Test func tooLargeSplitsUntilOne() {
+        #expect(decide(.tooLarge) == .split(outcome: "too large"))
+        guard case .results(let r, _) = decide(.tooLarge, events: [ten[0]]), case .failed = r[0].1 else { Issue.record("not failed"); return }
+    }
+
+    @Test func rateLimitObeysRetryAfter() {
+        guard case .results(let r, _) = decide(.rateLimited(retryAfter: 7)) else { Issue.record("wrong decision"); return }
+        #expect(r.allSatisfy { $0.1 == .retry(at: now.addingTimeInterval(7), message: "Metrc: rate limited (429)", unknownSince: nil) })
+        guard case .results(let r2, _) = decide(.rateLimited(retryAfter: nil)) else { Issue.record("wrong decision"); return }
+        #expect(r2[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc: rate limited (429)", unknownSince: nil))
+    }
+
+    @Test func idempotentFaultsRetryWithBackoff() {
+        guard case .results(let r, _) = decide(.serverFault(status: 503, message: "down")) else { Issue.record("wrong decision"); return }
+        #expect(r[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc: 503 down", unknownSince: nil))
+        guard case .results(let t, _) = decide(.transportFailure("timeout")) else { Issue.record("wrong decision"); return }
+        #expect(t[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc unreachable: timeout", unknownSince: nil))
+    }
+
+    @Test func nonIdempotentUnknownOutcomesAreReconciled() {
+        #expect(decide(.serverFault(status: 500, message: "x"), .adjustPackages) == .reconcile(outcome: "server fault 500", message: "Metrc: 500 x"))
+        #expect(decide(.transportFailure("reset"), .adjustPackages) == .reconcile(outcome: "no answer", message: "Metrc unreachable: reset"))
+        // A 400 with rows means Metrc applied nothing: no read-back needed even for POST.
+        guard case .results = decide(.rejected([MetrcRowError(row: 0, message: "x")]), .adjustPackages) else { Issue.record("wrong decision"); return }
+    }
+}
+
+@Suite("Reconciliation")
+struct ReconciliationTests {
+    let fields = #"{"package":"1A4FF0300000022000000001","quantity":-2,"unit":"Grams","reason":"Drying"}"#
+
+    func adjustment(_ id: Int64, quantity: Double = -2, reason: String = "Drying", date: String = "2026-11-28") -> MetrcClient.Adjustment {
+        MetrcClient.Adjustment(id: id, packageLabel: "1A4FF0300000022000000001", quantity: quantity, unit: "Grams", reason: reason,
+                               date: date, note: nil)
+    }
+
+    @Test func matchesAppliedAndNotApplied() {
+        let e = pending(1, type: "package.adjust", tag: "1A4FF0300000022000000001", fields: fields)
+        let applied = Reconciliation.match([e], against: [adjustment(77)], alreadyClaimed: [])
+        #expect(applied.applied.map(\.1) == [77] && applied.notApplied.isEmpty)
+        let missing = Reconciliation.match([e], against: [adjustment(77, quantity: -3), adjustment(78, reason: "Waste"),
+                                                          adjustment(79, date: "2026-11-27")], alreadyClaimed: [])
+        #expect(missing.applied.isEmpty && missing.notApplied == [1])
+        let claimed = Reconciliation.match([e], against: [adjustment(77)], alreadyClaimed: [77])
+        #expect(claimed.notApplied == [1])
+    }
+
+    @Test func eachHistoryEntryMatchesOnlyOnce() {
+        let a = pending(1, type: "package.adjust", tag: "1A4FF0300000022000000001", fields: fields)
+        let b = pending(2, type: "package.adjust", tag: "1A4FF0300000022000000001", fields: fields)
+        let r = Reconciliation.match([a, b], against: [adjustment(5)], alreadyClaimed: [])
+        #expect(r.applied.count == 1 && r.notApplied == [2])
+    }
+}
