@@ -151,7 +151,11 @@ actor SandboxEngine {
         case .restore:
             state.users[index].revoked = nil
             state.users[index].expiresAt = nil
-        case .set(let newKey): state.users[index].key = newKey
+        case .set(let newKey):
+            // A key generated anew in Metrc's console is a fresh, valid key.
+            state.users[index].key = newKey
+            state.users[index].revoked = nil
+            state.users[index].expiresAt = nil
         }
         return true
     }

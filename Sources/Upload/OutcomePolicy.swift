@@ -10,7 +10,7 @@ public enum OutcomePolicy {
         case results([(Int64, EventResult)], outcome: String)
         /// Send these halves again as separate requests (413, or a 400 whose rows cannot be trusted).
         case split(outcome: String)
-        /// A non-idempotent write whose outcome is unknown: read Metrc back before anything is resent.
+        /// The outcome is unknown (no answer, or a server fault): read Metrc back before anything is resent.
         case reconcile(outcome: String, message: String)
         /// The signing key was refused: hold the events and mark the key.
         case keyRejected(status: Int)
@@ -74,13 +74,13 @@ public enum OutcomePolicy {
             // A write endpoint answering 404 is a wrong base URL or a Metrc fault: keep the events, retry later.
             return .results(retryAll("Metrc: 404 \(message)", unknown: false), outcome: "not found")
 
+        // Metrc may have applied the request before failing. Even a PUT is read back first, so that each event
+        // reaches Metrc exactly once (Metrc's record of who did what stays clean); a POST must never be repeated.
         case .serverFault(let status, let message):
-            if !action.isIdempotent { return .reconcile(outcome: "server fault \(status)", message: "Metrc: \(status) \(message)") }
-            return .results(retryAll("Metrc: \(status) \(message)", unknown: false), outcome: "server fault")
+            return .reconcile(outcome: "server fault \(status)", message: "Metrc: \(status) \(message)")
 
         case .transportFailure(let message):
-            if !action.isIdempotent { return .reconcile(outcome: "no answer", message: "Metrc unreachable: \(message)") }
-            return .results(retryAll("Metrc unreachable: \(message)", unknown: false), outcome: "no answer")
+            return .reconcile(outcome: "no answer", message: "Metrc unreachable: \(message)")
         }
     }
 }

@@ -102,9 +102,9 @@ public final class Uploader: Service, Sendable {
             SigningPolicy.decide(collector: event.userName, personalKey: keys[event.userID], defaultKey: defaultState,
                                  requirePersonalKeys: self.configuration.requirePersonalKeys)
         }
-        // Non-idempotent writes whose last outcome is unknown are checked against Metrc before anything is resent.
-        let unknown = ready.filter { $0.unknownSince != nil && $0.type == EventType.packageAdjust.rawValue }
-        var sendable = ready.filter { !($0.unknownSince != nil && $0.type == EventType.packageAdjust.rawValue) }
+        // Writes whose last outcome is unknown are checked against Metrc before anything is resent.
+        let unknown = ready.filter { $0.unknownSince != nil }
+        var sendable = ready.filter { $0.unknownSince == nil }
         if !unknown.isEmpty {
             sendable += await reconcile(unknown, decide: decide)
             sendable.sort { $0.id < $1.id }
@@ -219,47 +219,75 @@ public final class Uploader: Service, Sendable {
         }
     }
 
-    /// Reads Metrc's adjustment history for adjustments whose last upload had no clear answer.
-    /// Returns the events found not applied, which may now be sent.
+    /// Reads Metrc back for events whose last upload had no clear answer: applied ones are marked uploaded,
+    /// the rest are returned to be sent. Adjustments are matched in the adjustment history, others by
+    /// reading the plant or package.
     func reconcile(_ events: [PendingEvent], decide: (PendingEvent) -> SigningDecision) async -> [PendingEvent] {
         var sendable: [PendingEvent] = []
-        let byLicense = Dictionary(grouping: events, by: \.license)
-        for (license, list) in byLicense {
-            var key: String?
-            for e in list {
+        var applied: [(Int64, EventResult)] = []
+        var notApplied: [Int64] = []
+        var unreadable: [PendingEvent] = []
+        for (license, list) in Dictionary(grouping: events, by: \.license) {
+            var signingKey: String?
+            for e in list where signingKey == nil {
                 switch decide(e) {
-                case .personal(let k): key = k
-                case .defaultKey(let k, _): key = k
+                case .personal(let k), .defaultKey(let k, _): signingKey = k
                 case .hold: break
                 }
-                if key != nil { break }
             }
-            guard let key else {
-                sendable += list  // the planner holds them
+            guard let key = signingKey else {
+                sendable += list  // nobody can sign: the planner holds them
                 continue
             }
-            let since = (list.compactMap(\.unknownSince).min() ?? clock()).addingTimeInterval(-120)
-            do {
-                let history = try await client.adjustments(license: license, userKey: key, since: since, until: clock().addingTimeInterval(60))
-                let claimed = try store.claimedMetrcIDs(history.map(\.id))
-                let (applied, notApplied) = Reconciliation.match(list, against: history, alreadyClaimed: claimed)
-                try store.resolve(applied.map { ($0.0, .uploaded(metrcID: String($0.1))) }, now: clock())
-                try store.clearUnknown(eventIDs: notApplied)
-                let notAppliedSet = Set(notApplied)
-                sendable += list.filter { notAppliedSet.contains($0.id) }
-                logger.notice("checked adjustments with an unknown outcome against Metrc", metadata: [
-                    "metrc_action": "adjust_packages", "facility": "\(license)", "events": "\(list.count)",
-                    "applied": "\(applied.count)", "not_applied": "\(notApplied.count)",
-                ])
-            } catch {
-                let now = clock()
-                try? store.resolve(list.map { e in
-                    (e.id, .retry(at: now.addingTimeInterval(configuration.backoff.delay(afterAttempts: e.attempts, jitter: Double.random(in: 0...1))),
-                                  message: "Metrc read-back failed: \(error)", unknownSince: nil))
-                }, now: now)
-                logger.warning("cannot read Metrc's adjustments yet; will try again", metadata: ["facility": "\(license)", "events": "\(list.count)"])
+            let adjustments = list.filter { $0.type == EventType.packageAdjust.rawValue }
+            if !adjustments.isEmpty {
+                let since = (adjustments.compactMap(\.unknownSince).min() ?? clock()).addingTimeInterval(-Reconciliation.clockSkew)
+                do {
+                    let history = try await client.adjustments(license: license, userKey: key, since: since, until: clock().addingTimeInterval(60))
+                    let claimed = try store.claimedMetrcIDs(history.map(\.id))
+                    let match = Reconciliation.match(adjustments, against: history, alreadyClaimed: claimed)
+                    applied += match.applied.map { ($0.0, .uploaded(metrcID: String($0.1))) }
+                    notApplied += match.notApplied
+                } catch {
+                    unreadable += adjustments
+                }
+            }
+            for event in list where event.type != EventType.packageAdjust.rawValue {
+                guard let type = EventType(rawValue: event.type) else { continue }
+                let path = (type.tagField == "plant" ? "/plants/v2/" : "/packages/v2/") + event.tag
+                let fields = JSONValue.parse(Array(event.fields.utf8))?.objectValue ?? [:]
+                do {
+                    let record = try await client.list(path: path, license: license, userKey: key, since: nil, until: nil).first
+                    if Reconciliation.isApplied(type: type, fields: fields, record: record, since: event.unknownSince ?? clock()) {
+                        applied.append((event.id, .uploaded(metrcID: nil)))
+                    } else {
+                        notApplied.append(event.id)
+                    }
+                } catch let error as MetrcReadError where error.status == 404 {
+                    notApplied.append(event.id)
+                } catch {
+                    unreadable.append(event)
+                }
             }
         }
+        let now = clock()
+        do {
+            try store.resolve(applied, now: now)
+            try store.clearUnknown(eventIDs: notApplied)
+            try store.resolve(unreadable.map { e in
+                (e.id, .retry(at: now.addingTimeInterval(configuration.backoff.delay(afterAttempts: e.attempts, jitter: Double.random(in: 0...1))),
+                              message: "outcome unknown; Metrc could not be read back yet", unknownSince: nil))
+            }, now: now)
+        } catch {
+            logger.error("cannot record a read-back: \(error)")
+            return []
+        }
+        let resend = Set(notApplied)
+        sendable += events.filter { resend.contains($0.id) }
+        logger.notice("read Metrc back for writes with an unknown outcome", metadata: [
+            "events": "\(events.count)", "applied": "\(applied.count)", "not_applied": "\(notApplied.count)",
+            "unreadable": "\(unreadable.count)",
+        ])
         return sendable
     }
 

@@ -37,13 +37,13 @@ struct UploadFaultTests {
     func applyThenFailOnAnAdjustmentAppliesItOnce(drop: Bool) async throws {
         let h = try await UploadHarness.start()
         defer { Task { await h.stop() } }
-        let before = await h.sandbox.package(label: Tags.package(7))?.quantity ?? 0
+        let before = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
         try await h.sandbox.setFaults(.applyThenFail(status: 500, drop: drop, count: 1, method: "POST"))
-        try h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.package(7), quantity: -3)])
+        try h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.gramPackage(5), quantity: -3)])
         try await h.waitFor(["adj"], states: ["uploaded"], timeout: 60)
-        let after = await h.sandbox.package(label: Tags.package(7))?.quantity ?? 0
+        let after = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
         #expect(after == before - 3)
-        #expect(await h.sandbox.adjustments(license: SandboxDemo.license).filter { $0.packageLabel == Tags.package(7) }.count == 1)
+        #expect(await h.sandbox.adjustments(license: SandboxDemo.license).filter { $0.packageLabel == Tags.gramPackage(5) }.count == 1)
     }
 
     @Test func kill9DuringUploadsLosesNothingAndDuplicatesNothing() async throws {
@@ -54,7 +54,7 @@ struct UploadFaultTests {
         var all: [String] = []
         for b in 0..<6 {
             let plants = (0..<5).map { Events.move($0 + 1, plant: Tags.plant(100 + b * 5 + $0)) }
-            let adjusts = (0..<5).map { Events.adjust($0 + 6, package: Tags.package(100 + b * 5 + $0), quantity: -1) }
+            let adjusts = (0..<5).map { Events.adjust($0 + 6, package: Tags.gramPackage(30 + b * 5 + $0), quantity: -1) }
             try h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
             all.append("k-\(b)")
         }
@@ -62,10 +62,10 @@ struct UploadFaultTests {
         h.daemon.kill9()
         try h.daemon.start()
         try await h.waitFor(all, states: ["uploaded"], timeout: 90)
-        await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (100..<130).map(Tags.package))
+        await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (30..<60).map(Tags.gramPackage))
         let adjustments = await h.sandbox.adjustments(license: SandboxDemo.license)
-        for n in 100..<130 {
-            #expect(adjustments.filter { $0.packageLabel == Tags.package(n) }.count == 1)
+        for k in 30..<60 {
+            #expect(adjustments.filter { $0.packageLabel == Tags.gramPackage(k) }.count == 1)
         }
     }
 }

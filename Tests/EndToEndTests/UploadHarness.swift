@@ -89,6 +89,8 @@ final class UploadHarness: @unchecked Sendable {
 enum Tags {
     static func plant(_ n: Int) -> String { SandboxDemo.plantTag(n) }
     static func package(_ n: Int) -> String { SandboxDemo.packageTag(n) }
+    /// The k-th (from 0) demo package measured in Grams (items 1-3 of every 6 are gram items).
+    static func gramPackage(_ k: Int) -> String { SandboxDemo.packageTag((k / 3) * 6 + k % 3 + 1) }
 }
 
 enum Events {

@@ -1,5 +1,6 @@
 import Foundation
 import Metrc
+import OutlawProtocol
 import OutlawStore
 import Testing
 @testable import Upload
@@ -165,11 +166,9 @@ struct OutcomePolicyTests {
         #expect(r2[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc: rate limited (429)", unknownSince: nil))
     }
 
-    @Test func idempotentFaultsRetryWithBackoff() {
-        guard case .results(let r, _) = decide(.serverFault(status: 503, message: "down")) else { Issue.record("wrong decision"); return }
-        #expect(r[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc: 503 down", unknownSince: nil))
-        guard case .results(let t, _) = decide(.transportFailure("timeout")) else { Issue.record("wrong decision"); return }
-        #expect(t[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc unreachable: timeout", unknownSince: nil))
+    @Test func unknownOutcomesAreReadBackForEveryAction() {
+        #expect(decide(.serverFault(status: 503, message: "down")) == .reconcile(outcome: "server fault 503", message: "Metrc: 503 down"))
+        #expect(decide(.transportFailure("timeout"), .harvestPlants) == .reconcile(outcome: "no answer", message: "Metrc unreachable: timeout"))
     }
 
     @Test func nonIdempotentUnknownOutcomesAreReconciled() {
@@ -182,6 +181,34 @@ struct OutcomePolicyTests {
 
 @Suite("Reconciliation")
 struct ReconciliationTests {
+    let since = Timestamp("2026-11-29T10:00:00Z")!.date
+
+    func plant(location: String = "Flower Room 2", modified: String = "2026-11-29T10:00:05+00:00", harvested: String? = nil,
+               destroyed: String? = nil) -> [String: JSONValue]
+    {
+        var r: [String: JSONValue] = ["Label": "1A4FF0100000022000000001", "LocationName": .string(location), "LastModified": .string(modified)]
+        if let harvested { r["HarvestedDate"] = .string(harvested) }
+        if let destroyed { r["DestroyedDate"] = .string(destroyed) }
+        return r
+    }
+
+    @Test func movesAreAppliedWhenTheTagIsThereAndChangedSince() {
+        let fields: [String: JSONValue] = ["location": "Flower Room 2"]
+        #expect(Reconciliation.isApplied(type: .plantMove, fields: fields, record: plant(), since: since))
+        #expect(!Reconciliation.isApplied(type: .plantMove, fields: fields, record: plant(location: "Veg Room"), since: since))
+        // Already in that room, but untouched since long before the attempt: our move did not happen.
+        #expect(!Reconciliation.isApplied(type: .plantMove, fields: fields, record: plant(modified: "2026-11-28T10:00:00+00:00"), since: since))
+        #expect(!Reconciliation.isApplied(type: .packageMove, fields: fields, record: nil, since: since))
+        #expect(Reconciliation.isApplied(type: .plantMove, fields: ["location": "flower room 2"], record: plant(location: "Flower Room 2 "), since: since))
+    }
+
+    @Test func harvestsAndDestroysByTheirDates() {
+        #expect(Reconciliation.isApplied(type: .plantHarvest, fields: [:], record: plant(harvested: "2026-11-29"), since: since))
+        #expect(!Reconciliation.isApplied(type: .plantHarvest, fields: [:], record: plant(), since: since))
+        #expect(Reconciliation.isApplied(type: .plantDestroy, fields: [:], record: plant(destroyed: "2026-11-29"), since: since))
+        #expect(!Reconciliation.isApplied(type: .plantDestroy, fields: [:], record: plant(harvested: "2026-11-29"), since: since))
+    }
+
     let fields = #"{"package":"1A4FF0300000022000000001","quantity":-2,"unit":"Grams","reason":"Drying"}"#
 
     func adjustment(_ id: Int64, quantity: Double = -2, reason: String = "Drying", date: String = "2026-11-28") -> MetrcClient.Adjustment {
