@@ -31,17 +31,17 @@ let sandboxPort = try await sandbox.start()
 let dir = try TempDirectory("outlawd-bench")
 try dir.write("secrets/vendor-key", SandboxDemo.vendorKey)
 try dir.write("secrets/default-key", SandboxDemo.ownerKey)
-let daemon = try DaemonProcess(metrc: """
+let daemon = try await DaemonProcess(metrc: """
     base_url = "http://127.0.0.1:\(sandboxPort)"
     vendor_key_file = "secrets/vendor-key"
     default_key_file = "secrets/default-key"
     """, directory: dir)
-let token = try daemon.addDevice("HH-BENCH")
-try daemon.addUser("jane", pin: "4821")
-try daemon.addUser("john", pin: "1357")
-_ = try daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
+let token = try await daemon.addDevice("HH-BENCH")
+try await daemon.addUser("jane", pin: "4821")
+try await daemon.addUser("john", pin: "1357")
+_ = try await daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
 // Pause uploads while measuring ingestion alone.
-_ = try daemon.ctl(["pause"])
+_ = try await daemon.ctl(["pause"])
 
 print("outlawd benchmark: \(connections) connections x \(batchesPerConnection) batches x \(eventsPerBatch) events, window \(window)")
 
@@ -49,7 +49,7 @@ let start = Date()
 let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
     for c in 0..<connections {
         group.addTask {
-            let (client, _) = try daemon.session(device: "HH-BENCH", token: token)
+            let (client, _) = try await daemon.session(device: "HH-BENCH", token: token)
             var sentAt: [Date] = []
             var lat: [Double] = []
             var next = 0
@@ -67,7 +67,7 @@ let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
                     try client.send(line(next))
                     next += 1
                 }
-                let m = try client.readJSON()
+                let m = try await client.readJSON()
                 guard m["op"] as? String == "ack" else { throw LineClient.Failure(description: "not acked: \(m)") }
                 lat.append(Date().timeIntervalSince(sentAt[acked]) * 1000)
                 acked += 1
@@ -89,8 +89,8 @@ print("daemon memory after ingest: \(peakRSS(pid: daemon.pid))")
 
 // Upload throughput: real Metrc writes (moves) to the sandbox, per-user keys, objects_per_request 100.
 let uploadEvents = option("--upload-events", 2000)
-_ = try daemon.ctl(["resume"])
-let (client, _) = try daemon.session(device: "HH-BENCH", token: token)
+_ = try await daemon.ctl(["resume"])
+let (client, _) = try await daemon.session(device: "HH-BENCH", token: token)
 var ids: [String] = []
 for b in 0..<(uploadEvents / 100) {
     let events = (1...100).map { seq in
@@ -99,13 +99,13 @@ for b in 0..<(uploadEvents / 100) {
         return #"{"seq":\#(seq),"type":"plant.move","at":"2026-11-28T14:03:11-08:00","plant":"\#(SandboxDemo.plantTag(n))","location":"\#(room)"}"#
     }.joined(separator: ",")
     try client.send(#"{"op":"batch","id":"up-\#(b)","user":"\#(b % 2 == 0 ? "jane" : "john")","events":[\#(events)]}"#)
-    _ = try client.readJSON()
+    _ = try await client.readJSON()
     ids.append("up-\(b)")
 }
 let uploadStart = Date()
 while true {
     try client.send(json: ["op": "status", "ids": ids])
-    let items = try client.readJSON()["batches"] as? [[String: Any]] ?? []
+    let items = try await client.readJSON()["batches"] as? [[String: Any]] ?? []
     if items.allSatisfy({ ($0["state"] as? String) == "uploaded" }) { break }
     if Date().timeIntervalSince(uploadStart) > 600 { print("upload: timed out"); break }
     try await Task.sleep(for: .milliseconds(50))
@@ -115,5 +115,5 @@ let writes = await sandbox.writes()
 print(String(format: "upload: %d events to the Metrc sandbox in %.2f s = %.0f events/s (%d requests)",
              uploadEvents, uploadElapsed, Double(uploadEvents) / uploadElapsed, writes.count))
 print("daemon memory at the end: \(peakRSS(pid: daemon.pid))")
-daemon.stop()
+await daemon.stop()
 try await sandbox.shutdown()

@@ -17,17 +17,17 @@ struct DeviceProtocolTests {
     }
 
     /// A daemon with one device `HH-1` and users jane and john.
-    static func daemon(server: String = "") throws -> (DaemonProcess, String) {
-        let d = try DaemonProcess(server: server)
-        let token = try d.addDevice("HH-1")
-        try d.addUser("jane", pin: "4821")
-        try d.addUser("john", role: "admin", pin: "1111")
+    static func daemon(server: String = "") async throws -> (DaemonProcess, String) {
+        let d = try await DaemonProcess(server: server)
+        let token = try await d.addDevice("HH-1")
+        try await d.addUser("jane", pin: "4821")
+        try await d.addUser("john", role: "admin", pin: "1111")
         return (d, token)
     }
 
-    @Test func helloWelcomeAndPing() throws {
-        let (d, token) = try Self.daemon()
-        let (c, welcome) = try d.session(device: "HH-1", token: token)
+    @Test func helloWelcomeAndPing() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, welcome) = try await d.session(device: "HH-1", token: token)
         #expect(welcome["op"] as? String == "welcome")
         #expect(welcome["proto"] as? Int == 1)
         #expect(welcome["facility"] as? String == "LIC-0001")
@@ -38,20 +38,20 @@ struct DeviceProtocolTests {
         #expect((welcome["session"] as? String)?.isEmpty == false)
         #expect((welcome["server"] as? String)?.hasPrefix("outlawd/") == true)
         try c.send(json: ["op": "ping"])
-        let pong = try c.readJSON()
+        let pong = try await c.readJSON()
         #expect(pong["op"] as? String == "pong")
         #expect((pong["time"] as? String)?.hasSuffix("Z") == true)
         try c.send(json: ["op": "hello", "proto": 1, "device": "HH-1", "token": token])
-        #expect(try c.readJSON()["code"] as? String == "already_hello")
+        #expect(try await c.readJSON()["code"] as? String == "already_hello")
         try c.send(json: ["op": "bye"])
-        #expect(try c.readJSON()["op"] as? String == "bye")
-        #expect(c.waitForClose())
+        #expect(try await c.readJSON()["op"] as? String == "bye")
+        #expect(await c.waitForClose())
     }
 
-    @Test func authenticationFailuresAllLookTheSameAndClose() throws {
-        let (d, token) = try Self.daemon()
-        _ = try d.addDevice("HH-OFF")
-        _ = try d.ctl(["device", "disable", "HH-OFF"])
+    @Test func authenticationFailuresAllLookTheSameAndClose() async throws {
+        let (d, token) = try await Self.daemon()
+        _ = try await d.addDevice("HH-OFF")
+        _ = try await d.ctl(["device", "disable", "HH-OFF"])
         let attempts: [[String: Any]] = [
             ["op": "hello", "proto": 1, "device": "HH-1", "token": token + "x"],
             ["op": "hello", "proto": 1, "device": "HH-NOPE", "token": token],
@@ -62,143 +62,143 @@ struct DeviceProtocolTests {
         for hello in attempts {
             let c = try d.client()
             try c.send(json: hello)
-            let e = try c.readJSON()
+            let e = try await c.readJSON()
             #expect(e["op"] as? String == "error")
             #expect(e["code"] as? String == "unauthorized")
             #expect(e["message"] as? String == "device not recognised")
-            #expect(c.waitForClose())
+            #expect(await c.waitForClose())
         }
     }
 
-    @Test func handshakeErrors() throws {
-        let (d, token) = try Self.daemon()
+    @Test func handshakeErrors() async throws {
+        let (d, token) = try await Self.daemon()
         var c = try d.client()
         try c.send(json: ["op": "hello", "proto": 2, "device": "HH-1", "token": token])
-        #expect(try c.readJSON()["code"] as? String == "unsupported_proto")
-        #expect(c.waitForClose())
+        #expect(try await c.readJSON()["code"] as? String == "unsupported_proto")
+        #expect(await c.waitForClose())
 
         c = try d.client()
         try c.send(json: ["op": "ping"])
-        #expect(try c.readJSON()["code"] as? String == "hello_required")
-        #expect(c.waitForClose())
+        #expect(try await c.readJSON()["code"] as? String == "hello_required")
+        #expect(await c.waitForClose())
 
         c = try d.client()
         try c.send("not json")
-        #expect(try c.readJSON()["code"] as? String == "hello_required")
-        #expect(c.waitForClose())
+        #expect(try await c.readJSON()["code"] as? String == "hello_required")
+        #expect(await c.waitForClose())
     }
 
-    @Test func helloTimeout() throws {
-        let (d, _) = try Self.daemon(server: "hello_timeout_seconds = 0.5")
+    @Test func helloTimeout() async throws {
+        let (d, _) = try await Self.daemon(server: "hello_timeout_seconds = 0.5")
         let c = try d.client()
         try c.send("")  // a blank line does not count as hello
-        let e = try c.readJSON()
+        let e = try await c.readJSON()
         #expect(e["code"] as? String == "hello_timeout")
-        #expect(c.waitForClose())
+        #expect(await c.waitForClose())
     }
 
-    @Test func idleTimeout() throws {
-        let (d, token) = try Self.daemon(server: "idle_timeout_seconds = 1")
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func idleTimeout() async throws {
+        let (d, token) = try await Self.daemon(server: "idle_timeout_seconds = 1")
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         let start = Date()
-        let e = try c.readJSON()
+        let e = try await c.readJSON()
         #expect(e["code"] as? String == "idle_timeout")
         #expect(Date().timeIntervalSince(start) >= 0.8)
-        #expect(c.waitForClose())
+        #expect(await c.waitForClose())
     }
 
-    @Test func ackDuplicateAndConflict() throws {
-        let (d, token) = try Self.daemon()
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func ackDuplicateAndConflict() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         try c.send(json: Self.batch("b-1", events: [Self.harvest(seq: 1), Self.harvest(seq: 2)]))
-        let ack = try c.readJSON()
+        let ack = try await c.readJSON()
         #expect(ack["op"] as? String == "ack")
         #expect(ack["id"] as? String == "b-1")
         #expect(ack["events"] as? Int == 2)
         #expect(ack["duplicate"] as? Bool == false)
 
         // The same batch again, from a new connection, as after a reconnect.
-        let (c2, _) = try d.session(device: "HH-1", token: token)
+        let (c2, _) = try await d.session(device: "HH-1", token: token)
         try c2.send(json: Self.batch("b-1", events: [Self.harvest(seq: 1), Self.harvest(seq: 2)]))
-        let dup = try c2.readJSON()
+        let dup = try await c2.readJSON()
         #expect(dup["op"] as? String == "ack")
         #expect(dup["duplicate"] as? Bool == true)
 
         try c2.send(json: Self.batch("b-1", events: [Self.harvest(seq: 1, weight: 11), Self.harvest(seq: 2)]))
-        let conflict = try c2.readJSON()
+        let conflict = try await c2.readJSON()
         #expect(conflict["op"] as? String == "nack")
         #expect(conflict["code"] as? String == "id_conflict")
 
-        let listed = try d.ctl(["batches", "--json"])
+        let listed = try await d.ctl(["batches", "--json"])
         #expect(listed.status == 0)
         let batches = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
         #expect(batches?.count == 1)
         #expect(batches?.first?["user"] as? String == "jane")
     }
 
-    @Test func nacksWithEventErrorsAndUsers() throws {
-        let (d, token) = try Self.daemon()
-        _ = try d.ctl(["user", "add", "gone", "--role", "user"], stdin: "9999\n")
-        _ = try d.ctl(["user", "disable", "gone"])
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func nacksWithEventErrorsAndUsers() async throws {
+        let (d, token) = try await Self.daemon()
+        _ = try await d.ctl(["user", "add", "gone", "--role", "user"], stdin: "9999\n")
+        _ = try await d.ctl(["user", "disable", "gone"])
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         try c.send(json: Self.batch("b-bad", events: [Self.harvest(seq: 1), Self.harvest(seq: 2, weight: 0)]))
-        let nack = try c.readJSON()
+        let nack = try await c.readJSON()
         #expect(nack["code"] as? String == "bad_events")
         let errors = nack["errors"] as? [[String: Any]]
         #expect(errors?.count == 1)
         #expect(errors?.first?["seq"] as? Int == 2)
         #expect(errors?.first?["field"] as? String == "weight")
         try c.send(json: Self.batch("b-ghost", user: "ghost"))
-        #expect(try c.readJSON()["code"] as? String == "unknown_user")
+        #expect(try await c.readJSON()["code"] as? String == "unknown_user")
         try c.send(json: Self.batch("b-gone", user: "gone"))
-        #expect(try c.readJSON()["code"] as? String == "inactive_user")
+        #expect(try await c.readJSON()["code"] as? String == "inactive_user")
         try c.send(json: ["op": "batch", "id": 7, "user": "jane", "events": [Self.harvest(seq: 1)]])
-        let badBatch = try c.readJSON()
+        let badBatch = try await c.readJSON()
         #expect(badBatch["code"] as? String == "bad_batch")
         #expect(badBatch["id"] is NSNull)
         var lic = Self.batch("b-lic")
         lic["license"] = "LIC-9999"
         try c.send(json: lic)
-        #expect(try c.readJSON()["code"] as? String == "unknown_license")
+        #expect(try await c.readJSON()["code"] as? String == "unknown_license")
         try c.send(json: Self.batch("b-many", events: (1...5001).map { Self.harvest(seq: $0) }))
-        #expect(try c.readJSON()["code"] as? String == "too_many_events")
+        #expect(try await c.readJSON()["code"] as? String == "too_many_events")
         // Nothing of any refused batch was stored.
-        let listed = try d.ctl(["batches", "--json"])
+        let listed = try await d.ctl(["batches", "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.isEmpty == true)
     }
 
-    @Test func badLinesDoNotCloseAHealthySession() throws {
-        let (d, token) = try Self.daemon()
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func badLinesDoNotCloseAHealthySession() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         try c.send("{this is not json")
-        #expect(try c.readJSON()["code"] as? String == "bad_json")
+        #expect(try await c.readJSON()["code"] as? String == "bad_json")
         try c.sendRaw([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D, 0x0A])
-        #expect(try c.readJSON()["code"] as? String == "bad_json")
+        #expect(try await c.readJSON()["code"] as? String == "bad_json")
         try c.send("[1,2,3]")
-        #expect(try c.readJSON()["code"] as? String == "bad_json")
+        #expect(try await c.readJSON()["code"] as? String == "bad_json")
         try c.send(#"{"op":"teleport"}"#)
-        #expect(try c.readJSON()["code"] as? String == "unknown_op")
+        #expect(try await c.readJSON()["code"] as? String == "unknown_op")
         try c.send(#"{"noop":true}"#)
-        #expect(try c.readJSON()["code"] as? String == "unknown_op")
+        #expect(try await c.readJSON()["code"] as? String == "unknown_op")
         try c.send("")
         try c.send(json: Self.batch("after-bad"))
-        let ack = try c.readJSON()
+        let ack = try await c.readJSON()
         #expect(ack["op"] as? String == "ack")
         #expect(ack["id"] as? String == "after-bad")
     }
 
-    @Test func lineTooLongCloses() throws {
-        let (d, token) = try Self.daemon(server: "max_line_bytes = 1024")
-        let (c, welcome) = try d.session(device: "HH-1", token: token)
+    @Test func lineTooLongCloses() async throws {
+        let (d, token) = try await Self.daemon(server: "max_line_bytes = 1024")
+        let (c, welcome) = try await d.session(device: "HH-1", token: token)
         #expect(welcome["max_line_bytes"] as? Int == 1024)
         try c.send(String(repeating: "x", count: 2000))
-        #expect(try c.readJSON()["code"] as? String == "line_too_long")
-        #expect(c.waitForClose())
+        #expect(try await c.readJSON()["code"] as? String == "line_too_long")
+        #expect(await c.waitForClose())
     }
 
-    @Test func pipelinedBatchesAreAnsweredInOrder() throws {
-        let (d, token) = try Self.daemon()
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func pipelinedBatchesAreAnsweredInOrder() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         // Mixed requests, all sent before reading anything.
         var expected: [String] = []
         for i in 0..<40 {
@@ -215,23 +215,23 @@ struct DeviceProtocolTests {
         }
         var got: [String] = []
         for _ in expected {
-            let m = try c.readJSON()
+            let m = try await c.readJSON()
             let op = m["op"] as? String ?? "?"
             got.append(op == "pong" ? "pong" : "\(op):\(m["id"] as? String ?? "?")")
         }
         #expect(got == expected)
     }
 
-    @Test func statusSeesOnlyOwnBatches() throws {
-        let (d, token) = try Self.daemon()
-        let other = try d.addDevice("HH-2")
-        let (c1, _) = try d.session(device: "HH-1", token: token)
+    @Test func statusSeesOnlyOwnBatches() async throws {
+        let (d, token) = try await Self.daemon()
+        let other = try await d.addDevice("HH-2")
+        let (c1, _) = try await d.session(device: "HH-1", token: token)
         try c1.send(json: Self.batch("mine", events: [Self.harvest(seq: 1), Self.harvest(seq: 2)]))
-        #expect(try c1.readJSON()["op"] as? String == "ack")
+        #expect(try await c1.readJSON()["op"] as? String == "ack")
         try c1.send(json: Self.batch("scans", events: [["seq": 1, "type": "plant.scan", "at": "2026-11-28T14:03:11Z", "plant": Self.plant]]))
-        #expect(try c1.readJSON()["op"] as? String == "ack")
+        #expect(try await c1.readJSON()["op"] as? String == "ack")
         try c1.send(json: ["op": "status", "ids": ["mine", "scans", "zz"]])
-        let status = try c1.readJSON()
+        let status = try await c1.readJSON()
         let items = status["batches"] as? [[String: Any]] ?? []
         #expect(items.map { $0["id"] as? String } == ["mine", "scans", "zz"])
         #expect(items.map { $0["state"] as? String } == ["queued", "recorded", "unknown"])
@@ -239,52 +239,52 @@ struct DeviceProtocolTests {
         #expect(counts?["total"] as? Int == 2)
         #expect(counts?["pending"] as? Int == 2)
 
-        let (c2, _) = try d.session(device: "HH-2", token: other)
+        let (c2, _) = try await d.session(device: "HH-2", token: other)
         try c2.send(json: ["op": "status", "ids": ["mine"]])
-        let theirs = try c2.readJSON()
+        let theirs = try await c2.readJSON()
         #expect((theirs["batches"] as? [[String: Any]])?.first?["state"] as? String == "unknown")
 
         try c2.send(json: ["op": "status", "ids": Array(repeating: "x", count: 1001)])
-        #expect(try c2.readJSON()["code"] as? String == "bad_request")
+        #expect(try await c2.readJSON()["code"] as? String == "bad_request")
         try c2.send(json: ["op": "status", "ids": "mine"])
-        #expect(try c2.readJSON()["code"] as? String == "bad_request")
+        #expect(try await c2.readJSON()["code"] as? String == "bad_request")
     }
 
-    @Test func loginAndLockout() throws {
-        let (d, token) = try Self.daemon()
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func loginAndLockout() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         try c.send(json: ["op": "login", "user": "jane", "pin": "4821"])
-        let ok = try c.readJSON()
+        let ok = try await c.readJSON()
         #expect(ok["op"] as? String == "login")
         #expect(ok["ok"] as? Bool == true)
         #expect(ok["role"] as? String == "user")
         #expect(ok["metrc_key"] as? String == "default")
         try c.send(json: ["op": "login", "user": "nobody", "pin": "4821"])
-        let unknown = try c.readJSON()
+        let unknown = try await c.readJSON()
         #expect(unknown["ok"] as? Bool == false)
         #expect(unknown["code"] as? String == "bad_credentials")
         for _ in 0..<5 {
             try c.send(json: ["op": "login", "user": "jane", "pin": "0000"])
-            #expect(try c.readJSON()["code"] as? String == "bad_credentials")
+            #expect(try await c.readJSON()["code"] as? String == "bad_credentials")
         }
         try c.send(json: ["op": "login", "user": "jane", "pin": "4821"])
-        let locked = try c.readJSON()
+        let locked = try await c.readJSON()
         #expect(locked["ok"] as? Bool == false)
         #expect(locked["code"] as? String == "locked")
         // An admin resetting the PIN lifts the lock.
-        #expect(try d.ctl(["user", "set-pin", "jane"], stdin: "2468\n").status == 0)
+        #expect(try await d.ctl(["user", "set-pin", "jane"], stdin: "2468\n").status == 0)
         try c.send(json: ["op": "login", "user": "jane", "pin": "2468"])
-        #expect(try c.readJSON()["ok"] as? Bool == true)
-        _ = try d.ctl(["user", "disable", "john"])
+        #expect(try await c.readJSON()["ok"] as? Bool == true)
+        _ = try await d.ctl(["user", "disable", "john"])
         try c.send(json: ["op": "login", "user": "john", "pin": "1111"])
-        #expect(try c.readJSON()["code"] as? String == "inactive_user")
+        #expect(try await c.readJSON()["code"] as? String == "inactive_user")
     }
 
-    @Test func setKeyNeedsTLS() throws {
-        let (d, token) = try Self.daemon()
-        let (c, _) = try d.session(device: "HH-1", token: token)
+    @Test func setKeyNeedsTLS() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, _) = try await d.session(device: "HH-1", token: token)
         try c.send(json: ["op": "set_key", "actor": "john", "pin": "1111", "user": "jane", "key": "secret-key-value"])
-        let e = try c.readJSON()
+        let e = try await c.readJSON()
         #expect(e["code"] as? String == "tls_required")
         #expect(!d.log.contains("secret-key-value"))
     }

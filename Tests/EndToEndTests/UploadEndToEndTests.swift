@@ -9,11 +9,11 @@ struct UploadEndToEndTests {
     @Test func eachEventIsSignedByItsCollectorsKeyForEveryAction() async throws {
         let h = try await UploadHarness.start()
         defer { Task { await h.stop() } }
-        try h.send("jane-1", user: "jane", events: [
+        try await h.send("jane-1", user: "jane", events: [
             Events.move(1, plant: Tags.plant(1)), Events.harvest(2, plant: Tags.plant(151)), Events.destroy(3, plant: Tags.plant(2)),
             Events.packageMove(4, package: Tags.package(1)), Events.adjust(5, package: Tags.package(2)), Events.scan(6, plant: Tags.plant(3)),
         ])
-        try h.send("john-1", user: "john", events: [
+        try await h.send("john-1", user: "john", events: [
             Events.move(1, plant: Tags.plant(10)), Events.harvest(2, plant: Tags.plant(160)), Events.destroy(3, plant: Tags.plant(11)),
             Events.packageMove(4, package: Tags.package(3)), Events.adjust(5, package: Tags.package(8)),
         ])
@@ -29,7 +29,7 @@ struct UploadEndToEndTests {
         #expect(Set(writes.map(\.action)) == ["harvestPlants", "movePlants", "destroyPlants", "movePackages", "adjustPackages"])
         #expect(await h.sandbox.plant(label: Tags.plant(1))?.location == "Flower Room 2")
         // outlawctl shows which key signed and why.
-        let shown = try h.daemon.ctl(["batch", "show", "HH-1", "john-1", "--json"])
+        let shown = try await h.daemon.ctl(["batch", "show", "HH-1", "john-1", "--json"])
         #expect(shown.stdout.contains("\"keyKind\" : \"default\""))
         #expect(shown.stdout.contains("john has no personal key"))
     }
@@ -39,7 +39,7 @@ struct UploadEndToEndTests {
         defer { Task { await h.stop() } }
         var events = (1...9).map { Events.move($0, plant: Tags.plant(20 + $0)) }
         events.insert(Events.move(10, plant: Tags.plant(40), to: "Nowhere Room"), at: 4)
-        try h.send("ten", user: "jane", events: events)
+        try await h.send("ten", user: "jane", events: events)
         let status = try await h.waitFor(["ten"], states: ["partial", "failed", "uploaded"])
         let item = try #require(status["ten"])
         #expect(item["state"] as? String == "partial")
@@ -56,8 +56,8 @@ struct UploadEndToEndTests {
         let h = try await UploadHarness.start()
         defer { Task { await h.stop() } }
         #expect(await h.sandbox.revokeUserKey(SandboxDemo.janeKey))
-        try h.send("jane-held", user: "jane", events: [Events.move(1, plant: Tags.plant(50))])
-        try h.send("john-flows", user: "john", events: [Events.move(1, plant: Tags.plant(51))])
+        try await h.send("jane-held", user: "jane", events: [Events.move(1, plant: Tags.plant(50))])
+        try await h.send("john-flows", user: "john", events: [Events.move(1, plant: Tags.plant(51))])
         let status = try await h.waitFor(["jane-held", "john-flows"], states: ["held", "uploaded"])
         #expect(status["jane-held"]?["state"] as? String == "held")
         #expect((status["jane-held"]?["reason"] as? String)?.contains("jane's Metrc key was rejected") == true)
@@ -66,45 +66,45 @@ struct UploadEndToEndTests {
         let appliedLabels = await h.appliedWrites().map(\.label)
         #expect(appliedLabels == [Tags.plant(51)])
         // A login now tells the handheld the key is rejected.
-        let (c, _) = try h.daemon.session(device: "HH-1", token: h.token)
+        let (c, _) = try await h.daemon.session(device: "HH-1", token: h.token)
         try c.send(json: ["op": "login", "user": "jane", "pin": "4821"])
-        #expect(try c.readJSON()["metrc_key"] as? String == "rejected")
+        #expect(try await c.readJSON()["metrc_key"] as? String == "rejected")
         // Jane gets a new key in Metrc and the operator sets it: her events flow, under her name.
         #expect(await h.sandbox.setUserKey(user: "jane", key: "sandbox-jane-key-2"))
-        let set = try h.daemon.ctl(["key", "set", "jane"], stdin: "sandbox-jane-key-2\n")
+        let set = try await h.daemon.ctl(["key", "set", "jane"], stdin: "sandbox-jane-key-2\n")
         #expect(set.status == 0)
         try await h.waitFor(["jane-held"], states: ["uploaded"])
         let writes = await h.appliedWrites()
         #expect(writes.contains { $0.user == "jane" && $0.label == Tags.plant(50) })
-        let listed = try h.daemon.ctl(["key", "list"])
+        let listed = try await h.daemon.ctl(["key", "list"])
         #expect(listed.stdout.contains("…ey-2") && !listed.stdout.contains("sandbox-jane-key-2"))
     }
 
     @Test func refusedKeyIsNotStored() async throws {
         let h = try await UploadHarness.start(janeKey: false)
         defer { Task { await h.stop() } }
-        let r = try h.daemon.ctl(["key", "set", "jane"], stdin: "not-a-real-metrc-key\n")
+        let r = try await h.daemon.ctl(["key", "set", "jane"], stdin: "not-a-real-metrc-key\n")
         #expect(r.status == 1)
         #expect(r.stderr.contains("refused"))
         #expect(!r.stderr.contains("not-a-real-metrc-key"))
-        #expect(try h.daemon.ctl(["key", "list", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]"
-                || !(try h.daemon.ctl(["key", "list"]).stdout.contains("jane")))
+        let keys = try await h.daemon.ctl(["key", "list"])
+        #expect(keys.status == 0 && !keys.stdout.contains("jane"))
     }
 
     @Test func requiredPersonalKeysHoldUsersWithoutOne() async throws {
         let h = try await UploadHarness.start(facility: "require_personal_keys = true")
         defer { Task { await h.stop() } }
-        try h.send("john-req", user: "john", events: [Events.move(1, plant: Tags.plant(60))])
-        try h.send("jane-req", user: "jane", events: [Events.move(1, plant: Tags.plant(61))])
+        try await h.send("john-req", user: "john", events: [Events.move(1, plant: Tags.plant(60))])
+        try await h.send("jane-req", user: "jane", events: [Events.move(1, plant: Tags.plant(61))])
         let status = try await h.waitFor(["john-req", "jane-req"], states: ["held", "uploaded"])
         #expect(status["john-req"]?["state"] as? String == "held")
         #expect((status["john-req"]?["reason"] as? String)?.contains("requires personal keys") == true)
         #expect(status["jane-req"]?["state"] as? String == "uploaded")
-        let (c, _) = try h.daemon.session(device: "HH-1", token: h.token)
+        let (c, _) = try await h.daemon.session(device: "HH-1", token: h.token)
         try c.send(json: ["op": "login", "user": "john", "pin": "1357"])
-        #expect(try c.readJSON()["metrc_key"] as? String == "required")
+        #expect(try await c.readJSON()["metrc_key"] as? String == "required")
         // Setting John's key releases his events, signed by him.
-        _ = try h.daemon.ctl(["key", "set", "john"], stdin: SandboxDemo.johnKey + "\n")
+        _ = try await h.daemon.ctl(["key", "set", "john"], stdin: SandboxDemo.johnKey + "\n")
         try await h.waitFor(["john-req"], states: ["uploaded"])
         #expect(await h.appliedWrites().contains { $0.user == "john" && $0.label == Tags.plant(60) })
     }
@@ -114,8 +114,8 @@ struct UploadEndToEndTests {
         defer { Task { await h.stop() } }
         let plant = Tags.plant(170)
         // John moves the plant, then Jane harvests it: different keys, but the move must reach Metrc first.
-        try h.send("o-1", user: "john", events: [Events.move(1, plant: plant, to: "Flower Room 1")])
-        try h.send("o-2", user: "jane", events: [Events.harvest(1, plant: plant)])
+        try await h.send("o-1", user: "john", events: [Events.move(1, plant: plant, to: "Flower Room 1")])
+        try await h.send("o-2", user: "jane", events: [Events.harvest(1, plant: plant)])
         try await h.waitFor(["o-1", "o-2"], states: ["uploaded"])
         let writes = await h.appliedWrites().filter { $0.label == plant }
         #expect(writes.map(\.action) == ["movePlants", "harvestPlants"])

@@ -27,8 +27,8 @@ struct UploadFaultTests {
         case "outage": try await h.sandbox.setFaults(.outage(mode: .reset, count: 3))
         default: try await h.sandbox.setFaults(.hang(count: 1, method: "PUT"))
         }
-        try h.send("f-jane", user: "jane", events: events(5, from: 80))
-        try h.send("f-john", user: "john", events: events(5, from: 90))
+        try await h.send("f-jane", user: "jane", events: events(5, from: 80))
+        try await h.send("f-john", user: "john", events: events(5, from: 90))
         try await h.waitFor(["f-jane", "f-john"], states: ["uploaded"], timeout: 60)
         await expectExactlyOnce(h, labels: (80..<85).map(Tags.plant) + (90..<95).map(Tags.plant))
     }
@@ -39,7 +39,7 @@ struct UploadFaultTests {
         defer { Task { await h.stop() } }
         let before = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
         try await h.sandbox.setFaults(.applyThenFail(status: 500, drop: drop, count: 1, method: "POST"))
-        try h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.gramPackage(5), quantity: -3)])
+        try await h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.gramPackage(5), quantity: -3)])
         try await h.waitFor(["adj"], states: ["uploaded"], timeout: 60)
         let after = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
         #expect(after == before - 3)
@@ -55,12 +55,12 @@ struct UploadFaultTests {
         for b in 0..<6 {
             let plants = (0..<5).map { Events.move($0 + 1, plant: Tags.plant(100 + b * 5 + $0)) }
             let adjusts = (0..<5).map { Events.adjust($0 + 6, package: Tags.gramPackage(30 + b * 5 + $0), quantity: -1) }
-            try h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
+            try await h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
             all.append("k-\(b)")
         }
         try await Task.sleep(for: .milliseconds(700))
-        h.daemon.kill9()
-        try h.daemon.start()
+        await h.daemon.kill9()
+        try await h.daemon.start()
         try await h.waitFor(all, states: ["uploaded"], timeout: 90)
         await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (30..<60).map(Tags.gramPackage))
         let adjustments = await h.sandbox.adjustments(license: SandboxDemo.license)

@@ -18,19 +18,19 @@ final class UploadHarness: @unchecked Sendable {
         let dir = try TempDirectory("outlawd-upload")
         try dir.write("secrets/vendor-key", SandboxDemo.vendorKey + "\n")
         try dir.write("secrets/default-key", SandboxDemo.ownerKey + "\n")
-        let daemon = try DaemonProcess(facility: facility, metrc: """
+        let daemon = try await DaemonProcess(facility: facility, metrc: """
             base_url = "http://127.0.0.1:\(port)"
             vendor_key_file = "secrets/vendor-key"
             default_key_file = "secrets/default-key"
             request_timeout_seconds = 3
             \(metrc)
             """, directory: dir)
-        let token = try daemon.addDevice("HH-1")
-        try daemon.addUser("jane", pin: "4821")
-        try daemon.addUser("john", pin: "1357")
-        try daemon.addUser("admin", role: "admin", pin: "0000")
+        let token = try await daemon.addDevice("HH-1")
+        try await daemon.addUser("jane", pin: "4821")
+        try await daemon.addUser("john", pin: "1357")
+        try await daemon.addUser("admin", role: "admin", pin: "0000")
         if janeKey {
-            let r = try daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
+            let r = try await daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
             guard r.status == 0 else { throw LineClient.Failure(description: "key set failed: \(r.stderr)") }
         }
         return UploadHarness(sandbox: sandbox, daemon: daemon, token: token)
@@ -43,23 +43,23 @@ final class UploadHarness: @unchecked Sendable {
     }
 
     func stop() async {
-        daemon.stop()
+        await daemon.stop()
         try? await sandbox.shutdown()
     }
 
     /// Sends one batch on a fresh session and expects an ack.
-    func send(_ id: String, user: String, events: [[String: Any]]) throws {
-        let (c, _) = try daemon.session(device: "HH-1", token: token)
+    func send(_ id: String, user: String, events: [[String: Any]]) async throws {
+        let (c, _) = try await daemon.session(device: "HH-1", token: token)
         try c.send(json: ["op": "batch", "id": id, "user": user, "events": events])
-        let ack = try c.readJSON()
+        let ack = try await c.readJSON()
         guard ack["op"] as? String == "ack" else { throw LineClient.Failure(description: "not acked: \(ack)") }
     }
 
     /// The `status` items of these batches, by id.
-    func status(_ ids: [String]) throws -> [String: [String: Any]] {
-        let (c, _) = try daemon.session(device: "HH-1", token: token)
+    func status(_ ids: [String]) async throws -> [String: [String: Any]] {
+        let (c, _) = try await daemon.session(device: "HH-1", token: token)
         try c.send(json: ["op": "status", "ids": ids])
-        let items = try c.readJSON()["batches"] as? [[String: Any]] ?? []
+        let items = try await c.readJSON()["batches"] as? [[String: Any]] ?? []
         return Dictionary(uniqueKeysWithValues: items.map { ($0["id"] as? String ?? "", $0) })
     }
 
@@ -69,7 +69,7 @@ final class UploadHarness: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         var last: [String: [String: Any]] = [:]
         while Date() < deadline {
-            last = try status(ids)
+            last = try await status(ids)
             if ids.allSatisfy({ states.contains(last[$0]?["state"] as? String ?? "") }) { return last }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -28,7 +28,13 @@ public struct CommandResult: Sendable {
 
 /// Runs a program to completion with optional stdin, capturing its output.
 public func runCommand(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                       environment: [String: String]? = nil) throws -> CommandResult
+                       environment: [String: String]? = nil) async throws -> CommandResult
+{
+    try await offload { try blockingRunCommand(executable, arguments, stdin: stdin, environment: environment) }
+}
+
+func blockingRunCommand(_ executable: String, _ arguments: [String], stdin: String? = nil,
+                        environment: [String: String]? = nil) throws -> CommandResult
 {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)

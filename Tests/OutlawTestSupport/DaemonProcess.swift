@@ -9,7 +9,7 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Writes `outlawd.toml` (with `extraConfig` appended to its sections) and starts the daemon.
     public init(server: String = "", store: String = "", facility: String = "", metrc: String = "",
-                directory: TempDirectory? = nil, environment: [String: String] = [:]) throws
+                directory: TempDirectory? = nil, environment: [String: String] = [:]) async throws
     {
         self.directory = try directory ?? TempDirectory("outlawd-e2e")
         configPath = try self.directory.write("outlawd.toml", """
@@ -24,12 +24,16 @@ public final class DaemonProcess: @unchecked Sendable {
             \(facility)
             \(metrc.isEmpty ? "" : "[metrc]\n" + metrc)
             """)
-        try start(environment: environment)
+        try await start(environment: environment)
     }
 
     private var environment: [String: String] = [:]
 
-    public func start(environment: [String: String] = [:]) throws {
+    public func start(environment: [String: String] = [:]) async throws {
+        try await offload { try self.blockingStart(environment: environment) }
+    }
+
+    func blockingStart(environment: [String: String]) throws {
         self.environment = environment
         output.withLock { $0 = "" }
         let process = Process()
@@ -87,44 +91,44 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Runs outlawctl against this daemon's config.
-    public func ctl(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-        try runCommand(Binaries.path("outlawctl"), arguments + ["--config", configPath], stdin: stdin)
+    public func ctl(_ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
+        try await runCommand(Binaries.path("outlawctl"), arguments + ["--config", configPath], stdin: stdin)
     }
 
     /// Adds a device and returns its token.
-    public func addDevice(_ name: String) throws -> String {
-        let r = try ctl(["device", "add", name])
+    public func addDevice(_ name: String) async throws -> String {
+        let r = try await ctl(["device", "add", name])
         guard r.status == 0 else { throw LineClient.Failure(description: "device add failed: \(r.stderr)") }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    public func addUser(_ name: String, role: String = "user", pin: String = "1234") throws {
-        let r = try ctl(["user", "add", name, "--role", role], stdin: pin + "\n")
+    public func addUser(_ name: String, role: String = "user", pin: String = "1234") async throws {
+        let r = try await ctl(["user", "add", name, "--role", role], stdin: pin + "\n")
         guard r.status == 0 else { throw LineClient.Failure(description: "user add failed: \(r.stderr)") }
     }
 
     /// Connects and says hello; returns the client and the welcome.
-    public func session(device: String, token: String) throws -> (LineClient, [String: Any]) {
+    public func session(device: String, token: String) async throws -> (LineClient, [String: Any]) {
         let c = try client()
         try c.send(json: ["op": "hello", "proto": 1, "device": device, "token": token, "firmware": "test"])
-        let welcome = try c.readJSON()
+        let welcome = try await c.readJSON()
         return (c, welcome)
     }
 
     /// SIGKILL: the crash case.
-    public func kill9() {
+    public func kill9() async {
         guard let p = current, p.isRunning else { return }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        _ = try? await offload { p.waitUntilExit() }
     }
 
     /// SIGTERM and wait; returns the exit status.
     @discardableResult
-    public func stop() -> Int32 {
+    public func stop() async -> Int32 {
         guard let p = current else { return -1 }
         if p.isRunning {
             p.terminate()
-            p.waitUntilExit()
+            _ = try? await offload { p.waitUntilExit() }
         }
         return p.terminationStatus
     }

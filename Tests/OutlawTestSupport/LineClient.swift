@@ -55,7 +55,11 @@ public final class LineClient: @unchecked Sendable {
     }
 
     /// The next line, or nil when the server closed the connection.
-    public func readLine() throws -> String? {
+    public func readLine() async throws -> String? {
+        try await offload { try self.blockingReadLine() }
+    }
+
+    func blockingReadLine() throws -> String? {
         while true {
             if let nl = buffer.firstIndex(of: 10) {
                 let line = String(decoding: buffer[..<nl], as: UTF8.self)
@@ -75,8 +79,8 @@ public final class LineClient: @unchecked Sendable {
     }
 
     /// The next line parsed as a JSON object.
-    public func readJSON() throws -> [String: Any] {
-        guard let line = try readLine() else { throw Failure(description: "connection closed while a line was expected") }
+    public func readJSON() async throws -> [String: Any] {
+        guard let line = try await readLine() else { throw Failure(description: "connection closed while a line was expected") }
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
             throw Failure(description: "not a JSON object: \(line)")
         }
@@ -84,13 +88,15 @@ public final class LineClient: @unchecked Sendable {
     }
 
     /// True when the server closes the connection (after any lines still owed); false on a read timeout.
-    public func waitForClose() -> Bool {
-        while true {
-            do {
-                if try readLine() == nil { return true }
-            } catch {
-                return false
+    public func waitForClose() async -> Bool {
+        (try? await offload {
+            while true {
+                do {
+                    if try self.blockingReadLine() == nil { return true }
+                } catch {
+                    return false
+                }
             }
-        }
+        }) ?? false
     }
 }
