@@ -33,10 +33,20 @@ public final class DeviceServer: Service, Sendable {
 
     public func run() async throws {
         let configuration = self.configuration
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let logger = self.logger
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(logger: logger))
+                }
+            }
+        if case .address = configuration.listener {
+            // A socket from systemd comes configured by the .socket unit (Backlog=, NoDelay=).
+            bootstrap = bootstrap
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<InboundFrame, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(
@@ -96,5 +106,20 @@ public final class DeviceServer: Service, Sendable {
         defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
         await DeviceConnection(channel: connection, configuration: configuration, services: services, logger: logger,
                                remote: remote).run()
+    }
+}
+
+/// Keeps the listener alive through errors of single connections (e.g. EMFILE on accept, a socket option
+/// refused): they are logged and the server goes on accepting, instead of ending the accept loop.
+final class AcceptErrorHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.error("a device connection could not be accepted: \(error)")
     }
 }
