@@ -27,10 +27,20 @@ public enum Secrets {
     }
 
     public static func pinHash(_ pin: String, salt: Data, rounds: Int) -> Data {
-        // rounds below PBKDF2's floor only ever come from a hand-edited row; treat as the floor.
         let key = try? KDF.Insecure.PBKDF2.deriveKey(
-            from: Data(pin.utf8), salt: salt, using: .sha256, outputByteCount: 32, rounds: max(rounds, pinRounds))
+            from: Data(pin.utf8), salt: salt, using: .sha256, outputByteCount: 32, unsafeUncheckedRounds: max(rounds, 1))
         return key?.withUnsafeBytes { Data($0) } ?? Data()
+    }
+
+    /// One PIN check at a time, on its own thread: a slow KDF must not hold one of Swift's few cooperative
+    /// threads (on Linux `DispatchQueue.global()` shares them), and a PIN-guessing burst is serialised.
+    private static let kdfQueue = DispatchQueue(label: "outlawd.pin-kdf")
+
+    /// `pinHash` off Swift's cooperative pool.
+    public static func pinHashOffThePool(_ pin: String, salt: Data, rounds: Int) async -> Data {
+        await withCheckedContinuation { continuation in
+            kdfQueue.async { continuation.resume(returning: pinHash(pin, salt: salt, rounds: rounds)) }
+        }
     }
 
     /// Compares without stopping at the first difference, so timing does not reveal a prefix.

@@ -10,14 +10,14 @@ extension Store {
         try Store.checkUserName(name)
         try Store.checkPIN(pin)
         let salt = Secrets.newSalt()
-        let hash = Secrets.pinHash(pin, salt: salt, rounds: Secrets.pinRounds)
+        let hash = Secrets.pinHash(pin, salt: salt, rounds: pinRounds)
         try pool.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name]) == true {
                 throw StoreError("user \(name) already exists")
             }
             try db.execute(sql: """
                 INSERT INTO users (name, role, pin_hash, pin_salt, pin_rounds, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [name, role.rawValue, hash, salt, Secrets.pinRounds, Date().timeIntervalSince1970])
+                """, arguments: [name, role.rawValue, hash, salt, pinRounds, Date().timeIntervalSince1970])
             try Store.audit(db, actor: actor, action: "user.add", subject: name, detail: "role=\(role.rawValue)")
         }
     }
@@ -41,10 +41,10 @@ extension Store {
     public func setPIN(name: String, pin: String, actor: String) throws {
         try Store.checkPIN(pin)
         let salt = Secrets.newSalt()
-        let hash = Secrets.pinHash(pin, salt: salt, rounds: Secrets.pinRounds)
+        let hash = Secrets.pinHash(pin, salt: salt, rounds: pinRounds)
         try pool.write { db in
             try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_salt = ?, pin_rounds = ? WHERE name = ?",
-                           arguments: [hash, salt, Secrets.pinRounds, name])
+                           arguments: [hash, salt, pinRounds, name])
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
             // A new PIN lifts a lock: the admin has just vouched for this person.
             try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
@@ -67,10 +67,11 @@ extension Store {
         }
         let matches: Bool
         if let record {
-            matches = Secrets.constantTimeEqual(Secrets.pinHash(pin, salt: record.salt, rounds: record.rounds), record.hash)
+            let computed = await Secrets.pinHashOffThePool(pin, salt: record.salt, rounds: record.rounds)
+            matches = Secrets.constantTimeEqual(computed, record.hash)
         } else {
             // Spend the same time as for a real user, so timing does not tell which names exist.
-            _ = Secrets.pinHash(pin, salt: Data(repeating: 0, count: 16), rounds: Secrets.pinRounds)
+            _ = await Secrets.pinHashOffThePool(pin, salt: Data(repeating: 0, count: 16), rounds: pinRounds)
             matches = false
         }
         if let record, matches {

@@ -5,9 +5,13 @@ import GRDB
 public final class Store: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// PBKDF2 rounds for PINs set from now on (each user's own count is stored with their hash).
+    public let pinRounds: Int
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    /// `pinRounds` below the default is only for tests, where thousands of slow hashes would dominate.
+    public init(path: String, pinRounds: Int = Secrets.pinRounds) throws {
+        self.pinRounds = pinRounds
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var config = Configuration()

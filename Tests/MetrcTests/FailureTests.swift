@@ -164,7 +164,7 @@ struct FailureTests {
     }
 
     @Test func keysNeverAppearInMessages() async throws {
-        try await withSandbox(requestTimeout: 0.5) { server, client in
+        try await withSandbox(requestTimeout: 3) { server, client in
             try await server.setFaults(.error(status: 500, message: "echo \(SandboxDemo.janeKey) \(SandboxDemo.vendorKey)", count: 1))
             let result = await client.send(.movePlants, license: SandboxDemo.license, objects: moves(1...1),
                                            userKey: SandboxDemo.janeKey)

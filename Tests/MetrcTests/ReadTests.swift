@@ -100,7 +100,7 @@ struct ReadTests {
     }
 
     @Test func listErrors() async throws {
-        try await withSandbox(requestTimeout: 0.5) { server, client in
+        try await withSandbox(requestTimeout: 3) { server, client in
             await server.revokeUserKey(SandboxDemo.janeKey)
             do {
                 _ = try await client.list(path: "/locations/v2/active", license: SandboxDemo.license,

@@ -11,7 +11,7 @@ struct StoreTests {
 
     init() throws {
         dir = try TempDirectory("outlawd-store")
-        store = try Store(path: dir.file("state/outlawd.sqlite"))
+        store = try Store(path: dir.file("state/outlawd.sqlite"), pinRounds: 1000)
     }
 
     static let now = Date()

@@ -53,7 +53,7 @@ func blockingRunCommand(_ executable: String, _ arguments: [String], stdin: Stri
     let group = DispatchGroup()
     nonisolated(unsafe) var errData = Data()
     group.enter()
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         errData = err.fileHandleForReading.readDataToEndOfFile()
         group.leave()
     }
