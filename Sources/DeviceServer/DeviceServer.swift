@@ -95,7 +95,7 @@ public final class DeviceServer: Service, Sendable {
             open[key] = channel
             return true
         }
-        let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
+        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         guard admitted else {
             logger.warning("refused a connection: too many open", metadata: ["remote": "\(remote)", "max_connections": "\(configuration.maxConnections)"])
             try? await connection.executeThenClose { _, outbound in

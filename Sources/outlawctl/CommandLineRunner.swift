@@ -24,8 +24,15 @@ enum CommandLineRunner {
             fail("outlawctl: \(error.message)", code: 2)
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
-        } catch {
+        } catch let error as StoreError {
             fail("outlawctl: \(error)", code: 1)
+        } catch {
+            // `--help` arrives here as a parsed help command that "throws" its request; ArgumentParser prints it.
+            switch root.exitCode(for: error) {
+            case .success: root.exit(withError: error)
+            case .validationFailure: fail(root.fullMessage(for: error), code: 2)
+            default: fail("outlawctl: \(error)", code: 1)
+            }
         }
     }
 

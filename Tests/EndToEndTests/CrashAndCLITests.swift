@@ -63,6 +63,11 @@ struct CrashAndCLITests {
         #expect(try await d.ctl(["device", "add", "HH-1"]).status == 1)  // exists already
         #expect(try await d.ctl(["user", "add", "x", "--role", "boss"], stdin: "1234\n").status == 2)
         #expect(try await d.ctl(["frobnicate"]).status == 2)
+        let help = try await runCommand(Binaries.path("outlawctl"), ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("replay"))
+        // --config before the subcommand works too.
+        let early = try await runCommand(Binaries.path("outlawctl"), ["--config", d.configPath, "device", "list"])
+        #expect(early.status == 0 && early.stdout.contains("HH-1"))
         #expect(try await d.ctl(["batch", "show", "HH-1", "nope"]).status == 1)
         #expect(try await d.ctl(["batches", "--state", "bogus"]).status == 2)
         let users = try await d.ctl(["user", "list"])
