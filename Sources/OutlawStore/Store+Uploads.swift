@@ -64,6 +64,8 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var recorded = 0
     /// When the oldest event not yet uploaded (queued, uploading or held) was received.
     public var oldestWaitingReceivedAt: Date?
+    /// The oldest waiting event as `DEVICE:BATCH_ID#SEQ`, for alerts.
+    public var oldestWaitingEvent: String?
     public var heldUsers: [String] = []
     public var lastSuccessAt: Date?
     public var lastErrorAt: Date?
@@ -206,9 +208,14 @@ extension Store {
                 default: break
                 }
             }
-            stats.oldestWaitingReceivedAt = try Double.fetchOne(db, sql: """
-                SELECT MIN(b.received_at) FROM events e JOIN batches b ON b.id = e.batch_id WHERE e.state IN ('queued', 'uploading', 'held')
-                """).map(Date.init(timeIntervalSince1970:))
+            if let oldest = try Row.fetchOne(db, sql: """
+                SELECT b.received_at, d.name AS device, b.batch_id, e.seq FROM events e
+                JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id
+                WHERE e.state IN ('queued', 'uploading', 'held') ORDER BY e.id LIMIT 1
+                """) {
+                stats.oldestWaitingReceivedAt = Date(timeIntervalSince1970: oldest["received_at"])
+                stats.oldestWaitingEvent = "\(oldest["device"] as String):\(oldest["batch_id"] as String)#\(oldest["seq"] as Int)"
+            }
             stats.heldUsers = try String.fetchAll(db, sql: """
                 SELECT DISTINCT u.name FROM events e JOIN users u ON u.id = e.user_id WHERE e.state = 'held' ORDER BY u.name
                 """)

@@ -329,7 +329,7 @@ public final class Uploader: Service, Sendable {
         guard hours >= configuration.alertAfterHours else { return }
         alertState.withLock { $0 = now }
         logger.warning("events have waited \(Int(hours)) hours for Metrc", metadata: [
-            "oldest_received": "\(Timestamp.format(oldest))", "waiting": "\(stats.waiting)", "held": "\(stats.held)",
+            "oldest_received": "\(Timestamp.format(oldest))", "oldest_event": "\(stats.oldestWaitingEvent ?? "")", "waiting": "\(stats.waiting)", "held": "\(stats.held)",
             "held_users": "\(stats.heldUsers.joined(separator: ","))",
         ])
     }

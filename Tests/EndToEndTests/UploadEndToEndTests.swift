@@ -121,4 +121,18 @@ struct UploadEndToEndTests {
         #expect(writes.map(\.action) == ["movePlants", "harvestPlants"])
         #expect(writes.map(\.user) == ["owner", "jane"])
     }
+
+    @Test func oldWaitingEventsRaiseAWarningNamingTheOldest() async throws {
+        let h = try await UploadHarness.start(metrc: "alert_after_hours = 0.0002")  // under a second
+        defer { Task { await h.stop() } }
+        #expect(try await h.daemon.ctl(["pause"]).status == 0)
+        try await h.send("old-1", user: "jane", events: [Events.move(1, plant: Tags.plant(90))])
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !h.daemon.log.contains("events have waited") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let line = h.daemon.log.split(separator: "\n").first { $0.contains("events have waited") }
+        #expect(line?.contains("oldest_event=HH-1:old-1#1") == true, "\(line ?? "no alert")")
+        #expect(line?.hasPrefix("warning") == true)
+    }
 }
