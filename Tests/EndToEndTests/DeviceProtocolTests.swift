@@ -288,4 +288,23 @@ struct DeviceProtocolTests {
         #expect(e["code"] as? String == "tls_required")
         #expect(!d.log.contains("secret-key-value"))
     }
+
+    @Test func connectionsBeyondTheLimitGetBusy() async throws {
+        let (d, token) = try await Self.daemon(server: "max_connections = 2")
+        let (c1, _) = try await d.session(device: "HH-1", token: token)
+        let (c2, _) = try await d.session(device: "HH-1", token: token)
+        let c3 = try d.client()
+        let refused = try await c3.readJSON()
+        #expect(refused["code"] as? String == "busy")
+        #expect(await c3.waitForClose())
+        // The others are unaffected, and a slot frees when one leaves.
+        try c1.send(json: ["op": "bye"])
+        #expect(try await c1.readJSON()["op"] as? String == "bye")
+        try c2.send(json: ["op": "ping"])
+        #expect(try await c2.readJSON()["op"] as? String == "pong")
+        try await Task.sleep(for: .milliseconds(200))
+        let (c4, welcome) = try await d.session(device: "HH-1", token: token)
+        #expect(welcome["op"] as? String == "welcome")
+        _ = c4
+    }
 }

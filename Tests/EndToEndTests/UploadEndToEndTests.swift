@@ -135,4 +135,15 @@ struct UploadEndToEndTests {
         #expect(line?.contains("oldest_event=HH-1:old-1#1") == true, "\(line ?? "no alert")")
         #expect(line?.hasPrefix("warning") == true)
     }
+
+    @Test func tooLargeRequestsAreSplitUntilMetrcTakesThem() async throws {
+        // Metrc's object limit is not public; this sandbox takes 3 objects a request, we send 10.
+        let h = try await UploadHarness.start(metrc: "objects_per_request = 10", sandboxConfiguration: SandboxConfiguration(objectLimit: 3))
+        defer { Task { await h.stop() } }
+        try await h.send("big", user: "jane", events: (1...10).map { Events.move($0, plant: Tags.plant(110 + $0)) })
+        try await h.waitFor(["big"], states: ["uploaded"])
+        let writes = await h.sandbox.writes()
+        #expect(writes.allSatisfy { ($0.objects.arrayValue?.count ?? 0) <= 3 })
+        #expect(Set(await h.appliedWrites().map(\.label)) == Set((111...120).map(Tags.plant)))
+    }
 }
