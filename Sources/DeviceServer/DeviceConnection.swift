@@ -231,8 +231,8 @@ struct DeviceConnection {
     }
 
     private func setKey(_ object: [String: JSONValue], device: Device) -> Answer {
-        // This listener has no TLS: a Metrc key may cross it only where the operator explicitly allowed that.
-        guard configuration.allowKeysWithoutTLS else {
+        // A Metrc key crosses the network only inside TLS, unless the operator explicitly allowed otherwise.
+        guard configuration.tls != nil || configuration.allowKeysWithoutTLS else {
             return .now(.error(.tlsRequired, "set_key needs a TLS connection; a Metrc key must not cross the network in clear"))
         }
         guard let handler = services.setKeyHandler else {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import OutlawProtocol
 import ServiceLifecycle
 import Synchronization
@@ -49,6 +50,9 @@ public final class DeviceServer: Service, Sendable {
         }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<InboundFrame, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tls = configuration.tls {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                }
                 try channel.pipeline.syncOperations.addHandler(
                     IdleStateHandler(readTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))))
                 try channel.pipeline.syncOperations.addHandler(

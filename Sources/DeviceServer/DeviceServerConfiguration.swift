@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 
 /// Where and how the device server listens, and the limits it announces in `welcome`.
 public struct DeviceServerConfiguration: Sendable {
@@ -22,12 +23,16 @@ public struct DeviceServerConfiguration: Sendable {
     public var serverName: String
     /// Lets `set_key` cross a connection without TLS; only an operator's explicit choice turns it on.
     public var allowKeysWithoutTLS: Bool
+    /// When set, every device connection is TLS (the same line framing inside).
+    public var tls: NIOSSLContext?
 
     public init(listener: Listener = .address(host: "127.0.0.1", port: 7420), maxLineBytes: Int = 1 << 20,
                 maxBatchEvents: Int = 5000, window: Int = 16, idleTimeout: TimeAmountSeconds = 300,
                 helloTimeout: TimeAmountSeconds = 10, maxConnections: Int = 1024, facility: String = "LIC-0001",
-                licenses: [String] = [], serverName: String = "outlawd/0.1.0", allowKeysWithoutTLS: Bool = false)
+                licenses: [String] = [], serverName: String = "outlawd/0.1.0", allowKeysWithoutTLS: Bool = false,
+                tls: NIOSSLContext? = nil)
     {
+        self.tls = tls
         self.listener = listener
         self.maxLineBytes = maxLineBytes
         self.maxBatchEvents = maxBatchEvents

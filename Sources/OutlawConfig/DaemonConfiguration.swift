@@ -13,6 +13,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxConnections = 1024
         /// Lets `set_key` run on a connection without TLS (operator's explicit choice).
         public var allowKeysWithoutTLS = false
+        /// PEM certificate (chain) and private key: with both, devices connect over TLS.
+        public var tlsCertificateFile: String?
+        public var tlsKeyFile: String?
     }
 
     public struct StoreSettings: Sendable, Equatable {
@@ -56,6 +59,12 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     public let key: String?
     public let problem: String
 
+    public init(file: String, key: String?, problem: String) {
+        self.file = file
+        self.key = key
+        self.problem = problem
+    }
+
     public var description: String {
         if let key { return "\(file): \(key): \(problem)" }
         return "\(file): \(problem)"
@@ -90,7 +99,8 @@ extension DaemonConfiguration {
 
         if let server = try reader.table(root, "server") {
             try reader.only(server, known: ["listen", "max_line_bytes", "max_batch_events", "window", "idle_timeout_seconds",
-                                            "hello_timeout_seconds", "max_connections", "allow_keys_without_tls"], prefix: "server")
+                                            "hello_timeout_seconds", "max_connections", "allow_keys_without_tls",
+                                            "tls_certificate_file", "tls_key_file"], prefix: "server")
             if let listen = try reader.string(server, "server.listen") {
                 guard let (host, port) = parseListen(listen) else {
                     throw ConfigError(file: file, key: "server.listen", problem: "must be HOST:PORT, e.g. \"127.0.0.1:7420\" or \"[::]:7420\"")
@@ -105,6 +115,12 @@ extension DaemonConfiguration {
             if let v = try reader.seconds(server, "server.hello_timeout_seconds") { config.server.helloTimeoutSeconds = v }
             if let v = try reader.integer(server, "server.max_connections", in: 1...100_000) { config.server.maxConnections = v }
             if let v = try reader.bool(server, "server.allow_keys_without_tls") { config.server.allowKeysWithoutTLS = v }
+            config.server.tlsCertificateFile = try reader.path(server, "server.tls_certificate_file")
+            config.server.tlsKeyFile = try reader.path(server, "server.tls_key_file")
+            if (config.server.tlsCertificateFile == nil) != (config.server.tlsKeyFile == nil) {
+                let missing = config.server.tlsCertificateFile == nil ? "server.tls_certificate_file" : "server.tls_key_file"
+                throw ConfigError(file: file, key: missing, problem: "TLS needs both tls_certificate_file and tls_key_file")
+            }
         }
         if let store = try reader.table(root, "store") {
             try reader.only(store, known: ["path", "min_free_megabytes"], prefix: "store")

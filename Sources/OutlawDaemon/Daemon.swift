@@ -4,6 +4,7 @@ import Logging
 import Metrc
 import NIOCore
 import NIOPosix
+import NIOSSL
 import OutlawConfig
 import OutlawProtocol
 import OutlawStore
@@ -84,11 +85,24 @@ public struct Daemon {
             listener = .descriptor(fd)
             logger.info("using the socket systemd passed (devices)")
         }
+        var tls: NIOSSLContext?
+        if let certificate = s.tlsCertificateFile, let key = s.tlsKeyFile {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+                let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                tls = try NIOSSLContext(configuration: tlsConfiguration)
+                logger.info("devices connect over TLS", metadata: ["certificate": "\(certificate)"])
+            } catch {
+                throw ConfigError(file: configuration.file ?? "configuration", key: "server.tls_certificate_file",
+                                  problem: "cannot load the TLS certificate or key: \(error)")
+            }
+        }
         return DeviceServerConfiguration(
             listener: listener, maxLineBytes: s.maxLineBytes, maxBatchEvents: s.maxBatchEvents, window: s.window,
             idleTimeout: s.idleTimeoutSeconds, helloTimeout: s.helloTimeoutSeconds, maxConnections: s.maxConnections,
             facility: configuration.facility.license, licenses: configuration.facility.licenses,
-            serverName: "outlawd/\(Daemon.version)", allowKeysWithoutTLS: s.allowKeysWithoutTLS)
+            serverName: "outlawd/\(Daemon.version)", allowKeysWithoutTLS: s.allowKeysWithoutTLS, tls: tls)
     }
 
     public static let version = "0.1.0"

@@ -79,6 +79,7 @@ struct DaemonConfigurationTests {
         ("[store]\npath = 5", "store.path", "must be a string in quotes"),
         ("[facility]\nlicense = \"has space\"", "facility.license", "must be a license number such as \"LIC-0001\""),
         ("[metrc]\nbase_url = \"ftp://x\"", "metrc.base_url", "must be an http:// or https:// URL"),
+        ("[server]\ntls_certificate_file = \"c.pem\"", "server.tls_key_file", "TLS needs both tls_certificate_file and tls_key_file"),
     ])
     func badValuesNameTheKey(text: String, key: String, problem: String) {
         #expect(throws: ConfigError(file: "/etc/outlawd/outlawd.toml", key: key, problem: problem)) { try parse(text) }
