@@ -87,6 +87,20 @@ print(String(format: "ack latency (pipelined, window %d): p50 %.1f ms, p99 %.1f 
              window, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last ?? 0))
 print("daemon memory after ingest: \(peakRSS(pid: daemon.pid))")
 
+// One device sending one batch at a time: the latency a handheld sees (commit with fsync included).
+do {
+    let (client, _) = try await daemon.session(device: "HH-BENCH", token: token)
+    var single: [Double] = []
+    for i in 0..<200 {
+        let started = Date()
+        try client.send(#"{"op":"batch","id":"single-\#(i)","user":"jane","events":[{"seq":1,"type":"plant.scan","at":"2026-11-28T14:03:11-08:00","plant":"1A4FF0100000022000000001"}]}"#)
+        _ = try await client.readJSON()
+        single.append(Date().timeIntervalSince(started) * 1000)
+    }
+    single.sort()
+    print(String(format: "ack latency (one batch at a time, 1 event): p50 %.2f ms, p99 %.2f ms", percentile(single, 0.5), percentile(single, 0.99)))
+}
+
 // Upload throughput: real Metrc writes (moves) to the sandbox, per-user keys, objects_per_request 100.
 let uploadEvents = option("--upload-events", 2000)
 _ = try await daemon.ctl(["resume"])
