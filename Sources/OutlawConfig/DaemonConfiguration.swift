@@ -22,6 +22,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var path = "/var/lib/outlawd/outlawd.sqlite"
         /// Below this much free disk, batches get `nack unavailable` instead of failing later.
         public var minFreeMegabytes = 64
+        /// The store key sealing personal Metrc keys (32 bytes, hex or base64); default
+        /// `$CREDENTIALS_DIRECTORY/outlawd-store-key` when that exists.
+        public var keyFile: String?
     }
 
     public struct Facility: Sendable, Equatable {
@@ -123,7 +126,8 @@ extension DaemonConfiguration {
             }
         }
         if let store = try reader.table(root, "store") {
-            try reader.only(store, known: ["path", "min_free_megabytes"], prefix: "store")
+            try reader.only(store, known: ["path", "min_free_megabytes", "key_file"], prefix: "store")
+            config.store.keyFile = try reader.path(store, "store.key_file")
             if let v = try reader.path(store, "store.path") { config.store.path = v }
             if let v = try reader.integer(store, "store.min_free_megabytes", in: 0...1_000_000) { config.store.minFreeMegabytes = v }
         }

@@ -26,8 +26,14 @@ public struct Daemon {
     }
 
     public func run(extraServices: [any Service] = []) async throws {
-        let store = try Store(path: configuration.store.path)
+        let seal = try StoreKey.load(configuration)
+        let store = try Store(path: configuration.store.path, seal: seal)
         logger.info("store open", metadata: ["path": "\(store.path)"])
+        if seal == nil {
+            logger.warning("no store key (store.key_file): personal Metrc keys are kept unsealed in the store")
+        } else if let sealed = try? store.sealPlainKeys(), sealed > 0 {
+            logger.notice("sealed personal Metrc keys stored before the store key was configured", metadata: ["keys": "\(sealed)"])
+        }
         let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20)
 
         var client: MetrcClient?

@@ -38,12 +38,13 @@ extension Store {
         guard (8...512).contains(trimmed.count), !trimmed.contains(where: { $0.isWhitespace }) else {
             throw StoreError("a Metrc API key is 8 to 512 characters without spaces")
         }
+        let stored = try seal?.seal(trimmed) ?? trimmed
         try pool.write { db in
             let userID = try Store.userID(db, name: user)
             try db.execute(sql: """
                 INSERT OR REPLACE INTO user_keys (user_id, key, last4, status, set_at, set_by, checked_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [userID, trimmed, String(trimmed.suffix(4)), status.rawValue, now.timeIntervalSince1970, actor,
+                """, arguments: [userID, stored, String(trimmed.suffix(4)), status.rawValue, now.timeIntervalSince1970, actor,
                                  status == .unverified ? nil : now.timeIntervalSince1970])
             let released = try Store.releaseHeld(db, userID: userID)
             try Store.audit(db, actor: actor, action: "key.set", subject: user,
@@ -81,7 +82,16 @@ extension Store {
             let rows = try Row.fetchAll(db, sql: "SELECT user_id, key, status FROM user_keys WHERE user_id IN (\(userIDs.map { _ in "?" }.joined(separator: ",")))",
                                         arguments: StatementArguments(Array(userIDs)))
             for row in rows {
-                out[row["user_id"]] = SigningKey(key: row["key"], status: KeyStatus(rawValue: row["status"]) ?? .unverified)
+                let stored: String = row["key"]
+                let key: String
+                if let seal {
+                    key = try seal.open(stored)
+                } else if KeySeal.isSealed(stored) {
+                    throw StoreError("personal Metrc keys are sealed but no store key is configured (store.key_file)")
+                } else {
+                    key = stored
+                }
+                out[row["user_id"]] = SigningKey(key: key, status: KeyStatus(rawValue: row["status"]) ?? .unverified)
             }
             return out
         }
@@ -149,6 +159,26 @@ extension Store {
             } else {
                 try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
             }
+        }
+    }
+
+    /// Seals every key stored in the clear (from before a store key was configured). Returns how many.
+    @discardableResult
+    public func sealPlainKeys() throws -> Int {
+        guard let seal else { return 0 }
+        let plain = try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM user_keys WHERE key NOT LIKE 'sealed:v1:%'") ?? 0
+        }
+        guard plain > 0 else { return 0 }
+        return try pool.write { db in
+            var count = 0
+            for row in try Row.fetchAll(db, sql: "SELECT user_id, key FROM user_keys") {
+                let stored: String = row["key"]
+                guard !KeySeal.isSealed(stored) else { continue }
+                try db.execute(sql: "UPDATE user_keys SET key = ? WHERE user_id = ?", arguments: [try seal.seal(stored), row["user_id"] as Int64])
+                count += 1
+            }
+            return count
         }
     }
 

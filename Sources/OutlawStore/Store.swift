@@ -7,11 +7,14 @@ public final class Store: Sendable {
     let pool: DatabasePool
     /// PBKDF2 rounds for PINs set from now on (each user's own count is stored with their hash).
     public let pinRounds: Int
+    /// Seals personal Metrc keys at rest, when a store key is configured.
+    public let seal: KeySeal?
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     /// `pinRounds` below the default is only for tests, where thousands of slow hashes would dominate.
-    public init(path: String, pinRounds: Int = Secrets.pinRounds) throws {
+    public init(path: String, pinRounds: Int = Secrets.pinRounds, seal: KeySeal? = nil) throws {
         self.pinRounds = pinRounds
+        self.seal = seal
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var config = Configuration()

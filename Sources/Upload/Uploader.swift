@@ -92,6 +92,8 @@ public final class Uploader: Service, Sendable {
     /// One pass over ready events. Returns whether anything was sent.
     func round() async throws -> Bool {
         if try store.uploadsPaused() { return false }
+        // A key set by outlawctl without the store key is sealed here, by the daemon that has it.
+        try store.sealPlainKeys()
         if defaultKeyCheckDue() { await checkDefaultKey() }
         let now = clock()
         let ready = try store.readyEvents(now: now, limit: configuration.concurrency * configuration.objectsPerRequest * 2)

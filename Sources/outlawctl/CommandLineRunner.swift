@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutlawConfig
+import OutlawDaemon
 import OutlawStore
 
 /// Runs a command with outlawctl's exit codes: 0 ok, 1 operation failed, 2 usage or configuration error.
@@ -81,7 +82,7 @@ struct ConfigOptions: ParsableArguments {
             throw StoreError("cannot open the store at \(configuration.store.path)")
         }
         do {
-            return try Store(path: configuration.store.path)
+            return try Store(path: configuration.store.path, seal: try StoreKey.load(configuration))
         } catch {
             throw StoreError("cannot open the store at \(configuration.store.path): \(error)")
         }

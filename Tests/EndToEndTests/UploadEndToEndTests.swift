@@ -146,4 +146,19 @@ struct UploadEndToEndTests {
         #expect(writes.allSatisfy { ($0.objects.arrayValue?.count ?? 0) <= 3 })
         #expect(Set(await h.appliedWrites().map(\.label)) == Set((111...120).map(Tags.plant)))
     }
+
+    @Test func storeKeySealsPersonalKeysAndUploadsStillSignAsTheCollector() async throws {
+        let h = try await UploadHarness.start(store: "key_file = \"secrets/store-key\"", prepare: { dir in
+            try dir.write("secrets/store-key", String(repeating: "5e", count: 32) + "\n")
+        })
+        defer { Task { await h.stop() } }
+        try await h.send("sealed-1", user: "jane", events: [Events.move(1, plant: Tags.plant(145))])
+        try await h.waitFor(["sealed-1"], states: ["uploaded"])
+        #expect(await h.appliedWrites().contains { $0.user == "jane" && $0.label == Tags.plant(145) })
+        let state = h.daemon.directory.file("state")
+        for file in try FileManager.default.contentsOfDirectory(atPath: state) {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: state + "/" + file))
+            #expect(bytes.range(of: Data(SandboxDemo.janeKey.utf8)) == nil, "jane's key in \(file)")
+        }
+    }
 }

@@ -10,7 +10,7 @@ final class UploadHarness: @unchecked Sendable {
     let token: String
 
     /// Users: jane (personal key), john (no key: Default), admin. Device HH-1.
-    static func start(server: String = "", facility: String = "", metrc: String = "", sandboxConfiguration: SandboxConfiguration = .init(),
+    static func start(server: String = "", store: String = "", facility: String = "", metrc: String = "", sandboxConfiguration: SandboxConfiguration = .init(),
                       janeKey: Bool = true, prepare: (TempDirectory) throws -> Void = { _ in }) async throws -> UploadHarness
     {
         let sandbox = MetrcSandboxServer(state: .demo(), configuration: sandboxConfiguration)
@@ -19,7 +19,7 @@ final class UploadHarness: @unchecked Sendable {
         try dir.write("secrets/vendor-key", SandboxDemo.vendorKey + "\n")
         try dir.write("secrets/default-key", SandboxDemo.ownerKey + "\n")
         try prepare(dir)
-        let daemon = try await DaemonProcess(server: server, facility: facility, metrc: """
+        let daemon = try await DaemonProcess(server: server, store: store, facility: facility, metrc: """
             base_url = "http://127.0.0.1:\(port)"
             vendor_key_file = "secrets/vendor-key"
             default_key_file = "secrets/default-key"

@@ -174,5 +174,41 @@ struct StoreTests {
         #expect(state([("failed", 2)]) == "failed")
         #expect(state([("held", 1), ("uploaded", 1)]) == "held")
     }
-}
 
+    @Test func personalKeysAreSealedAtRestWithTheStoreKey() async throws {
+        let hexKey = String(repeating: "ab", count: 32)
+        let seal = try #require(KeySeal(text: hexKey))
+        let path = dir.file("sealed/outlawd.sqlite")
+        let sealed = try Store(path: path, pinRounds: 1000, seal: seal)
+        try sealed.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let jane = try #require(try sealed.user(named: "jane"))
+        try sealed.setUserKey(user: "jane", key: "jane-metrc-key-0001", status: .ok, actor: "test")
+        #expect(try sealed.signingKeys(userIDs: [jane.id])[jane.id]?.key == "jane-metrc-key-0001")
+        #expect(try sealed.userKeys().first?.last4 == "0001")
+        // Not in the file, the WAL or any listing.
+        for file in [path, path + "-wal"] {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+            #expect(bytes.range(of: Data("jane-metrc-key-0001".utf8)) == nil)
+        }
+        // Without the store key, or with another one, nothing signs with it.
+        let noKey = try Store(path: path, pinRounds: 1000)
+        #expect(throws: StoreError.self) { try noKey.signingKeys(userIDs: [jane.id]) }
+        let otherSeal: KeySeal = try #require(KeySeal(text: String(repeating: "cd", count: 32)))
+        let wrong = try Store(path: path, pinRounds: 1000, seal: otherSeal)
+        #expect(throws: StoreError.self) { try wrong.signingKeys(userIDs: [jane.id]) }
+    }
+
+    @Test func plainKeysAreSealedOnceAStoreKeyIsConfigured() async throws {
+        let path = dir.file("later/outlawd.sqlite")
+        let plain = try Store(path: path, pinRounds: 1000)
+        try plain.addUser(name: "john", role: .user, pin: "4821", actor: "test")
+        try plain.setUserKey(user: "john", key: "john-metrc-key-0002", status: .ok, actor: "test")
+        let base64Seal: KeySeal = try #require(KeySeal(text: Data(repeating: 7, count: 32).base64EncodedString()))
+        let sealed = try Store(path: path, pinRounds: 1000, seal: base64Seal)
+        #expect(try sealed.sealPlainKeys() == 1)
+        #expect(try sealed.sealPlainKeys() == 0)
+        let john = try #require(try sealed.user(named: "john"))
+        #expect(try sealed.signingKeys(userIDs: [john.id])[john.id]?.key == "john-metrc-key-0002")
+        #expect(KeySeal(text: "too short") == nil)
+    }
+}
