@@ -16,13 +16,17 @@ public struct MetrcCredentials: Sendable {
         self.defaultKeySource = defaultKeySource
     }
 
-    /// Reads `metrc.vendor_key_file` and `metrc.default_key_file`, defaulting to
-    /// `$CREDENTIALS_DIRECTORY/metrc-vendor-key` and `.../metrc-default-key` (systemd's LoadCredential=).
+    /// Reads `$CREDENTIALS_DIRECTORY/metrc-vendor-key` and `.../metrc-default-key` (systemd's LoadCredential=)
+    /// when present, else `metrc.vendor_key_file` and `metrc.default_key_file`.
     public static func load(_ configuration: DaemonConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment) -> MetrcCredentials {
+        // A systemd credential wins: the daemon's dynamic user cannot read root's files, while outlawctl
+        // (run by root, with no credentials) reads the configured files.
         func path(_ configured: String?, _ credential: String) -> String? {
-            if let configured { return configured }
-            guard let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty else { return nil }
-            return dir + "/" + credential
+            if let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty,
+               FileManager.default.fileExists(atPath: dir + "/" + credential) {
+                return dir + "/" + credential
+            }
+            return configured
         }
         func read(_ path: String?) -> String? {
             guard let path, let data = FileManager.default.contents(atPath: path) else { return nil }
