@@ -18,11 +18,19 @@ struct DeviceConnection {
         case later(Task<Reply, Never>)
     }
 
+    /// What a non-batch request needs: an answer now, or work to run once everything before it is done.
+    enum Request: Sendable {
+        case now(Reply)
+        case work(@Sendable () async -> Reply)
+    }
+
     /// The session's mutable facts, touched only by the reader.
     struct Session {
         var device: Device?
         let id: String
         var batchesInFlight: [Task<Reply, Never>] = []
+        /// The last non-batch request's work: later requests of its kind run after it.
+        var barrier: Task<Reply, Never>?
     }
 
     func run() async {
@@ -144,13 +152,13 @@ struct DeviceConnection {
         case .batch(let object):
             await receiveBatch(object, device: device, session: &session, answer: answer)
         case .status(let object):
-            answer.yield(status(object, device: device))
+            answer.yield(ordered(status(object, device: device), session: &session))
         case .login(let object):
-            answer.yield(login(object))
+            answer.yield(ordered(login(object), session: &session))
         case .setKey(let object):
-            answer.yield(setKey(object, device: device))
+            answer.yield(ordered(setKey(object, device: device), session: &session))
         case .pull(let object):
-            answer.yield(pull(object))
+            answer.yield(ordered(pull(object), session: &session))
         }
         return true
     }
@@ -204,7 +212,25 @@ struct DeviceConnection {
         answer.yield(.later(task))
     }
 
-    private func status(_ object: [String: JSONValue], device: Device) -> Answer {
+    /// Runs a non-batch request only after every earlier request of the session has finished, so its
+    /// effects follow request order too: a `status` sees the batch sent just before it, a `login` the
+    /// key set just before it. Batches among themselves still overlap (group commit).
+    private func ordered(_ request: Request, session: inout Session) -> Answer {
+        switch request {
+        case .now(let reply):
+            return .now(reply)
+        case .work(let work):
+            let prior = session.batchesInFlight + (session.barrier.map { [$0] } ?? [])
+            let task = Task<Reply, Never> {
+                for earlier in prior { _ = await earlier.value }
+                return await work()
+            }
+            session.barrier = task
+            return .later(task)
+        }
+    }
+
+    private func status(_ object: [String: JSONValue], device: Device) -> Request {
         guard let idValues = object["ids"]?.arrayValue else {
             return .now(.error(.badRequest, "status needs ids: an array of batch ids"))
         }
@@ -212,7 +238,7 @@ struct DeviceConnection {
         guard ids.count == idValues.count else { return .now(.error(.badRequest, "every id must be a string")) }
         guard ids.count <= 1000 else { return .now(.error(.badRequest, "at most 1000 ids a request")) }
         let store = services.store
-        return .later(Task {
+        return .work({
             let found = (try? await store.batchStatuses(deviceID: device.id, ids: ids)) ?? [:]
             let items: [JSONValue] = ids.map { id in
                 guard let summary = found[id] else { return ["id": .string(id), "state": "unknown"] }
@@ -222,15 +248,15 @@ struct DeviceConnection {
         })
     }
 
-    private func login(_ object: [String: JSONValue]) -> Answer {
+    private func login(_ object: [String: JSONValue]) -> Request {
         guard let user = object["user"]?.stringValue, let pin = object["pin"]?.stringValue else {
             return .now(.error(.badRequest, "login needs user and pin strings"))
         }
         let services = self.services
-        return .later(Task { await services.login(user: user, pin: pin) })
+        return .work({ await services.login(user: user, pin: pin) })
     }
 
-    private func setKey(_ object: [String: JSONValue], device: Device) -> Answer {
+    private func setKey(_ object: [String: JSONValue], device: Device) -> Request {
         // A Metrc key crosses the network only inside TLS, unless the operator explicitly allowed otherwise.
         guard configuration.tls != nil || configuration.allowKeysWithoutTLS else {
             return .now(.error(.tlsRequired, "set_key needs a TLS connection; a Metrc key must not cross the network in clear"))
@@ -238,14 +264,14 @@ struct DeviceConnection {
         guard let handler = services.setKeyHandler else {
             return .now(.error(.unavailable, "this daemon does not manage Metrc keys yet"))
         }
-        return .later(Task { await handler(object, device) })
+        return .work({ await handler(object, device) })
     }
 
-    private func pull(_ object: [String: JSONValue]) -> Answer {
+    private func pull(_ object: [String: JSONValue]) -> Request {
         guard let handler = services.pullHandler else {
             return .now(.error(.unavailable, "reference data is not available from this daemon yet"))
         }
-        return .later(Task { await handler(object) })
+        return .work({ await handler(object) })
     }
 
     private func deviceMetadata(_ session: Session) -> Logger.Metadata {

@@ -25,6 +25,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// The store key sealing personal Metrc keys (32 bytes, hex or base64); default
         /// `$CREDENTIALS_DIRECTORY/outlawd-store-key` when that exists.
         public var keyFile: String?
+        /// PBKDF2-SHA256 rounds for PINs set from now on. PINs are short, so the lockout is what really
+        /// protects them; the cost is tunable for slow hardware and test runs (at least 10,000).
+        public var pinHashRounds = 210_000
     }
 
     public struct Facility: Sendable, Equatable {
@@ -126,7 +129,8 @@ extension DaemonConfiguration {
             }
         }
         if let store = try reader.table(root, "store") {
-            try reader.only(store, known: ["path", "min_free_megabytes", "key_file"], prefix: "store")
+            try reader.only(store, known: ["path", "min_free_megabytes", "key_file", "pin_hash_rounds"], prefix: "store")
+            if let v = try reader.integer(store, "store.pin_hash_rounds", in: 10_000...10_000_000) { config.store.pinHashRounds = v }
             config.store.keyFile = try reader.path(store, "store.key_file")
             if let v = try reader.path(store, "store.path") { config.store.path = v }
             if let v = try reader.integer(store, "store.min_free_megabytes", in: 0...1_000_000) { config.store.minFreeMegabytes = v }

@@ -27,7 +27,7 @@ public struct Daemon {
 
     public func run(extraServices: [any Service] = []) async throws {
         let seal = try StoreKey.load(configuration)
-        let store = try Store(path: configuration.store.path, seal: seal)
+        let store = try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds, seal: seal)
         logger.info("store open", metadata: ["path": "\(store.path)"])
         if seal == nil {
             logger.warning("no store key (store.key_file): personal Metrc keys are kept unsealed in the store")

@@ -82,7 +82,8 @@ struct ConfigOptions: ParsableArguments {
             throw StoreError("cannot open the store at \(configuration.store.path)")
         }
         do {
-            return try Store(path: configuration.store.path, seal: try StoreKey.load(configuration))
+            return try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds,
+                             seal: try StoreKey.load(configuration))
         } catch {
             throw StoreError("cannot open the store at \(configuration.store.path): \(error)")
         }

@@ -307,4 +307,15 @@ struct DeviceProtocolTests {
         #expect(welcome["op"] as? String == "welcome")
         _ = c4
     }
+
+    @Test func pipelinedStatusSeesTheBatchSentJustBeforeIt() async throws {
+        let (d, token) = try await Self.daemon()
+        let (c, _) = try await d.session(device: "HH-1", token: token)
+        // Nothing is read between the two: the status must still see the batch (effects in request order).
+        try c.send(json: Self.batch("just-sent", events: (1...50).map { Self.harvest(seq: $0) }))
+        try c.send(json: ["op": "status", "ids": ["just-sent"]])
+        #expect(try await c.readJSON()["op"] as? String == "ack")
+        let status = try await c.readJSON()
+        #expect((status["batches"] as? [[String: Any]])?.first?["state"] as? String == "queued")
+    }
 }

@@ -84,7 +84,7 @@ struct FailureTests {
     }
 
     @Test func hangTimesOutAsTransportFailure() async throws {
-        try await withSandbox(requestTimeout: 0.5) { server, client in
+        try await withSandbox(requestTimeout: 2) { server, client in
             try await server.setFaults(.hang(count: 1))
             let started = ContinuousClock.now
             let result = await client.send(.movePlants, license: SandboxDemo.license, objects: moves(1...1),
@@ -95,9 +95,9 @@ struct FailureTests {
                 return
             }
             #expect(reason.contains("timed out"), "\(reason)")
-            #expect(elapsed < .seconds(5), "took \(elapsed)")
-            #expect(elapsed >= .milliseconds(400), "took \(elapsed)")
-            // The next request works (no poisoned connection); on a loaded machine 0.5 s may pass first, so
+            #expect(elapsed < .seconds(10), "took \(elapsed)")
+            #expect(elapsed >= .milliseconds(1900), "took \(elapsed)")
+            // The next request works (no poisoned connection); on a loaded machine 2 s may pass first, so
             // allow a few tries of the same idempotent move.
             var next = MetrcResponse.transportFailure("not sent")
             for _ in 0..<5 where next != .accepted(ids: [10001]) {

@@ -77,6 +77,7 @@ struct DaemonConfigurationTests {
         ("[server]\nlisten = \"7420\"", "server.listen", "must be HOST:PORT, e.g. \"127.0.0.1:7420\" or \"[::]:7420\""),
         ("[server]\nidle_timeout_seconds = -1", "server.idle_timeout_seconds", "must be greater than 0"),
         ("[store]\npath = 5", "store.path", "must be a string in quotes"),
+        ("[store]\npin_hash_rounds = 100", "store.pin_hash_rounds", "must be from 10000 to 10000000, not 100"),
         ("[facility]\nlicense = \"has space\"", "facility.license", "must be a license number such as \"LIC-0001\""),
         ("[metrc]\nbase_url = \"ftp://x\"", "metrc.base_url", "must be an http:// or https:// URL"),
         ("[server]\ntls_certificate_file = \"c.pem\"", "server.tls_key_file", "TLS needs both tls_certificate_file and tls_key_file"),

@@ -18,6 +18,7 @@ public final class DaemonProcess: @unchecked Sendable {
             \(server)
             [store]
             path = "state/outlawd.sqlite"
+            pin_hash_rounds = 10000
             \(store)
             [facility]
             license = "LIC-0001"
