@@ -11,6 +11,8 @@ struct DeviceConnection {
     let services: DeviceServices
     let logger: Logger
     let remote: String
+    /// Built once by the server: the same rules for every batch of every connection.
+    let validator: BatchValidator
 
     /// An answer owed to the device, in request order: ready now, or when its work finishes.
     enum Answer: Sendable {
@@ -166,8 +168,6 @@ struct DeviceConnection {
     private func receiveBatch(_ object: [String: JSONValue], device: Device, session: inout Session,
                               answer: AsyncStream<Answer>.Continuation) async
     {
-        let validator = BatchValidator(maxBatchEvents: configuration.maxBatchEvents, defaultLicense: configuration.facility,
-                                       licenses: Set(configuration.licenses))
         let validated: ValidatedBatch
         switch validator.validate(object, now: Date()) {
         case .failure(let rejection):

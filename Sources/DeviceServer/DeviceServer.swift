@@ -14,6 +14,7 @@ public final class DeviceServer: Service, Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     private let connections = Mutex([ObjectIdentifier: any Channel]())
+    private let validator: BatchValidator
     private let boundPort = Mutex<Int?>(nil)
     private let listening: AsyncStream<Int>.Continuation
     /// Yields the bound port once the server is listening.
@@ -26,6 +27,8 @@ public final class DeviceServer: Service, Sendable {
         self.services = services
         self.logger = logger
         self.group = group
+        validator = BatchValidator(maxBatchEvents: configuration.maxBatchEvents, defaultLicense: configuration.facility,
+                                   licenses: Set(configuration.licenses))
         (listeningPorts, listening) = AsyncStream.makeStream(of: Int.self)
     }
 
@@ -109,7 +112,7 @@ public final class DeviceServer: Service, Sendable {
         }
         defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
         await DeviceConnection(channel: connection, configuration: configuration, services: services, logger: logger,
-                               remote: remote).run()
+                               remote: remote, validator: validator).run()
     }
 }
 
