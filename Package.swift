@@ -18,19 +18,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // Wire messages, framing and event validation: pure, no I/O.
         .target(name: "OutlawProtocol"),
         // The daemon's TOML configuration: parsing and checking, no I/O beyond reading the file.
         .target(name: "OutlawConfig"),
+        // libcrypto (OpenSSL), as Debian's libssl-dev ships it: SHA-256, PBKDF2, AES-GCM for the store's secrets.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // SQLite store: schema, migrations, queries.
         .target(name: "OutlawStore", dependencies: [
-            "OutlawProtocol",
+            "OutlawProtocol", "CLibCrypto",
             .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         // The device-facing TCP server (SwiftNIO).
         .target(name: "DeviceServer", dependencies: [
@@ -71,14 +70,16 @@ let package = Package(
         ]),
         // The daemon's wiring: configuration to running services.
         .target(name: "OutlawDaemon", dependencies: [
-            "OutlawProtocol", "OutlawConfig", "OutlawStore", "DeviceServer", "Metrc", "Upload", "Systemd", "MetrcSandbox",
+            "OutlawProtocol", "OutlawConfig", "OutlawStore", "DeviceServer", "Metrc", "Upload", "Systemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // `outlawd --dev`: the demo store and users, an embedded Metrc sandbox, a config for outlawctl.
+        .target(name: "OutlawDev", dependencies: ["OutlawDaemon", "OutlawConfig", "OutlawStore", "MetrcSandbox"]),
         .executableTarget(name: "outlawd", dependencies: [
-            "OutlawDaemon",
+            "OutlawDaemon", "OutlawDev",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "outlawctl", dependencies: [

@@ -25,7 +25,9 @@ public struct Daemon {
         self.logger = logger
     }
 
-    public func run(extraServices: [any Service] = []) async throws {
+    /// Runs until a stop signal; `onReady` gets the bound device port once the daemon listens and systemd
+    /// has been told it is ready.
+    public func run(extraServices: [any Service] = [], onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let seal = try StoreKey.load(configuration)
         let store = try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds, seal: seal)
         logger.info("store open", metadata: ["path": "\(store.path)"])
@@ -66,7 +68,8 @@ public struct Daemon {
         let group = MultiThreadedEventLoopGroup.singleton
         let server = DeviceServer(configuration: try deviceServerConfiguration(), services: services, logger: logger, group: group)
         let systemd = SystemdService(server: server, services: services, store: store, uploader: uploader, eventLoop: group.next(),
-                                     logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60)
+                                     logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60,
+                                     onReady: onReady)
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads stop.
         if let uploader { list.append(.init(service: uploader)) }

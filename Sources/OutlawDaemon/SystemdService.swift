@@ -19,10 +19,12 @@ final class SystemdService: Service, Sendable {
     let notifier = SystemdNotifier()
     /// How long the uploader may go without a round or an answer before it counts as hung.
     let maxUploaderStall: TimeInterval
+    let onReady: @Sendable (Int) -> Void
 
     init(server: DeviceServer, services: DeviceServices, store: Store, uploader: Uploader?, eventLoop: any EventLoop,
-         logger: Logger, maxUploaderStall: TimeInterval)
+         logger: Logger, maxUploaderStall: TimeInterval, onReady: @escaping @Sendable (Int) -> Void)
     {
+        self.onReady = onReady
         self.server = server
         self.services = services
         self.store = store
@@ -33,8 +35,13 @@ final class SystemdService: Service, Sendable {
     }
 
     func run() async throws {
-        for await _ in server.listeningPorts { break }
+        var port = 0
+        for await bound in server.listeningPorts {
+            port = bound
+            break
+        }
         _ = notifier.ready(status: statusText())
+        onReady(port)
         logger.info("ready", metadata: ["status": "\(statusText())"])
         let watchdog = SystemdWatchdog.fromEnvironment()
         await cancelWhenGracefulShutdown {

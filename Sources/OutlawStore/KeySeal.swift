@@ -1,12 +1,9 @@
-import Crypto
 import Foundation
 
 /// Seals personal Metrc keys in the store with AES-GCM under the store key, so a copy of the SQLite file
 /// alone does not give away anyone's Metrc identity. Without a store key, keys are kept as they are.
 public struct KeySeal: Sendable {
-    // Bytes, not SymmetricKey: that type is not Sendable in this swift-crypto.
     let keyBytes: Data
-    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
     static let prefix = "sealed:v1:"
 
     /// A store key: 32 bytes, given as 64 hex characters or base64 (e.g. `openssl rand -hex 32`).
@@ -22,8 +19,7 @@ public struct KeySeal: Sendable {
     }
 
     public func seal(_ plain: String) throws -> String {
-        let box = try AES.GCM.seal(Data(plain.utf8), using: key)
-        guard let combined = box.combined else { throw StoreError("cannot seal a key") }
+        guard let combined = try? LibCrypto.sealAESGCM(Data(plain.utf8), key: keyBytes) else { throw StoreError("cannot seal a key") }
         return KeySeal.prefix + combined.base64EncodedString()
     }
 
@@ -31,8 +27,7 @@ public struct KeySeal: Sendable {
     public func open(_ stored: String) throws -> String {
         guard KeySeal.isSealed(stored) else { return stored }
         guard let data = Data(base64Encoded: String(stored.dropFirst(KeySeal.prefix.count))),
-              let box = try? AES.GCM.SealedBox(combined: data),
-              let plain = try? AES.GCM.open(box, using: key)
+              let plain = LibCrypto.openAESGCM(data, key: keyBytes)
         else { throw StoreError("a personal Metrc key cannot be unsealed: is store.key_file the key it was sealed with?") }
         return String(decoding: plain, as: UTF8.self)
     }

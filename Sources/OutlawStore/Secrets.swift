@@ -1,5 +1,3 @@
-import Crypto
-import _CryptoExtras
 import Foundation
 
 /// Device tokens and PIN hashing: tokens are random and checked by SHA-256, PINs by salted PBKDF2.
@@ -18,7 +16,7 @@ public enum Secrets {
     }
 
     public static func tokenHash(_ token: String) -> Data {
-        Data(SHA256.hash(data: Data(token.utf8)))
+        LibCrypto.sha256(Data(token.utf8))
     }
 
     public static func newSalt() -> Data {
@@ -27,9 +25,7 @@ public enum Secrets {
     }
 
     public static func pinHash(_ pin: String, salt: Data, rounds: Int) -> Data {
-        let key = try? KDF.Insecure.PBKDF2.deriveKey(
-            from: Data(pin.utf8), salt: salt, using: .sha256, outputByteCount: 32, unsafeUncheckedRounds: max(rounds, 1))
-        return key?.withUnsafeBytes { Data($0) } ?? Data()
+        LibCrypto.pbkdf2SHA256(password: Data(pin.utf8), salt: salt, rounds: max(rounds, 1))
     }
 
     /// One PIN check at a time, on its own thread: a slow KDF must not hold one of Swift's few cooperative
@@ -53,6 +49,6 @@ public enum Secrets {
 
     /// The SHA-256 of a batch's canonical content.
     public static func contentHash(_ canonical: String) -> Data {
-        Data(SHA256.hash(data: Data(canonical.utf8)))
+        LibCrypto.sha256(Data(canonical.utf8))
     }
 }

@@ -16,7 +16,9 @@ public final class Store: Sendable {
         self.pinRounds = pinRounds
         self.seal = seal
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try Store.makeOwnerOnly(path)
         var config = Configuration()
         // outlawctl and the daemon share the file; wait for each other's short writes instead of failing.
         config.busyMode = .timeout(10)
@@ -28,6 +30,22 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         try Store.migrator.migrate(pool)
+    }
+
+    /// Creates the store file readable by its owner only (SQLite gives its WAL and shared-memory files the
+    /// same mode), and takes group and other access away from one an older version left open.
+    static func makeOwnerOnly(_ path: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & 0o077 != 0 {
+            _ = fchmod(fd, info.st_mode & 0o700)
+        }
+        for suffix in ["-wal", "-shm"] {
+            let side = path + suffix
+            if stat(side, &info) == 0, info.st_mode & 0o077 != 0 { _ = chmod(side, info.st_mode & 0o700) }
+        }
     }
 
     /// The `synchronous` setting of the writing connection (2 = FULL), for tests and `outlawctl status`.

@@ -15,6 +15,26 @@ public enum LogTarget: String, Sendable, CaseIterable {
     /// The journal's native socket.
     public static let journalSocketPath = "/run/systemd/journal/socket"
 
+    /// Whether a journald is listening on `journalSocketPath`. Sending tells nothing: libsystemd reports
+    /// success when the socket is missing (it drops the entry on purpose), and a socket file left by a
+    /// journald that is gone refuses connections. Connecting a datagram socket asks the listener itself.
+    public static func journaldAnswers(at path: String = journalSocketPath) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+
     /// `journal` when the journal socket exists and either stderr is connected to the journal
     /// (`JOURNAL_STREAM` names stderr's device and inode) or the process runs as a systemd service
     /// (`INVOCATION_ID` is set); `stderr` otherwise.

@@ -11,4 +11,6 @@ struct Outlawctl: ParsableCommand {
                       FailedCommand.self, ReplayCommand.self, PauseCommand.self, ResumeCommand.self, AuditCommand.self])
 }
 
+// The store's WAL and anything else outlawctl creates is for its owner only.
+umask(0o077)
 CommandLineRunner.run(Outlawctl.self)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OutlawConfig
 import OutlawDaemon
+import OutlawDev
 import Systemd
 
 /// The outlawd command line.
@@ -18,8 +19,14 @@ struct Outlawd: AsyncParsableCommand {
     @Flag(name: .long, help: "Run with built-in defaults: a store under ./.outlawd/, demo device and users, an embedded Metrc sandbox.")
     var dev = false
 
-    @Option(name: .long, help: "Override server.listen (HOST:PORT).")
+    @Option(name: .long, help: "Override server.listen (HOST:PORT; port 0 picks a free one).")
     var listen: String?
+
+    @Option(name: .long, help: "With --dev: the folder for the store, keys and outlawd.toml.")
+    var devDir: String = ".outlawd"
+
+    @Option(name: .long, help: "With --dev: the embedded Metrc sandbox's port (0 picks a free one; a taken port falls back to a free one).")
+    var sandboxPort: Int = 8090
 
     @Option(name: .long, help: "Where logs go: auto (the journal under systemd, else stderr), journal or stderr.")
     var logTarget: String?
@@ -38,20 +45,28 @@ struct Outlawd: AsyncParsableCommand {
         }
         let logger = Logger(label: "outlawd")
         if dev {
+            let devMode = DevMode(folder: devDir)
             var configuration: DaemonConfiguration
             let token: String
             do {
-                (configuration, token) = try DevMode.prepare()
+                (configuration, token) = try devMode.prepare()
                 try applyListen(&configuration)
             } catch let error as ConfigError {
                 Outlawd.fail("outlawd: \(error)", code: 2)
             } catch {
                 Outlawd.fail("outlawd: dev mode: \(error)", code: 1)
             }
-            let (sandbox, credentials) = try await DevMode.startSandbox(config: &configuration)
-            print(DevMode.banner(config: configuration, token: token))
-            fflush(nil)
-            await runDaemon(configuration, credentials: credentials, logger: logger)
+            let sandbox = try await devMode.startSandbox(port: sandboxPort, config: &configuration)
+            let ready = configuration
+            await runDaemon(configuration, credentials: MetrcCredentials.load(configuration), logger: logger) { port in
+                do {
+                    try devMode.writeConfiguration(ready, port: port)
+                } catch {
+                    logger.error("dev mode: cannot write \(devMode.configPath): \(error)")
+                }
+                print(devMode.banner(config: ready, port: port, token: token))
+                fflush(nil)
+            }
             try? await sandbox.shutdown()
             return
         }
@@ -65,9 +80,10 @@ struct Outlawd: AsyncParsableCommand {
         await runDaemon(configuration, credentials: MetrcCredentials.load(configuration), logger: logger)
     }
 
-    func runDaemon(_ configuration: DaemonConfiguration, credentials: MetrcCredentials, logger: Logger) async {
+    func runDaemon(_ configuration: DaemonConfiguration, credentials: MetrcCredentials, logger: Logger,
+                   onReady: @escaping @Sendable (Int) -> Void = { _ in }) async {
         do {
-            try await Daemon(configuration: configuration, credentials: credentials, logger: logger).run()
+            try await Daemon(configuration: configuration, credentials: credentials, logger: logger).run(onReady: onReady)
         } catch {
             logger.critical("outlawd stopped: \(error)")
             Outlawd.fail("outlawd: \(error)", code: 1)
@@ -96,6 +112,8 @@ struct Outlawd: AsyncParsableCommand {
     }
 }
 
+// Everything the daemon creates (the store, its WAL, dev mode's key files) is for its own user only.
+umask(0o077)
 // Parsed by hand so usage errors exit with 2, like configuration errors.
 do {
     let command = try Outlawd.parse()

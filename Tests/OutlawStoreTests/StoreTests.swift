@@ -30,6 +30,26 @@ struct StoreTests {
         return try #require(try await store.authenticateDevice(name: "HH-1", token: token))
     }
 
+    static func mode(_ path: String) throws -> Int {
+        try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+    }
+
+    @Test func theStoreIsOwnerOnlyWhateverTheUmask() throws {
+        // The test process's umask (usually 022) would leave a plain SQLite file world-readable.
+        let path = dir.file("state/outlawd.sqlite")
+        try store.addDevice(name: "HH-1", actor: "test")
+        #expect(try Self.mode(dir.file("state")) == 0o700)
+        for file in [path, path + "-wal", path + "-shm"] {
+            #expect(try Self.mode(file) == 0o600, "\(file)")
+        }
+        // A store an older version left readable by others is tightened when it is opened.
+        let old = dir.file("old/outlawd.sqlite")
+        try FileManager.default.createDirectory(atPath: dir.file("old"), withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: old, contents: nil, attributes: [.posixPermissions: 0o644]))
+        _ = try Store(path: old, pinRounds: 1000)
+        #expect(try Self.mode(old) == 0o600)
+    }
+
     @Test func durabilitySettings() throws {
         #expect(try store.synchronousMode() == 2)
         #expect(try store.journalMode() == "wal")

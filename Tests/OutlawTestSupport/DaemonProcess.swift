@@ -6,6 +6,9 @@ public final class DaemonProcess: @unchecked Sendable {
     public let configPath: String
     public private(set) var port: Int = 0
     private let output = LockedText()
+    private let arguments: [String]
+    /// The log line that says the daemon is up (dev mode writes its outlawd.toml just before `ready`).
+    private let readyLine: String
 
     /// Writes `outlawd.toml` (with `extraConfig` appended to its sections) and starts the daemon.
     public init(server: String = "", store: String = "", facility: String = "", metrc: String = "",
@@ -25,7 +28,19 @@ public final class DaemonProcess: @unchecked Sendable {
             \(facility)
             \(metrc.isEmpty ? "" : "[metrc]\n" + metrc)
             """)
+        arguments = ["--config", configPath]
+        readyLine = "listening for devices"
         try await start(environment: environment)
+    }
+
+    /// `outlawd --dev` run from `directory` with its dev folder `.outlawd` there, on free ports; `configPath`
+    /// is the outlawd.toml dev mode writes.
+    public init(devIn directory: TempDirectory? = nil) async throws {
+        self.directory = try directory ?? TempDirectory("outlawd-dev")
+        configPath = self.directory.file(".outlawd/outlawd.toml")
+        arguments = ["--dev", "--dev-dir", self.directory.file(".outlawd"), "--listen", "127.0.0.1:0", "--sandbox-port", "0"]
+        readyLine = "outlawd: ready"
+        try await start()
     }
 
     private var environment: [String: String] = [:]
@@ -39,7 +54,8 @@ public final class DaemonProcess: @unchecked Sendable {
         output.withLock { $0 = "" }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("outlawd"))
-        process.arguments = ["--config", configPath]
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
         var env = ProcessInfo.processInfo.environment
         env["OUTLAWD_LOG_TARGET"] = "stderr"
         env.removeValue(forKey: "NOTIFY_SOCKET")
@@ -64,7 +80,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let text = output.withLock { $0 }
-            if let range = text.range(of: #"listening for devices.*port=(\d+)|port=(\d+).*listening for devices"#, options: .regularExpression) {
+            if text.contains(readyLine), let range = text.range(of: #"listening for devices.*port=(\d+)|port=(\d+).*listening for devices"#, options: .regularExpression) {
                 let line = String(text[range])
                 if let portRange = line.range(of: #"port=\d+"#, options: .regularExpression) {
                     port = Int(line[portRange].dropFirst(5)) ?? 0

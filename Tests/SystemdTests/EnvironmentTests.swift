@@ -120,3 +120,30 @@ struct EnvironmentTests {
         await task.value
     }
 }
+
+@Suite("Journald probe")
+struct JournaldProbeTests {
+    /// A listener answers; the socket file it leaves behind, and no file at all, do not (libsystemd's own
+    /// send reports success for a missing socket, which once hid a machine with no journald).
+    @Test func answersOnlyWhileSomethingListens() throws {
+        let dir = try TestSupport.makeTempDir("sdprobe")
+        defer { TestSupport.removeTree(dir) }
+        let path = dir + "/socket"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #expect(fd >= 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in Array(path.utf8).enumerated() { raw[i] = b }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        #expect(LogTarget.journaldAnswers(at: path))
+        close(fd)
+        #expect(access(path, F_OK) == 0, "the socket file stays behind, as a dead journald's does")
+        #expect(!LogTarget.journaldAnswers(at: path))
+        #expect(!LogTarget.journaldAnswers(at: dir + "/missing"))
+    }
+}

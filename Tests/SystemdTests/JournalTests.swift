@@ -26,8 +26,7 @@ struct JournalTests {
     /// Starts journald when none is running; returns once its socket exists.
     static func startJournaldIfNeeded() async throws {
         // Ask the socket, not pgrep: a journald seen by pgrep may belong to a systemd box's namespaces.
-        let running = JournalLogHandler.send(["MESSAGE=systemd tests: journald probe", "PRIORITY=7"]) >= 0
-        if !running {
+        if !LogTarget.journaldAnswers() {
             try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
             let journald = Process()
             journald.executableURL = URL(fileURLWithPath: "/lib/systemd/systemd-journald")
@@ -39,7 +38,7 @@ struct JournalTests {
         }
         // The socket file may be left over from an earlier journald: wait until one really answers.
         let up = try await TestSupport.eventually(timeout: .seconds(10)) {
-            JournalLogHandler.send(["MESSAGE=systemd tests: journald probe", "PRIORITY=7"]) >= 0 ? true : nil
+            LogTarget.journaldAnswers() ? true : nil
         }
         #expect(up == true, "journald does not answer on \(LogTarget.journalSocketPath)")
     }
