@@ -49,7 +49,9 @@ struct LimitsAndFaultsHTTPTests {
         let limits = RateLimits(getsPerSecondPerFacility: 1000, getsPerSecondPerVendorKey: 1000,
                                 concurrentGetsPerFacility: 3, concurrentGetsPerVendorKey: 30)
         try await withSandbox(configuration: SandboxConfiguration(rateLimits: limits)) { (h: Harness) async throws in
-            try await h.server.setFaults(.latency(milliseconds: 600, method: "GET"))
+            // The admitted GETs hold their slots for as long as the latency: long enough that all 8 have arrived
+            // before any slot frees, even when a busy machine spreads out their connections.
+            try await h.server.setFaults(.latency(milliseconds: 4000, method: "GET"))
             let results = try await withThrowingTaskGroup(of: HTTPResult.self) { group in
                 for _ in 0..<8 {
                     group.addTask { try await h.get("/items/v2/active") }
@@ -160,20 +162,24 @@ struct LimitsAndFaultsHTTPTests {
     @Test func refusingOutageClosesThePortForItsDuration() async throws {
         try await withSandbox { (h: Harness) async throws in
             #expect(try await h.control(.POST, "faults", ["kind": "outage", "mode": "refuse"]).status == 400)
-            let set = try await h.control(.POST, "faults", ["kind": "outage", "mode": "refuse", "durationMilliseconds": 700])
+            let set = try await h.control(.POST, "faults", ["kind": "outage", "mode": "refuse", "durationMilliseconds": 3000])
             #expect(set.status == 200)
             let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
             var request = HTTPClientRequest(url: h.base + "/_sandbox/health")
             request.method = .GET
             var refused = false
             do {
-                _ = try await fresh.execute(request, timeout: .milliseconds(300))
+                _ = try await fresh.execute(request, timeout: .seconds(2))
             } catch {
                 refused = true
             }
             #expect(refused, "connection should be refused during the outage")
-            try await Task.sleep(for: .milliseconds(900))
-            let status = try? await fresh.execute(request, timeout: .seconds(5)).status
+            // The port opens again by itself once the duration has passed: wait for that event, bounded.
+            var status: HTTPResponseStatus?
+            for _ in 0..<100 where status != .ok {
+                status = try? await fresh.execute(request, timeout: .seconds(5)).status
+                if status != .ok { try await Task.sleep(for: .milliseconds(100)) }
+            }
             try await fresh.shutdown()
             #expect(status == .ok)
             #expect(try await h.get("/facilities/v2/", license: nil).status == 200)

@@ -108,7 +108,8 @@ struct FailureTests {
     }
 
     @Test func resetAndRefusedAreTransportFailures() async throws {
-        try await withSandbox(requestTimeout: 5) { server, client in
+        // A long request timeout, so "fails fast" below means refused, not timed out, however busy the machine.
+        try await withSandbox(requestTimeout: 60) { server, client in
             try await server.setFaults(.outage(mode: .reset, count: 1))
             let reset = await client.send(.movePlants, license: SandboxDemo.license, objects: moves(1...1),
                                           userKey: SandboxDemo.janeKey)
@@ -124,7 +125,7 @@ struct FailureTests {
                 Issue.record("expected transportFailure on refused, got \(refused)")
                 return
             }
-            #expect(ContinuousClock.now - started < .seconds(3), "a refused connection must fail fast")
+            #expect(ContinuousClock.now - started < .seconds(30), "a refused connection must not wait for the timeout")
             await server.clearFaults()
             #expect(await server.writes().isEmpty)
             #expect(await client.send(.movePlants, license: SandboxDemo.license, objects: moves(1...1),
@@ -168,7 +169,7 @@ struct FailureTests {
     }
 
     @Test func keysNeverAppearInMessages() async throws {
-        try await withSandbox(requestTimeout: 3) { server, client in
+        try await withSandbox { server, client in
             try await server.setFaults(.error(status: 500, message: "echo \(SandboxDemo.janeKey) \(SandboxDemo.vendorKey)", count: 1))
             let result = await client.send(.movePlants, license: SandboxDemo.license, objects: moves(1...1),
                                            userKey: SandboxDemo.janeKey)

@@ -12,7 +12,8 @@ let today = MetrcDay(Date()).description
 /// A running demo sandbox and a client pointed at it; both are shut down afterwards, even on failure.
 func withSandbox(
     _ configuration: SandboxConfiguration = .init(),
-    requestTimeout: Double = 10,
+    // A safety net for a hung sandbox, not a speed test: tests of timeouts pass their own.
+    requestTimeout: Double = 30,
     _ body: (MetrcSandboxServer, MetrcClient) async throws -> Void
 ) async throws {
     let server = MetrcSandboxServer(state: .demo(), configuration: configuration)
