@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "outlawd", targets: ["outlawd"]),
         .executable(name: "outlawctl", targets: ["outlawctl"]),
         .executable(name: "metrc-sandbox", targets: ["metrc-sandbox"]),
+        .executable(name: "outlaw-handheld", targets: ["outlaw-handheld"]),
         .library(name: "MetrcSandbox", targets: ["MetrcSandbox"]),
     ],
     dependencies: [
@@ -68,9 +69,11 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Personal Metrc keys (set_key, outlawctl key) and reading the daemon's credentials: what both executables share.
+        .target(name: "OutlawKeys", dependencies: ["OutlawProtocol", "OutlawConfig", "OutlawStore", "Metrc"]),
         // The daemon's wiring: configuration to running services.
         .target(name: "OutlawDaemon", dependencies: [
-            "OutlawProtocol", "OutlawConfig", "OutlawStore", "DeviceServer", "Metrc", "Upload", "Systemd",
+            "OutlawProtocol", "OutlawConfig", "OutlawStore", "OutlawKeys", "DeviceServer", "Metrc", "Upload", "Systemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -79,11 +82,11 @@ let package = Package(
         // `outlawd --dev`: the demo store and users, an embedded Metrc sandbox, a config for outlawctl.
         .target(name: "OutlawDev", dependencies: ["OutlawDaemon", "OutlawConfig", "OutlawStore", "MetrcSandbox"]),
         .executableTarget(name: "outlawd", dependencies: [
-            "OutlawDaemon", "OutlawDev",
+            "OutlawDaemon", "OutlawDev", "OutlawKeys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "outlawctl", dependencies: [
-            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawDaemon",
+            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawKeys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "metrc-sandbox", dependencies: [
@@ -92,6 +95,11 @@ let package = Package(
         ]),
         // The benchmark (scripts/bench): the real daemon under load, figures printed.
         .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport"]),
+        // The simulated handheld behind scripts/demo: a shift streamed to `outlawd --dev`, then who signed what at Metrc.
+        .executableTarget(name: "outlaw-handheld", dependencies: [
+            "OutlawConfig", "OutlawTestSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         // Helpers for tests: temp dirs, spawning the real binaries, a line client.
         .target(name: "OutlawTestSupport", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
@@ -107,7 +115,7 @@ let package = Package(
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox",
+            "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
         ]),
     ]
 )

@@ -153,14 +153,14 @@ struct DeviceConnection {
             return false
         case .batch(let object):
             await receiveBatch(object, device: device, session: &session, answer: answer)
-        case .status(let object):
-            answer.yield(ordered(status(object, device: device), session: &session))
-        case .login(let object):
-            answer.yield(ordered(login(object), session: &session))
-        case .setKey(let object):
-            answer.yield(ordered(setKey(object, device: device), session: &session))
-        case .pull(let object):
-            answer.yield(ordered(pull(object), session: &session))
+        case .status(let request):
+            answer.yield(ordered(status(request, device: device), session: &session))
+        case .login(let request):
+            answer.yield(ordered(login(request), session: &session))
+        case .setKey(let request):
+            answer.yield(ordered(setKey(request, device: device), session: &session))
+        case .pull(let request):
+            answer.yield(ordered(pull(request), session: &session))
         }
         return true
     }
@@ -203,9 +203,9 @@ struct DeviceConnection {
                 logger.info("batch received again; already stored", metadata: metadata)
                 return .ack(id: validated.id, events: events, duplicate: true)
             case .rejected(let code, let message):
-                metadata["nack"] = "\(code)"
+                metadata["nack"] = "\(code.rawValue)"
                 logger.notice("batch refused: \(message)", metadata: metadata)
-                return .nack(id: validated.id, BatchRejection(NackCode(rawValue: code) ?? .unavailable, message))
+                return .nack(id: validated.id, BatchRejection(code, message))
             }
         }
         session.batchesInFlight.append(task)
@@ -230,11 +230,11 @@ struct DeviceConnection {
         }
     }
 
-    private func status(_ object: [String: JSONValue], device: Device) -> Request {
-        guard let idValues = object["ids"]?.arrayValue else {
+    private func status(_ request: ClientMessage.Status, device: Device) -> Request {
+        guard let idValues = request.ids else {
             return .now(.error(.badRequest, "status needs ids: an array of batch ids"))
         }
-        let ids = idValues.compactMap(\.stringValue)
+        let ids = idValues.compactMap { $0 }
         guard ids.count == idValues.count else { return .now(.error(.badRequest, "every id must be a string")) }
         guard ids.count <= 1000 else { return .now(.error(.badRequest, "at most 1000 ids a request")) }
         let store = services.store
@@ -248,15 +248,15 @@ struct DeviceConnection {
         })
     }
 
-    private func login(_ object: [String: JSONValue]) -> Request {
-        guard let user = object["user"]?.stringValue, let pin = object["pin"]?.stringValue else {
+    private func login(_ request: ClientMessage.Login) -> Request {
+        guard let user = request.user, let pin = request.pin else {
             return .now(.error(.badRequest, "login needs user and pin strings"))
         }
         let services = self.services
         return .work({ await services.login(user: user, pin: pin) })
     }
 
-    private func setKey(_ object: [String: JSONValue], device: Device) -> Request {
+    private func setKey(_ request: ClientMessage.SetKey, device: Device) -> Request {
         // A Metrc key crosses the network only inside TLS, unless the operator explicitly allowed otherwise.
         guard configuration.tls != nil || configuration.allowKeysWithoutTLS else {
             return .now(.error(.tlsRequired, "set_key needs a TLS connection; a Metrc key must not cross the network in clear"))
@@ -264,14 +264,14 @@ struct DeviceConnection {
         guard let handler = services.setKeyHandler else {
             return .now(.error(.unavailable, "this daemon does not manage Metrc keys yet"))
         }
-        return .work({ await handler(object, device) })
+        return .work({ await handler(request, device) })
     }
 
-    private func pull(_ object: [String: JSONValue]) -> Request {
+    private func pull(_ request: ClientMessage.Pull) -> Request {
         guard let handler = services.pullHandler else {
             return .now(.error(.unavailable, "reference data is not available from this daemon yet"))
         }
-        return .work({ await handler(object) })
+        return .work({ await handler(request) })
     }
 
     private func deviceMetadata(_ session: Session) -> Logger.Metadata {

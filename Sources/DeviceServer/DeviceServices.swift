@@ -10,15 +10,15 @@ public final class DeviceServices: Sendable {
     public let writer: BatchWriter
     /// Tells a logged-in user whose key signs their uploads (`personal`, `default`, `rejected`, `required`).
     let metrcKeyStatus: @Sendable (User) async -> String
-    let setKeyHandler: (@Sendable ([String: JSONValue], Device) async -> Reply)?
-    let pullHandler: (@Sendable ([String: JSONValue]) async -> Reply)?
+    let setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)?
+    let pullHandler: (@Sendable (ClientMessage.Pull) async -> Reply)?
     let onBatchStored: @Sendable () -> Void
     private let connectedDevices = Mutex([String: Int]())
 
     public init(store: Store, writer: BatchWriter,
                 metrcKeyStatus: @escaping @Sendable (User) async -> String = { _ in "default" },
-                setKeyHandler: (@Sendable ([String: JSONValue], Device) async -> Reply)? = nil,
-                pullHandler: (@Sendable ([String: JSONValue]) async -> Reply)? = nil,
+                setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)? = nil,
+                pullHandler: (@Sendable (ClientMessage.Pull) async -> Reply)? = nil,
                 onBatchStored: @escaping @Sendable () -> Void = {})
     {
         self.store = store
@@ -71,7 +71,7 @@ public final class DeviceServices: Sendable {
 enum StatusReply {
     static func item(_ summary: BatchSummary) -> JSONValue {
         var item: [String: JSONValue] = [
-            "id": .string(summary.id), "state": .string(summary.state),
+            "id": .string(summary.id), "state": .string(summary.state.rawValue),
             "events": [
                 "total": .number(Double(summary.events.total)), "pending": .number(Double(summary.events.pending)),
                 "uploaded": .number(Double(summary.events.uploaded)), "failed": .number(Double(summary.events.failed)),

@@ -98,3 +98,33 @@ extension MetrcResponse {
         return seconds
     }
 }
+
+extension MetrcResponse {
+    /// The HTTP status this response came with; nil when no answer came at all.
+    public var httpStatus: Int? {
+        switch self {
+        case .accepted: return 200
+        case .rejected: return 400
+        case .serverFault(let status, _), .unauthorized(let status): return status
+        case .tooLarge: return 413
+        case .rateLimited: return 429
+        case .notFound: return 404
+        case .transportFailure: return nil
+        }
+    }
+
+    /// The status for the journal's METRC_STATUS field: the HTTP code, or `unreachable`.
+    public var statusText: String { httpStatus.map(String.init) ?? "unreachable" }
+
+    /// What Metrc said, in words for an operator (rows numbered as in the request); nil when it accepted.
+    public var summary: String? {
+        switch self {
+        case .accepted: return nil
+        case .rejected(let rows): return rows.map { "row \($0.row.map(String.init) ?? "?"): \($0.message)" }.joined(separator: "; ")
+        case .serverFault(_, let m), .notFound(let m), .transportFailure(let m): return m
+        case .unauthorized: return "key refused"
+        case .tooLarge: return "too many objects"
+        case .rateLimited(let after): return "rate limited" + (after.map { ", retry after \($0) s" } ?? "")
+        }
+    }
+}

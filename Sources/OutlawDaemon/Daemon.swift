@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import OutlawConfig
+import OutlawKeys
 import OutlawProtocol
 import OutlawStore
 import ServiceLifecycle

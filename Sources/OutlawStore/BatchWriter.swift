@@ -51,12 +51,12 @@ public final class BatchWriter: Sendable {
             if group.isEmpty { return }
             let outcomes: [BatchOutcome]
             if let free = freeBytes(), free < minFreeBytes {
-                outcomes = group.map { _ in .rejected(code: NackCode.unavailable.rawValue, message: "the server's disk is nearly full; retry later") }
+                outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server's disk is nearly full; retry later") }
             } else {
                 do {
                     outcomes = try store.commit(group.map(\.0), now: clock())
                 } catch {
-                    outcomes = group.map { _ in .rejected(code: NackCode.unavailable.rawValue, message: "the server cannot store right now; retry later") }
+                    outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server cannot store right now; retry later") }
                 }
             }
             for (waiter, outcome) in zip(group, outcomes) { waiter.1.resume(returning: outcome) }

@@ -1,4 +1,5 @@
 import Foundation
+import OutlawProtocol
 
 /// A handheld known to the daemon.
 public struct Device: Sendable, Equatable, Codable {
@@ -35,7 +36,7 @@ public enum LoginOutcome: Sendable, Equatable {
 public enum BatchOutcome: Sendable, Equatable {
     case stored(events: Int)
     case duplicate(events: Int)
-    case rejected(code: String, message: String)
+    case rejected(code: NackCode, message: String)
 }
 
 /// Per-state counts of a batch's events.
@@ -53,27 +54,26 @@ public struct EventCounts: Sendable, Equatable, Codable {
     /// Events not yet finished (queued, uploading or held).
     public var pending: Int { queued + uploading + held }
 
-    mutating func add(state: String, count: Int) {
+    mutating func add(state: EventState, count: Int) {
         total += count
         switch state {
-        case "queued", "unknown": queued += count
-        case "uploading": uploading += count
-        case "uploaded": uploaded += count
-        case "failed": failed += count
-        case "held": held += count
-        case "recorded": recorded += count
-        default: queued += count
+        case .queued: queued += count
+        case .uploading: uploading += count
+        case .uploaded: uploaded += count
+        case .failed: failed += count
+        case .held: held += count
+        case .recorded: recorded += count
         }
     }
 
     /// The batch-level state of the contract's `status` answer.
-    public var batchState: String {
-        if total == recorded { return "recorded" }
-        if held > 0 { return "held" }
-        if uploading > 0 { return "uploading" }
-        if queued > 0 { return uploaded > 0 || failed > 0 ? "uploading" : "queued" }
-        if failed > 0 { return uploaded > 0 ? "partial" : "failed" }
-        return "uploaded"
+    public var batchState: BatchState {
+        if total == recorded { return .recorded }
+        if held > 0 { return .held }
+        if uploading > 0 { return .uploading }
+        if queued > 0 { return uploaded > 0 || failed > 0 ? .uploading : .queued }
+        if failed > 0 { return uploaded > 0 ? .partial : .failed }
+        return .uploaded
     }
 }
 
@@ -87,13 +87,13 @@ public struct StoredEvent: Sendable, Equatable, Codable {
     public let metrcDate: String
     public let user: String
     public let license: String
-    public let state: String
+    public let state: EventState
     public let fields: String
     /// Metrc's message for a failed event, or why a held event waits.
     public let message: String?
     public let attempts: Int
-    /// Which key signed the last upload attempt (`personal` or `default`), and why.
-    public let keyKind: String?
+    /// Which key signed the last upload attempt, and why.
+    public let keyKind: KeyKind?
     public let keyReason: String?
     public let metrcID: String?
     public let firstAttemptAt: Date?
@@ -107,7 +107,7 @@ public struct BatchSummary: Sendable, Equatable, Codable {
     public let user: String
     public let license: String
     public let receivedAt: Date
-    public let state: String
+    public let state: BatchState
     public let events: EventCounts
     public let heldReason: String?
     public let errors: [BatchError]

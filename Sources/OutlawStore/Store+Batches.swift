@@ -17,12 +17,12 @@ public struct IncomingBatch: Sendable {
 
 /// Filters for listing batches.
 public struct BatchFilter: Sendable {
-    public var state: String?
+    public var state: BatchState?
     public var device: String?
     public var user: String?
     public var limit: Int
 
-    public init(state: String? = nil, device: String? = nil, user: String? = nil, limit: Int = 1000) {
+    public init(state: BatchState? = nil, device: String? = nil, user: String? = nil, limit: Int = 1000) {
         self.state = state
         self.device = device
         self.user = user
@@ -35,7 +35,7 @@ extension Store {
     public func commit(_ batches: [IncomingBatch], now: Date = Date()) throws -> [BatchOutcome] {
         try pool.write { db in
             try batches.map { incoming in
-                var outcome = BatchOutcome.rejected(code: NackCode.unavailable.rawValue, message: "not stored")
+                var outcome = BatchOutcome.rejected(code: .unavailable, message: "not stored")
                 // A savepoint per batch: one batch's failure never takes the others' events with it.
                 try db.inSavepoint {
                     outcome = try Store.insert(incoming, db: db, now: now)
@@ -54,14 +54,14 @@ extension Store {
                                            arguments: [incoming.deviceID, batch.id]) {
             let storedHash: Data = existing["content_hash"]
             if storedHash == hash { return .duplicate(events: existing["event_count"]) }
-            return .rejected(code: NackCode.idConflict.rawValue,
+            return .rejected(code: .idConflict,
                              message: "batch \(batch.id) was already stored with different content")
         }
         guard let user = try Row.fetchOne(db, sql: "SELECT id, active FROM users WHERE name = ?", arguments: [batch.user]) else {
-            return .rejected(code: NackCode.unknownUser.rawValue, message: "no user named \(batch.user)")
+            return .rejected(code: .unknownUser, message: "no user named \(batch.user)")
         }
         guard user["active"] as Bool else {
-            return .rejected(code: NackCode.inactiveUser.rawValue, message: "user \(batch.user) is disabled")
+            return .rejected(code: .inactiveUser, message: "user \(batch.user) is disabled")
         }
         let userID: Int64 = user["id"]
         let t = now.timeIntervalSince1970
@@ -75,7 +75,7 @@ extension Store {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for event in batch.events {
-            let state = event.type.isUploaded ? "queued" : "recorded"
+            let state: EventState = event.type.isUploaded ? .queued : .recorded
             try statement.execute(arguments: [
                 batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
                 JSONValue.object(event.fields).serialized(sortedKeys: true), userID, batch.license, state, t,
@@ -86,78 +86,106 @@ extension Store {
 
     /// The `status` of each id for one device; ids of other devices are unknown to it.
     public func batchStatuses(deviceID: Int64, ids: [String]) async throws -> [String: BatchSummary] {
-        try await pool.read { db in
-            var result: [String: BatchSummary] = [:]
-            for id in Set(ids) {
-                if let row = try Row.fetchOne(db, sql: Store.summarySQL + " WHERE b.device_id = ? AND b.batch_id = ?",
-                                              arguments: [deviceID, id]) {
-                    result[id] = try Store.summary(row, db: db)
-                }
-            }
-            return result
+        let unique = Array(Set(ids))
+        guard !unique.isEmpty else { return [:] }
+        return try await pool.read { db in
+            let list = try Store.summaries(db, where: "b.device_id = ? AND b.batch_id IN (\(unique.map { _ in "?" }.joined(separator: ",")))",
+                                           arguments: StatementArguments([deviceID]) + StatementArguments(unique))
+            return Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
+    /// Batches matching the filter, oldest first, in one query.
     public func batches(_ filter: BatchFilter) throws -> [BatchSummary] {
         try pool.read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let device = filter.device {
                 conditions.append("d.name = ?")
-                _ = arguments.append(contentsOf: [device])
+                arguments += [device]
             }
             if let user = filter.user {
                 conditions.append("u.name = ?")
-                _ = arguments.append(contentsOf: [user])
+                arguments += [user]
             }
-            let whereSQL = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-            let rows = try Row.fetchAll(db, sql: Store.summarySQL + whereSQL + " ORDER BY b.id", arguments: arguments)
-            var out: [BatchSummary] = []
-            for row in rows {
-                let summary = try Store.summary(row, db: db)
-                if let state = filter.state, summary.state != state { continue }
-                out.append(summary)
-                if out.count >= filter.limit { break }
-            }
-            return out
+            return try Store.summaries(db, where: conditions.isEmpty ? nil : conditions.joined(separator: " AND "), arguments: arguments,
+                                       state: filter.state, limit: filter.limit)
         }
     }
 
     /// One batch with all its events, for `outlawctl batch show`.
     public func batchDetail(device: String, id: String) throws -> (BatchSummary, [StoredEvent])? {
         try pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: Store.summarySQL + " WHERE d.name = ? AND b.batch_id = ?",
-                                             arguments: [device, id]) else { return nil }
-            let summary = try Store.summary(row, db: db)
+            guard let summary = try Store.summaries(db, where: "d.name = ? AND b.batch_id = ?", arguments: [device, id]).first,
+                  let pk = try Int64.fetchOne(db, sql: """
+                      SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?
+                      """, arguments: [device, id])
+            else { return nil }
             let events = try Row.fetchAll(db, sql: """
                 SELECT e.*, u.name AS user_name FROM events e JOIN users u ON u.id = e.user_id
                 WHERE e.batch_id = ? ORDER BY e.seq
-                """, arguments: [row["pk"] as Int64]).map(Store.storedEvent)
+                """, arguments: [pk]).map(Store.storedEvent)
             return (summary, events)
         }
     }
 
-    static let summarySQL = """
-        SELECT b.id AS pk, b.batch_id, b.license, b.received_at, d.name AS device_name, u.name AS user_name
-        FROM batches b JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
+    /// A batch's state from its event counts, in SQL, so `--state` filters before the limit. It must say what
+    /// `EventCounts.batchState` says; a test compares the two over every mix of states.
+    static let batchStateSQL = """
+        CASE WHEN total = recorded THEN 'recorded'
+             WHEN held > 0 THEN 'held'
+             WHEN uploading > 0 THEN 'uploading'
+             WHEN queued > 0 THEN (CASE WHEN uploaded > 0 OR failed > 0 THEN 'uploading' ELSE 'queued' END)
+             WHEN failed > 0 THEN (CASE WHEN uploaded > 0 THEN 'partial' ELSE 'failed' END)
+             ELSE 'uploaded' END
         """
 
-    static func summary(_ row: Row, db: Database) throws -> BatchSummary {
-        let pk: Int64 = row["pk"]
-        var counts = EventCounts()
-        for r in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM events WHERE batch_id = ? GROUP BY state", arguments: [pk]) {
-            counts.add(state: r["state"], count: r["n"])
+    /// Batch summaries with their event counts, first held reason and failures, all in one query.
+    static func summaries(_ db: Database, where condition: String?, arguments: StatementArguments, state: BatchState? = nil,
+                          limit: Int? = nil) throws -> [BatchSummary]
+    {
+        var sql = """
+            SELECT * FROM (
+              SELECT b.id AS pk, b.batch_id, b.license, b.received_at, d.name AS device_name, u.name AS user_name,
+                COUNT(e.id) AS total,
+                COALESCE(SUM(e.state = 'queued'), 0) AS queued, COALESCE(SUM(e.state = 'uploading'), 0) AS uploading,
+                COALESCE(SUM(e.state = 'uploaded'), 0) AS uploaded, COALESCE(SUM(e.state = 'failed'), 0) AS failed,
+                COALESCE(SUM(e.state = 'held'), 0) AS held, COALESCE(SUM(e.state = 'recorded'), 0) AS recorded,
+                (SELECT h.message FROM events h WHERE h.batch_id = b.id AND h.state = 'held' ORDER BY h.seq LIMIT 1) AS held_reason,
+                (SELECT json_group_array(json_object('seq', f.seq, 'message', f.message))
+                   FROM (SELECT seq, message FROM events WHERE batch_id = b.id AND state = 'failed' ORDER BY seq) f) AS failures
+              FROM batches b JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
+              LEFT JOIN events e ON e.batch_id = b.id
+            """
+        if let condition { sql += " WHERE " + condition }
+        sql += " GROUP BY b.id)"
+        var allArguments = arguments
+        if let state {
+            sql += " WHERE (" + batchStateSQL + ") = ?"
+            allArguments += [state.rawValue]
         }
-        let heldReason = counts.held > 0
-            ? try String.fetchOne(db, sql: "SELECT message FROM events WHERE batch_id = ? AND state = 'held' ORDER BY seq LIMIT 1", arguments: [pk])
-            : nil
-        let errors = counts.failed > 0
-            ? try Row.fetchAll(db, sql: "SELECT seq, message FROM events WHERE batch_id = ? AND state = 'failed' ORDER BY seq", arguments: [pk])
-                .map { BatchError(seq: $0["seq"], message: $0["message"] ?? "failed") }
-            : []
+        sql += " ORDER BY pk"
+        if let limit {
+            sql += " LIMIT ?"
+            allArguments += [limit]
+        }
+        return try Row.fetchAll(db, sql: sql, arguments: allArguments).map(summary)
+    }
+
+    static func summary(_ row: Row) -> BatchSummary {
+        var counts = EventCounts()
+        for state in EventState.allCases {
+            counts.add(state: state, count: row[state.rawValue])
+        }
+        struct Failure: Decodable {
+            let seq: Int
+            let message: String?
+        }
+        let failures = (row["failures"] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
         return BatchSummary(device: row["device_name"], id: row["batch_id"], user: row["user_name"], license: row["license"],
                             receivedAt: Date(timeIntervalSince1970: row["received_at"]), state: counts.batchState,
-                            events: counts, heldReason: heldReason, errors: errors)
+                            events: counts, heldReason: row["held_reason"],
+                            errors: failures.map { BatchError(seq: $0.seq, message: $0.message ?? "failed") })
     }
 
     static func storedEvent(_ row: Row) -> StoredEvent {

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Where a personal Metrc key stands.
-public enum KeyStatus: String, Sendable, Codable {
+public enum KeyStatus: String, Sendable, Codable, DatabaseValueConvertible {
     /// Metrc accepted it (at the last check or upload).
     case ok
     /// Stored while Metrc was unreachable; the first upload tells.
@@ -108,13 +108,14 @@ extension Store {
     @discardableResult
     public func markUserKeyRejected(userID: Int64, now: Date = Date()) throws -> Int {
         try pool.write { db in
-            try db.execute(sql: "UPDATE user_keys SET status = 'rejected', checked_at = ? WHERE user_id = ?",
-                           arguments: [now.timeIntervalSince1970, userID])
+            try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ? WHERE user_id = ?",
+                           arguments: [KeyStatus.rejected, now.timeIntervalSince1970, userID])
             let name = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
             try db.execute(sql: """
-                UPDATE events SET state = 'held', held_code = 'key_rejected', message = ?, updated_at = ?
-                WHERE user_id = ? AND state = 'queued'
-                """, arguments: ["\(name)'s Metrc key was rejected by Metrc", now.timeIntervalSince1970, userID])
+                UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ?
+                WHERE user_id = ? AND state = ?
+                """, arguments: [EventState.held, HoldCode.keyRejected, "\(name)'s Metrc key was rejected by Metrc",
+                                 now.timeIntervalSince1970, userID, EventState.queued])
             let held = db.changesCount
             try Store.audit(db, actor: "outlawd", action: "key.rejected", subject: name, detail: "\(held) events held")
             return held
@@ -124,40 +125,29 @@ extension Store {
     /// Records that Metrc accepted a key (so an `unverified` key becomes `ok`).
     public func markUserKeyGood(userID: Int64, now: Date = Date()) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE user_keys SET status = 'ok', checked_at = ? WHERE user_id = ? AND status = 'unverified'",
-                           arguments: [now.timeIntervalSince1970, userID])
+            try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ? WHERE user_id = ? AND status = ?",
+                           arguments: [KeyStatus.ok, now.timeIntervalSince1970, userID, KeyStatus.unverified])
         }
     }
 
+    static let defaultKeySetting = "default_key_status"
+
     /// The Default key's last known state: nil (never checked), `ok` or `rejected`.
     public func defaultKeyStatus() throws -> KeyStatus? {
-        try setting("default_key_status").flatMap(KeyStatus.init)
+        try setting(Store.defaultKeySetting).flatMap(KeyStatus.init)
     }
 
     /// Records the Default key's state; a good key releases the events held for it.
     public func setDefaultKeyStatus(_ status: KeyStatus) throws {
         try pool.write { db in
-            let previous = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = 'default_key_status'")
-            try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES ('default_key_status', ?)", arguments: [status.rawValue])
+            let previous = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Store.defaultKeySetting])
+            try Store.setSetting(db, Store.defaultKeySetting, status.rawValue)
             if status != .rejected {
-                try db.execute(sql: "UPDATE events SET state = 'queued', held_code = NULL, message = NULL WHERE state = 'held' AND held_code IN ('default_key_rejected', 'default_key_missing')")
+                try db.execute(sql: "UPDATE events SET state = ?, held_code = NULL, message = NULL WHERE state = ? AND held_code IN (?, ?)",
+                               arguments: [EventState.queued, EventState.held] + StatementArguments(HoldCode.defaultKey))
             }
             if previous != status.rawValue {
                 try Store.audit(db, actor: "outlawd", action: "default-key.\(status.rawValue)", subject: nil)
-            }
-        }
-    }
-
-    public func setting(_ name: String) throws -> String? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
-    }
-
-    public func setSetting(_ name: String, _ value: String?) throws {
-        try pool.write { db in
-            if let value {
-                try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", arguments: [name, value])
-            } else {
-                try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
             }
         }
     }
@@ -191,33 +181,8 @@ extension Store {
 
     /// Puts a user's held events back in the queue; the uploader decides their signing afresh.
     static func releaseHeld(_ db: Database, userID: Int64) throws -> Int {
-        try db.execute(sql: "UPDATE events SET state = 'queued', held_code = NULL, message = NULL, next_attempt_at = NULL WHERE user_id = ? AND state = 'held'",
-                       arguments: [userID])
+        try db.execute(sql: "UPDATE events SET state = ?, held_code = NULL, message = NULL, next_attempt_at = NULL WHERE user_id = ? AND state = ?",
+                       arguments: [EventState.queued, userID, EventState.held])
         return db.changesCount
-    }
-}
-
-/// What the running daemon last reported about itself (written every few seconds).
-public struct DaemonStatus: Sendable, Equatable, Codable {
-    public let pid: Int32
-    public let updatedAt: Date
-    public let connectedDevices: Int
-
-    public init(pid: Int32, updatedAt: Date, connectedDevices: Int) {
-        self.pid = pid
-        self.updatedAt = updatedAt
-        self.connectedDevices = connectedDevices
-    }
-}
-
-extension Store {
-    public func recordDaemonStatus(_ status: DaemonStatus) throws {
-        let data = try JSONEncoder().encode(status)
-        try setSetting("daemon_status", String(decoding: data, as: UTF8.self))
-    }
-
-    public func daemonStatus() throws -> DaemonStatus? {
-        guard let text = try setting("daemon_status") else { return nil }
-        return try? JSONDecoder().decode(DaemonStatus.self, from: Data(text.utf8))
     }
 }

@@ -29,9 +29,11 @@ public struct FailedEvent: Sendable, Equatable, Codable {
     public let seq: Int
     public let type: String
     public let tag: String
-    public let state: String
+    public let state: EventState
+    /// Why a held event waits.
+    public let heldCode: HoldCode?
     public let message: String?
-    public let keyKind: String?
+    public let keyKind: KeyKind?
     public let attempts: Int
     public let firstAttemptAt: Date?
     public let lastAttemptAt: Date?
@@ -54,8 +56,8 @@ extension Store {
     }
 
     static func failureRows(_ db: Database, _ filter: FailureFilter) throws -> [FailedBatch] {
-        var conditions = [filter.includeHeld ? "e.state IN ('failed', 'held')" : "e.state = 'failed'"]
-        var arguments: [any DatabaseValueConvertible] = []
+        var conditions = [filter.includeHeld ? "e.state IN (?, ?)" : "e.state = ?"]
+        var arguments: [any DatabaseValueConvertible] = filter.includeHeld ? [EventState.failed, EventState.held] : [EventState.failed]
         if let device = filter.device { conditions.append("d.name = ?"); arguments.append(device) }
         if let user = filter.user { conditions.append("u.name = ?"); arguments.append(user) }
         if let since = filter.since { conditions.append("b.received_at >= ?"); arguments.append(since.timeIntervalSince1970) }
@@ -69,7 +71,7 @@ extension Store {
         }
         let rows = try Row.fetchAll(db, sql: """
             SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
-                   e.seq, e.type, e.tag, e.state, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at
+                   e.seq, e.type, e.tag, e.state, e.held_code, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at
             FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
             WHERE \(conditions.joined(separator: " AND "))
             ORDER BY b.id, e.seq
@@ -77,8 +79,8 @@ extension Store {
         var out: [FailedBatch] = []
         var current: (pk: Int64, batch: FailedBatch)?
         for row in rows {
-            let event = FailedEvent(seq: row["seq"], type: row["type"], tag: row["tag"], state: row["state"], message: row["message"],
-                                    keyKind: row["key_kind"], attempts: row["attempts"],
+            let event = FailedEvent(seq: row["seq"], type: row["type"], tag: row["tag"], state: row["state"], heldCode: row["held_code"],
+                                    message: row["message"], keyKind: row["key_kind"], attempts: row["attempts"],
                                     firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
                                     lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
             let pk: Int64 = row["pk"]
@@ -102,32 +104,21 @@ extension Store {
             let selected = try Store.failureRows(db, filter)
             guard !dryRun, !selected.isEmpty else { return selected }
             let statement = try db.cachedStatement(sql: """
-                UPDATE events SET state = 'queued', message = NULL, held_code = NULL, next_attempt_at = NULL, updated_at = ?
+                UPDATE events SET state = ?, message = NULL, held_code = NULL, next_attempt_at = NULL, updated_at = ?
                 WHERE batch_id = (SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?)
-                  AND seq = ? AND state IN ('failed', 'held')
+                  AND seq = ? AND state IN (?, ?)
                 """)
             var count = 0
             for batch in selected {
                 for event in batch.events {
-                    try statement.execute(arguments: [now.timeIntervalSince1970, batch.device, batch.id, event.seq])
+                    try statement.execute(arguments: [EventState.queued, now.timeIntervalSince1970, batch.device, batch.id, event.seq,
+                                                      EventState.failed, EventState.held])
                     count += db.changesCount
                 }
                 try Store.audit(db, actor: actor, action: "replay", subject: "\(batch.device):\(batch.id)",
                                 detail: "seq \(batch.events.map { String($0.seq) }.joined(separator: ",")) requeued")
             }
             return selected
-        }
-    }
-
-    /// Pauses or resumes uploads (kept in the store, so it survives a restart of the daemon).
-    public func setUploadsPaused(_ paused: Bool, actor: String) throws {
-        try pool.write { db in
-            if paused {
-                try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES ('uploads_paused', '1')")
-            } else {
-                try db.execute(sql: "DELETE FROM settings WHERE name = 'uploads_paused'")
-            }
-            try Store.audit(db, actor: actor, action: paused ? "uploads.pause" : "uploads.resume", subject: nil)
         }
     }
 }

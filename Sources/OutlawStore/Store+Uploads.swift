@@ -1,23 +1,24 @@
 import Foundation
 import GRDB
+import OutlawProtocol
 
-/// An event ready to be uploaded, with what the uploader needs to sign and send it.
+/// An event ready to be uploaded, decoded once from the store: its type and fields as the uploader needs them.
 public struct PendingEvent: Sendable, Equatable {
     public let id: Int64
-    public let type: String
+    public let type: EventType
     public let tag: String
     public let license: String
     public let userID: Int64
     public let userName: String
-    /// The event object as received, JSON text.
-    public let fields: String
+    /// The event object as received.
+    public let fields: [String: JSONValue]
     public let metrcDate: String
     public let attempts: Int
     /// Set when an earlier attempt's outcome is unknown (a non-idempotent write must be checked before resending).
     public let unknownSince: Date?
 
-    public init(id: Int64, type: String, tag: String, license: String, userID: Int64, userName: String, fields: String,
-                metrcDate: String, attempts: Int, unknownSince: Date?)
+    public init(id: Int64, type: EventType, tag: String, license: String, userID: Int64, userName: String,
+                fields: [String: JSONValue], metrcDate: String, attempts: Int, unknownSince: Date?)
     {
         self.id = id
         self.type = type
@@ -32,22 +33,34 @@ public struct PendingEvent: Sendable, Equatable {
     }
 }
 
+/// A stored event whose type or fields cannot be read back: it is failed, never guessed at.
+public struct UnreadableEvent: Sendable, Equatable {
+    public let id: Int64
+    public let reason: String
+}
+
+/// What the queue offers the uploader now.
+public struct ReadyEvents: Sendable, Equatable {
+    public var events: [PendingEvent] = []
+    public var unreadable: [UnreadableEvent] = []
+}
+
 /// How one event came out of an upload attempt.
 public enum EventResult: Sendable, Equatable {
     case uploaded(metrcID: String?)
     case failed(message: String)
     /// Back in the queue, not before `at`; `unknownSince` marks a write whose outcome is unknown.
     case retry(at: Date, message: String?, unknownSince: Date?)
-    case held(code: String, reason: String)
+    case held(code: HoldCode, reason: String)
 }
 
 /// The signing facts of one upload attempt.
 public struct AttemptSigning: Sendable, Equatable {
-    public let keyKind: String
+    public let keyKind: KeyKind
     public let keyUser: String?
     public let reason: String
 
-    public init(keyKind: String, keyUser: String?, reason: String) {
+    public init(keyKind: KeyKind, keyUser: String?, reason: String) {
         self.keyKind = keyKind
         self.keyUser = keyUser
         self.reason = reason
@@ -77,36 +90,53 @@ public struct QueueStats: Sendable, Equatable, Codable {
 extension Store {
     /// Queued events whose time has come and that no earlier unfinished event of the same tag is waiting before,
     /// in ingestion order: so a plant's move reaches Metrc before its later harvest, whoever collected each.
-    public func readyEvents(now: Date, limit: Int) throws -> [PendingEvent] {
+    public func readyEvents(now: Date, limit: Int) throws -> ReadyEvents {
         try pool.read { db in
-            try Row.fetchAll(db, sql: """
+            var ready = ReadyEvents()
+            let rows = try Row.fetchCursor(db, sql: """
                 SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts, e.unknown_since
                 FROM events e JOIN users u ON u.id = e.user_id
-                WHERE e.state = 'queued' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?)
-                  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tag = e.tag AND p.id < e.id AND p.state IN ('queued', 'uploading', 'held'))
+                WHERE e.state = ? AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?)
+                  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tag = e.tag AND p.id < e.id AND p.state IN (?, ?, ?))
                 ORDER BY e.id LIMIT ?
-                """, arguments: [now.timeIntervalSince1970, limit]).map { row in
-                PendingEvent(id: row["id"], type: row["type"], tag: row["tag"], license: row["license"], userID: row["user_id"],
-                             userName: row["user_name"], fields: row["fields"], metrcDate: row["metrc_date"], attempts: row["attempts"],
-                             unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                """, arguments: [EventState.queued, now.timeIntervalSince1970] + StatementArguments(EventState.unfinished) + [limit])
+            while let row = try rows.next() {
+                let id: Int64 = row["id"]
+                let typeText: String = row["type"]
+                guard let type = EventType(rawValue: typeText) else {
+                    ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event type \"\(typeText)\" is unknown to this outlawd"))
+                    continue
+                }
+                guard let fields = JSONValue.parse(Array((row["fields"] as String).utf8))?.objectValue else {
+                    ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event fields are not a JSON object"))
+                    continue
+                }
+                ready.events.append(PendingEvent(
+                    id: id, type: type, tag: row["tag"], license: row["license"], userID: row["user_id"], userName: row["user_name"],
+                    fields: fields, metrcDate: row["metrc_date"], attempts: row["attempts"],
+                    unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:))))
             }
+            return ready
         }
     }
 
     /// The earliest time a queued event becomes ready, if any is waiting for its backoff.
     public func nextRetryTime() throws -> Date? {
         try pool.read { db in
-            try Double.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued' AND next_attempt_at IS NOT NULL")
+            try Double.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM events WHERE state = ? AND next_attempt_at IS NOT NULL",
+                                arguments: [EventState.queued])
                 .map(Date.init(timeIntervalSince1970:))
         }
     }
 
     /// Holds events that cannot be signed now (e.g. their collector's key was rejected).
-    public func hold(eventIDs: [Int64], code: String, reason: String, now: Date = Date()) throws {
+    public func hold(eventIDs: [Int64], code: HoldCode, reason: String, now: Date = Date()) throws {
         guard !eventIDs.isEmpty else { return }
         try pool.write { db in
-            let statement = try db.cachedStatement(sql: "UPDATE events SET state = 'held', held_code = ?, message = ?, updated_at = ? WHERE id = ? AND state = 'queued'")
-            for id in eventIDs { try statement.execute(arguments: [code, reason, now.timeIntervalSince1970, id]) }
+            let statement = try db.cachedStatement(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ? AND state = ?")
+            for id in eventIDs {
+                try statement.execute(arguments: [EventState.held, code, reason, now.timeIntervalSince1970, id, EventState.queued])
+            }
         }
     }
 
@@ -119,18 +149,18 @@ extension Store {
                 """, arguments: [t, license, action, signing.keyKind, signing.keyUser, signing.reason, eventIDs.count])
             let attemptID = db.lastInsertedRowID
             let statement = try db.cachedStatement(sql: """
-                UPDATE events SET state = 'uploading', attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?),
+                UPDATE events SET state = ?, attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?),
                   last_attempt_at = ?, key_kind = ?, key_reason = ?, attempt_id = ?, updated_at = ? WHERE id = ?
                 """)
             for id in eventIDs {
-                try statement.execute(arguments: [t, t, signing.keyKind, signing.reason, attemptID, t, id])
+                try statement.execute(arguments: [EventState.uploading, t, t, signing.keyKind, signing.reason, attemptID, t, id])
             }
             return attemptID
         }
     }
 
     /// Records an attempt's outcome and each event's result, in one transaction.
-    public func finishAttempt(_ attemptID: Int64, outcome: String, httpStatus: Int?, message: String?, metrcIDs: [Int64],
+    public func finishAttempt(_ attemptID: Int64, outcome: AttemptOutcome, httpStatus: Int?, message: String?, metrcIDs: [Int64],
                               results: [(Int64, EventResult)], now: Date = Date()) throws
     {
         try pool.write { db in
@@ -144,6 +174,7 @@ extension Store {
 
     /// Sets events' results outside an attempt (reconciliation after an unknown outcome).
     public func resolve(_ results: [(Int64, EventResult)], now: Date = Date()) throws {
+        guard !results.isEmpty else { return }
         try pool.write { db in try Store.apply(results, db: db, now: now.timeIntervalSince1970) }
     }
 
@@ -151,25 +182,26 @@ extension Store {
         for (id, result) in results {
             switch result {
             case .uploaded(let metrcID):
-                try db.execute(sql: "UPDATE events SET state = 'uploaded', message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
-                               arguments: [metrcID, t, id])
+                try db.execute(sql: "UPDATE events SET state = ?, message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                               arguments: [EventState.uploaded, metrcID, t, id])
             case .failed(let message):
-                try db.execute(sql: "UPDATE events SET state = 'failed', message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
-                               arguments: [message, t, id])
+                try db.execute(sql: "UPDATE events SET state = ?, message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                               arguments: [EventState.failed, message, t, id])
             case .retry(let at, let message, let unknownSince):
                 try db.execute(sql: """
-                    UPDATE events SET state = 'queued', message = ?, next_attempt_at = ?,
+                    UPDATE events SET state = ?, message = ?, next_attempt_at = ?,
                       unknown_since = COALESCE(unknown_since, ?), updated_at = ? WHERE id = ?
-                    """, arguments: [message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, id])
+                    """, arguments: [EventState.queued, message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, id])
             case .held(let code, let reason):
-                try db.execute(sql: "UPDATE events SET state = 'held', held_code = ?, message = ?, updated_at = ? WHERE id = ?",
-                               arguments: [code, reason, t, id])
+                try db.execute(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ?",
+                               arguments: [EventState.held, code, reason, t, id])
             }
         }
     }
 
     /// Clears the unknown-outcome mark of events found not applied (after a successful read-back).
     public func clearUnknown(eventIDs: [Int64]) throws {
+        guard !eventIDs.isEmpty else { return }
         try pool.write { db in
             for id in eventIDs { try db.execute(sql: "UPDATE events SET unknown_since = NULL WHERE id = ?", arguments: [id]) }
         }
@@ -180,14 +212,14 @@ extension Store {
     public func recoverAfterRestart(now: Date = Date()) throws -> (inFlight: Int, held: Int) {
         try pool.write { db in
             try db.execute(sql: """
-                UPDATE events SET state = 'queued', unknown_since = COALESCE(unknown_since, last_attempt_at, ?), next_attempt_at = NULL
-                WHERE state = 'uploading'
-                """, arguments: [now.timeIntervalSince1970])
+                UPDATE events SET state = ?, unknown_since = COALESCE(unknown_since, last_attempt_at, ?), next_attempt_at = NULL
+                WHERE state = ?
+                """, arguments: [EventState.queued, now.timeIntervalSince1970, EventState.uploading])
             let inFlight = db.changesCount
-            try db.execute(sql: """
-                UPDATE upload_attempts SET finished_at = ?, outcome = 'unknown (daemon stopped)' WHERE finished_at IS NULL
-                """, arguments: [now.timeIntervalSince1970])
-            try db.execute(sql: "UPDATE events SET state = 'queued', held_code = NULL, message = NULL WHERE state = 'held'")
+            try db.execute(sql: "UPDATE upload_attempts SET finished_at = ?, outcome = ? WHERE finished_at IS NULL",
+                           arguments: [now.timeIntervalSince1970, AttemptOutcome.daemonStopped])
+            try db.execute(sql: "UPDATE events SET state = ?, held_code = NULL, message = NULL WHERE state = ?",
+                           arguments: [EventState.queued, EventState.held])
             return (inFlight, db.changesCount)
         }
     }
@@ -198,32 +230,33 @@ extension Store {
             var stats = QueueStats()
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM events GROUP BY state") {
                 let n: Int = row["n"]
-                switch row["state"] as String {
-                case "queued": stats.queued = n
-                case "uploading": stats.uploading = n
-                case "held": stats.held = n
-                case "failed": stats.failed = n
-                case "uploaded": stats.uploaded = n
-                case "recorded": stats.recorded = n
-                default: break
+                switch row["state"] as EventState? {
+                case .queued: stats.queued = n
+                case .uploading: stats.uploading = n
+                case .held: stats.held = n
+                case .failed: stats.failed = n
+                case .uploaded: stats.uploaded = n
+                case .recorded: stats.recorded = n
+                case nil: break
                 }
             }
             if let oldest = try Row.fetchOne(db, sql: """
                 SELECT b.received_at, d.name AS device, b.batch_id, e.seq FROM events e
                 JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id
-                WHERE e.state IN ('queued', 'uploading', 'held') ORDER BY e.id LIMIT 1
-                """) {
+                WHERE e.state IN (?, ?, ?) ORDER BY e.id LIMIT 1
+                """, arguments: StatementArguments(EventState.unfinished)) {
                 stats.oldestWaitingReceivedAt = Date(timeIntervalSince1970: oldest["received_at"])
                 stats.oldestWaitingEvent = "\(oldest["device"] as String):\(oldest["batch_id"] as String)#\(oldest["seq"] as Int)"
             }
             stats.heldUsers = try String.fetchAll(db, sql: """
-                SELECT DISTINCT u.name FROM events e JOIN users u ON u.id = e.user_id WHERE e.state = 'held' ORDER BY u.name
-                """)
-            stats.lastSuccessAt = try Double.fetchOne(db, sql: "SELECT MAX(finished_at) FROM upload_attempts WHERE outcome = 'accepted'")
+                SELECT DISTINCT u.name FROM events e JOIN users u ON u.id = e.user_id WHERE e.state = ? ORDER BY u.name
+                """, arguments: [EventState.held])
+            stats.lastSuccessAt = try Double.fetchOne(db, sql: "SELECT MAX(finished_at) FROM upload_attempts WHERE outcome = ?",
+                                                      arguments: [AttemptOutcome.accepted])
                 .map(Date.init(timeIntervalSince1970:))
             if let row = try Row.fetchOne(db, sql: """
-                SELECT finished_at, message FROM upload_attempts WHERE outcome NOT IN ('accepted') AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1
-                """) {
+                SELECT finished_at, message FROM upload_attempts WHERE outcome != ? AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1
+                """, arguments: [AttemptOutcome.accepted]) {
                 stats.lastErrorAt = (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:))
                 stats.lastErrorMessage = row["message"]
             }
@@ -246,10 +279,5 @@ extension Store {
             }
             return claimed
         }
-    }
-
-    /// Whether uploads are paused by an operator (`outlawctl pause`); survives restarts.
-    public func uploadsPaused() throws -> Bool {
-        try setting("uploads_paused") == "1"
     }
 }

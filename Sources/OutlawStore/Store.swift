@@ -10,11 +10,22 @@ public final class Store: Sendable {
     /// Seals personal Metrc keys at rest, when a store key is configured.
     public let seal: KeySeal?
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// Who may bring the schema up to date: the daemon owns the store and migrates it; outlawctl only opens a
+    /// store whose schema is exactly the one it was built with, so a newer tool never changes it under an
+    /// older daemon.
+    public enum Opening: Sendable {
+        case migrate
+        case currentSchemaOnly
+    }
+
+    /// Opens the store at `path` (creating and migrating it with `.migrate`).
     /// `pinRounds` below the default is only for tests, where thousands of slow hashes would dominate.
-    public init(path: String, pinRounds: Int = Secrets.pinRounds, seal: KeySeal? = nil) throws {
+    public init(path: String, pinRounds: Int = Secrets.pinRounds, seal: KeySeal? = nil, opening: Opening = .migrate) throws {
         self.pinRounds = pinRounds
         self.seal = seal
+        if opening == .currentSchemaOnly, !FileManager.default.fileExists(atPath: path) {
+            throw StoreError("no store at \(path) yet: outlawd creates it when it first starts (systemctl start outlawd)")
+        }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -29,7 +40,19 @@ public final class Store: Sendable {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        try Store.migrator.migrate(pool)
+        switch opening {
+        case .migrate:
+            try Store.migrator.migrate(pool)
+        case .currentSchemaOnly:
+            try pool.read { db in
+                if try Store.migrator.hasBeenSuperseded(db) {
+                    throw StoreError("the store at \(path) has a newer schema than this outlawctl knows: use the outlawctl that came with the running outlawd")
+                }
+                if try !Store.migrator.hasCompletedMigrations(db) {
+                    throw StoreError("the store at \(path) has an older schema: start the matching outlawd once to upgrade it, then run outlawctl again")
+                }
+            }
+        }
     }
 
     /// Creates the store file readable by its owner only (SQLite gives its WAL and shared-memory files the

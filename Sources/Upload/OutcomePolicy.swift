@@ -7,11 +7,11 @@ public enum OutcomePolicy {
     /// The decision for a whole request.
     public enum Decision: Sendable, Equatable {
         /// Every event gets its own result.
-        case results([(Int64, EventResult)], outcome: String)
+        case results([(Int64, EventResult)], outcome: AttemptOutcome)
         /// Send these halves again as separate requests (413, or a 400 whose rows cannot be trusted).
-        case split(outcome: String)
+        case split(outcome: AttemptOutcome)
         /// The outcome is unknown (no answer, or a server fault): read Metrc back before anything is resent.
-        case reconcile(outcome: String, message: String)
+        case reconcile(outcome: AttemptOutcome, message: String)
         /// The signing key was refused: hold the events and mark the key.
         case keyRejected(status: Int)
 
@@ -41,15 +41,15 @@ public enum OutcomePolicy {
         switch response {
         case .accepted(let metrcIDs):
             let perEvent = metrcIDs.count == events.count ? metrcIDs.map { String($0) } : nil
-            return .results(ids.enumerated().map { i, id in (id, .uploaded(metrcID: perEvent?[i])) }, outcome: "accepted")
+            return .results(ids.enumerated().map { i, id in (id, .uploaded(metrcID: perEvent?[i])) }, outcome: .accepted)
 
         case .rejected(let rows):
             // Metrc applied nothing. Rows name the objects it refused; the rest are sent again at once.
             let trusted = !rows.isEmpty && rows.allSatisfy { ($0.row.map { $0 >= 0 && $0 < events.count }) ?? false }
             guard trusted else {
-                if events.count > 1 { return .split(outcome: "rejected (rows unclear)") }
+                if events.count > 1 { return .split(outcome: .rowsUnclear) }
                 let message = rows.map(\.message).joined(separator: "; ")
-                return .results([(ids[0], .failed(message: "Metrc: " + (message.isEmpty ? "rejected" : message)))], outcome: "rejected")
+                return .results([(ids[0], .failed(message: "Metrc: " + (message.isEmpty ? "rejected" : message)))], outcome: .rejected)
             }
             var messages: [Int: [String]] = [:]
             for row in rows { messages[row.row!, default: []].append(row.message) }
@@ -57,30 +57,30 @@ public enum OutcomePolicy {
                 if let m = messages[i] { return (e.id, .failed(message: "Metrc: " + m.joined(separator: "; "))) }
                 return (e.id, .retry(at: now, message: nil, unknownSince: nil))
             }
-            return .results(results, outcome: "rejected")
+            return .results(results, outcome: .rejected)
 
         case .unauthorized(let status):
             return .keyRejected(status: status)
 
         case .tooLarge:
-            if events.count > 1 { return .split(outcome: "too large") }
-            return .results([(ids[0], .failed(message: "Metrc: request too large (413) even for one object"))], outcome: "too large")
+            if events.count > 1 { return .split(outcome: .tooLarge) }
+            return .results([(ids[0], .failed(message: "Metrc: request too large (413) even for one object"))], outcome: .tooLarge)
 
         case .rateLimited(let retryAfter):
             return .results(retryAll("Metrc: rate limited (429)", after: retryAfter.map { max(1, $0) }, unknown: false),
-                            outcome: "rate limited")
+                            outcome: .rateLimited)
 
         case .notFound(let message):
             // A write endpoint answering 404 is a wrong base URL or a Metrc fault: keep the events, retry later.
-            return .results(retryAll("Metrc: 404 \(message)", unknown: false), outcome: "not found")
+            return .results(retryAll("Metrc: 404 \(message)", unknown: false), outcome: .notFound)
 
         // Metrc may have applied the request before failing. Even a PUT is read back first, so that each event
         // reaches Metrc exactly once (Metrc's record of who did what stays clean); a POST must never be repeated.
         case .serverFault(let status, let message):
-            return .reconcile(outcome: "server fault \(status)", message: "Metrc: \(status) \(message)")
+            return .reconcile(outcome: .serverFault, message: "Metrc: \(status) \(message)")
 
         case .transportFailure(let message):
-            return .reconcile(outcome: "no answer", message: "Metrc unreachable: \(message)")
+            return .reconcile(outcome: .noAnswer, message: "Metrc unreachable: \(message)")
         }
     }
 }

@@ -46,13 +46,12 @@ public enum Reconciliation {
         var applied: [(Int64, Int64)] = []
         var notApplied: [Int64] = []
         for event in events {
-            guard let fields = JSONValue.parse(Array(event.fields.utf8))?.objectValue,
-                  let quantity = fields["quantity"]?.numberValue else {
+            guard let quantity = event.fields["quantity"]?.numberValue else {
                 notApplied.append(event.id)
                 continue
             }
-            let unit = fields["unit"]?.stringValue ?? ""
-            let reason = fields["reason"]?.stringValue ?? ""
+            let unit = event.fields["unit"]?.stringValue ?? ""
+            let reason = event.fields["reason"]?.stringValue ?? ""
             if let index = available.firstIndex(where: {
                 $0.packageLabel == event.tag && abs($0.quantity - quantity) < 1e-9
                     && $0.unit.caseInsensitiveCompare(unit) == .orderedSame

@@ -7,13 +7,21 @@ public enum SigningDecision: Sendable, Equatable {
     /// The facility's Default key, because the collector has no key of their own.
     case defaultKey(key: String, reason: String)
     /// Nobody may sign now; the events wait (`held`) until a person fixes the key.
-    case hold(code: String, reason: String)
+    case hold(code: HoldCode, reason: String)
 
-    /// `personal` or `default`, as recorded on attempts and shown to operators.
-    public var keyKind: String? {
+    /// Which kind of key signs, as recorded on attempts and shown to operators; nil when held.
+    public var keyKind: KeyKind? {
         switch self {
-        case .personal: return "personal"
-        case .defaultKey: return "default"
+        case .personal: return .personal
+        case .defaultKey: return .default
+        case .hold: return nil
+        }
+    }
+
+    /// The key that signs, if anyone may sign.
+    public var key: String? {
+        switch self {
+        case .personal(let key), .defaultKey(let key, _): return key
         case .hold: return nil
         }
     }
@@ -34,16 +42,16 @@ public enum SigningPolicy {
         if let personalKey {
             switch personalKey.status {
             case .ok, .unverified: return .personal(key: personalKey.key)
-            case .rejected: return .hold(code: "key_rejected", reason: "\(collector)'s Metrc key was rejected by Metrc")
+            case .rejected: return .hold(code: .keyRejected, reason: "\(collector)'s Metrc key was rejected by Metrc")
             }
         }
         if requirePersonalKeys {
-            return .hold(code: "key_required", reason: "the facility requires personal keys and \(collector) has none")
+            return .hold(code: .keyRequired, reason: "the facility requires personal keys and \(collector) has none")
         }
         switch defaultKey {
         case .usable(let key): return .defaultKey(key: key, reason: "\(collector) has no personal key")
-        case .rejected: return .hold(code: "default_key_rejected", reason: "the facility's Default key was rejected by Metrc")
-        case .missing: return .hold(code: "default_key_missing", reason: "no Default key is configured and \(collector) has no personal key")
+        case .rejected: return .hold(code: .defaultKeyRejected, reason: "the facility's Default key was rejected by Metrc")
+        case .missing: return .hold(code: .defaultKeyMissing, reason: "no Default key is configured and \(collector) has no personal key")
         }
     }
 

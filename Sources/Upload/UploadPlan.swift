@@ -17,7 +17,7 @@ public enum UploadPlanner {
     /// The result of planning: requests to send and events to hold.
     public struct Plan: Sendable, Equatable {
         public var requests: [PlannedRequest] = []
-        public var holds: [(code: String, reason: String, events: [Int64])] = []
+        public var holds: [(code: HoldCode, reason: String, events: [Int64])] = []
 
         public static func == (a: Plan, b: Plan) -> Bool {
             a.requests == b.requests && a.holds.map(\.code) == b.holds.map(\.code) && a.holds.map(\.events) == b.holds.map(\.events)
@@ -36,18 +36,23 @@ public enum UploadPlanner {
         }
         var order: [GroupKey] = []
         var groups: [GroupKey: (SigningDecision, String?, [PendingEvent])] = [:]
-        var holds: [String: (String, [Int64])] = [:]
-        var holdOrder: [String] = []
+        struct HoldKey: Hashable {
+            let code: HoldCode
+            let reason: String
+        }
+        var holds: [HoldKey: [Int64]] = [:]
+        var holdOrder: [HoldKey] = []
         for event in events {
-            guard let type = EventType(rawValue: event.type), let action = MetrcAction(eventType: type) else { continue }
+            // Scans are never offered (they are stored `recorded`); an event type with no Metrc call has nothing to send.
+            guard let action = MetrcAction(eventType: event.type) else { continue }
             let decision = decide(event)
             let signer: String
             let keyUser: String?
             switch decision {
             case .hold(let code, let reason):
-                let k = code + "\u{0}" + reason
+                let k = HoldKey(code: code, reason: reason)
                 if holds[k] == nil { holdOrder.append(k) }
-                holds[k, default: (reason, [])].1.append(event.id)
+                holds[k, default: []].append(event.id)
                 continue
             case .personal:
                 signer = "personal:\(event.userID)"
@@ -75,8 +80,7 @@ public enum UploadPlanner {
             }
         }
         for k in holdOrder {
-            let (reason, ids) = holds[k]!
-            plan.holds.append((code: String(k.split(separator: "\u{0}").first ?? ""), reason: reason, events: ids))
+            plan.holds.append((code: k.code, reason: k.reason, events: holds[k]!))
         }
         return plan
     }

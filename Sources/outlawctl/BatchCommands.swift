@@ -11,17 +11,19 @@ struct BatchesCommand: ParsableCommand {
     @Option(name: .long, help: "At most this many batches.") var limit: Int = 10_000
     @Flag(name: .long, help: "JSON output.") var json = false
 
-    static let states = ["queued", "uploading", "uploaded", "partial", "failed", "held", "recorded"]
-
     func run() throws {
-        if let state, !Self.states.contains(state) {
-            throw UsageError(message: "--state must be one of \(Self.states.joined(separator: ", "))")
+        var wanted: BatchState?
+        if let state {
+            guard let known = BatchState(rawValue: state) else {
+                throw UsageError(message: "--state must be one of \(BatchState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            wanted = known
         }
-        let batches = try options.openStore().batches(BatchFilter(state: state, device: device, user: user, limit: limit))
+        let batches = try options.openStore().batches(BatchFilter(state: wanted, device: device, user: user, limit: limit))
         if json { return try printJSON(batches) }
         print(table(["DEVICE", "BATCH", "USER", "LICENSE", "RECEIVED", "STATE", "EVENTS", "PENDING", "UPLOADED", "FAILED"],
                     batches.map {
-                        [$0.device, $0.id, $0.user, $0.license, formatDate($0.receivedAt), $0.state, "\($0.events.total)",
+                        [$0.device, $0.id, $0.user, $0.license, formatDate($0.receivedAt), $0.state.rawValue, "\($0.events.total)",
                          "\($0.events.pending)", "\($0.events.uploaded)", "\($0.events.failed)"]
                     }))
     }
@@ -53,7 +55,7 @@ struct BatchCommand: ParsableCommand {
             if let reason = summary.heldReason { print("held: \(reason)") }
             print("")
             print(table(["SEQ", "TYPE", "TAG", "AT", "USER", "STATE", "MESSAGE"], events.map {
-                ["\($0.seq)", $0.type, $0.tag, $0.at, $0.user, $0.state, $0.message ?? ""]
+                ["\($0.seq)", $0.type, $0.tag, $0.at, $0.user, $0.state.rawValue, $0.message ?? ""]
             }))
         }
     }

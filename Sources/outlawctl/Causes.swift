@@ -10,34 +10,41 @@ enum FailureCauses {
     }
 
     static func summarize(_ batches: [FailedBatch]) -> [Cause] {
-        var order: [String] = []
-        var counts: [String: (Int, Set<String>)] = [:]
+        struct Key: Hashable {
+            let message: String
+            let heldCode: HoldCode?
+        }
+        var order: [Key] = []
+        var counts: [Key: (Int, Set<String>)] = [:]
         for batch in batches {
             for event in batch.events {
-                let message = event.message ?? event.state
-                if counts[message] == nil { order.append(message) }
-                counts[message, default: (0, [])].0 += 1
-                counts[message, default: (0, [])].1.insert(batch.user)
+                let key = Key(message: event.message ?? event.state.rawValue, heldCode: event.heldCode)
+                if counts[key] == nil { order.append(key) }
+                counts[key, default: (0, [])].0 += 1
+                counts[key, default: (0, [])].1.insert(batch.user)
             }
         }
-        return order.map { message in
-            let (n, users) = counts[message]!
-            return Cause(message: message, events: n, users: users.sorted(), advice: advice(for: message, users: users.sorted()))
+        return order.map { key in
+            let (n, users) = counts[key]!
+            return Cause(message: key.message, events: n, users: users.sorted(),
+                         advice: advice(heldCode: key.heldCode, message: key.message, users: users.sorted()))
         }
     }
 
-    static func advice(for message: String, users: [String]) -> String {
+    /// Held events: the hold code says exactly why. Failed events carry Metrc's own words, the only clue there is.
+    static func advice(heldCode: HoldCode?, message: String, users: [String]) -> String {
         let who = users.first ?? "the user"
-        let lower = message.lowercased()
-        if lower.contains("metrc key was rejected") && !lower.contains("default") {
+        switch heldCode {
+        case .keyRejected:
             return "set a new Metrc key for \(who): outlawctl key set \(who)  (key on stdin); held events then upload by themselves"
-        }
-        if lower.contains("requires personal keys") {
+        case .keyRequired:
             return "set a personal key (outlawctl key set \(who)) or turn off facility.require_personal_keys"
-        }
-        if lower.contains("default key") {
+        case .defaultKeyRejected, .defaultKeyMissing:
             return "replace the facility's Default key (credential metrc-default-key) and restart outlawd"
+        case nil:
+            break
         }
+        let lower = message.lowercased()
         if lower.contains("location") {
             return "create the missing location in Metrc (or fix the name), then replay"
         }

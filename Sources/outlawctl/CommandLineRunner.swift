@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutlawConfig
-import OutlawDaemon
+import OutlawKeys
 import OutlawStore
 
 /// Runs a command with outlawctl's exit codes: 0 ok, 1 operation failed, 2 usage or configuration error.
@@ -78,20 +78,15 @@ struct ConfigOptions: ParsableArguments {
     /// Opens the store the daemon uses; the daemon may be running (SQLite WAL lets both work).
     func openStore() throws -> Store {
         let configuration = try load()
-        guard FileManager.default.fileExists(atPath: configuration.store.path) || isWritableFolder(configuration.store.path) else {
-            throw StoreError("cannot open the store at \(configuration.store.path)")
-        }
         do {
+            // Only the daemon migrates: a store of another schema is refused, never changed.
             return try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds,
-                             seal: try StoreKey.load(configuration))
+                             seal: try StoreKey.load(configuration), opening: .currentSchemaOnly)
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError("cannot open the store at \(configuration.store.path): \(error)")
         }
-    }
-
-    private func isWritableFolder(_ path: String) -> Bool {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return FileManager.default.isWritableFile(atPath: folder) || !FileManager.default.fileExists(atPath: folder)
     }
 }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Metrc
-import OutlawDaemon
+import OutlawKeys
 import OutlawStore
 
 struct KeyCommand: ParsableCommand {

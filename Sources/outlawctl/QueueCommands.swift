@@ -37,7 +37,7 @@ struct FailedCommand: ParsableCommand {
         for batch in batches {
             print("\(batch.device) \(batch.id)  collected by \(batch.user)  \(batch.license)  received \(formatDate(batch.receivedAt))")
             print(table(["  SEQ", "TYPE", "TAG", "STATE", "KEY", "TRIES", "FIRST TRY", "LAST TRY", "WHY"], batch.events.map {
-                ["  \($0.seq)", $0.type, $0.tag, $0.state, $0.keyKind ?? "-", "\($0.attempts)", formatDate($0.firstAttemptAt),
+                ["  \($0.seq)", $0.type, $0.tag, $0.state.rawValue, $0.keyKind?.rawValue ?? "-", "\($0.attempts)", formatDate($0.firstAttemptAt),
                  formatDate($0.lastAttemptAt), $0.message ?? ""]
             }))
             print("")

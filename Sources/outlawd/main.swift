@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OutlawConfig
 import OutlawDaemon
+import OutlawKeys
 import OutlawDev
 import Systemd
 

@@ -37,7 +37,7 @@ struct StoreTests {
     @Test func theStoreIsOwnerOnlyWhateverTheUmask() throws {
         // The test process's umask (usually 022) would leave a plain SQLite file world-readable.
         let path = dir.file("state/outlawd.sqlite")
-        try store.addDevice(name: "HH-1", actor: "test")
+        _ = try store.addDevice(name: "HH-1", actor: "test")
         #expect(try Self.mode(dir.file("state")) == 0o700)
         for file in [path, path + "-wal", path + "-shm"] {
             #expect(try Self.mode(file) == 0o600, "\(file)")
@@ -127,13 +127,13 @@ struct StoreTests {
                                          IncomingBatch(deviceID: d.id, session: "s", batch: b),
                                          IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "b-1", weight: 99))])
         #expect(outcomes == [.stored(events: 3), .duplicate(events: 3),
-                             .rejected(code: "id_conflict", message: "batch b-1 was already stored with different content")])
+                             .rejected(code: .idConflict, message: "batch b-1 was already stored with different content")])
         let all = try store.batches(BatchFilter())
         #expect(all.count == 1)
-        #expect(all[0].events.total == 3 && all[0].state == "queued" && all[0].user == "jane")
+        #expect(all[0].events.total == 3 && all[0].state == .queued && all[0].user == "jane")
         let (_, events) = try #require(try store.batchDetail(device: "HH-1", id: "b-1"))
         #expect(events.map(\.seq) == [1, 2, 3])
-        #expect(events.allSatisfy { $0.user == "jane" && $0.metrcDate == "2026-11-28" && $0.state == "queued" })
+        #expect(events.allSatisfy { $0.user == "jane" && $0.metrcDate == "2026-11-28" && $0.state == .queued })
     }
 
     @Test func unknownOrInactiveCollectorStoresNothing() async throws {
@@ -142,7 +142,8 @@ struct StoreTests {
         try store.disableUser(name: "john", actor: "test")
         let outcomes = try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "a", user: "ghost")),
                                          IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "b", user: "john"))])
-        #expect(outcomes.map { if case .rejected(let code, _) = $0 { code } else { "" } } == ["unknown_user", "inactive_user"])
+        let codes: [NackCode?] = outcomes.map { if case .rejected(let code, _) = $0 { code } else { nil } }
+        #expect(codes == [.unknownUser, .inactiveUser])
         #expect(try store.batches(BatchFilter()).isEmpty)
     }
 
@@ -169,7 +170,7 @@ struct StoreTests {
             Issue.record("stored on a full disk")
             return
         }
-        #expect(code == "unavailable")
+        #expect(code == .unavailable)
         #expect(try store.batches(BatchFilter()).isEmpty)
     }
 
@@ -181,18 +182,46 @@ struct StoreTests {
     }
 
     @Test func batchStateSummary() {
-        func state(_ pairs: [(String, Int)]) -> String {
+        func state(_ pairs: [(EventState, Int)]) -> BatchState {
             var c = EventCounts()
             for (s, n) in pairs { c.add(state: s, count: n) }
             return c.batchState
         }
-        #expect(state([("recorded", 3)]) == "recorded")
-        #expect(state([("queued", 2), ("recorded", 1)]) == "queued")
-        #expect(state([("queued", 1), ("uploaded", 1)]) == "uploading")
-        #expect(state([("uploaded", 2), ("recorded", 1)]) == "uploaded")
-        #expect(state([("uploaded", 1), ("failed", 1)]) == "partial")
-        #expect(state([("failed", 2)]) == "failed")
-        #expect(state([("held", 1), ("uploaded", 1)]) == "held")
+        #expect(state([(.recorded, 3)]) == .recorded)
+        #expect(state([(.queued, 2), (.recorded, 1)]) == .queued)
+        #expect(state([(.queued, 1), (.uploaded, 1)]) == .uploading)
+        #expect(state([(.uploaded, 2), (.recorded, 1)]) == .uploaded)
+        #expect(state([(.uploaded, 1), (.failed, 1)]) == .partial)
+        #expect(state([(.failed, 2)]) == .failed)
+        #expect(state([(.held, 1), (.uploaded, 1)]) == .held)
+    }
+
+    /// `batches --state` filters in SQL; it must pick exactly the batches whose derived state (in Swift) is that
+    /// state, for every mix of event states.
+    @Test func stateFilterInSQLAgreesWithTheDerivedState() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        let states = EventState.allCases
+        for mask in 1..<(1 << states.count) {
+            let chosen = states.indices.filter { mask & (1 << $0) != 0 }.map { states[$0] }
+            let batch = try validated(id: "m-\(mask)", events: chosen.count)
+            let outcome = try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: batch)])
+            #expect(outcome == [.stored(events: chosen.count)])
+            try await store.pool.write { db in
+                for (i, state) in chosen.enumerated() {
+                    try db.execute(sql: """
+                        UPDATE events SET state = ? WHERE seq = ? AND batch_id = (SELECT id FROM batches WHERE batch_id = ?)
+                        """, arguments: [state, i + 1, "m-\(mask)"])
+                }
+            }
+        }
+        let all = try store.batches(BatchFilter())
+        #expect(all.count == (1 << states.count) - 1)
+        for state in BatchState.allCases {
+            let filtered = try store.batches(BatchFilter(state: state)).map(\.id)
+            #expect(filtered == all.filter { $0.state == state }.map(\.id), "\(state)")
+        }
+        #expect(try store.batches(BatchFilter(limit: 5)).count == 5)
     }
 
     @Test func personalKeysAreSealedAtRestWithTheStoreKey() async throws {

@@ -238,6 +238,8 @@ struct RealSystemdTests {
             "--file", work + "/metrc-default-key:/etc/outlawd/credentials/metrc-default-key",
         ])
         do {
+            // outlawd creates and migrates its store; outlawctl only opens one that exists.
+            try #require(try await box.run(["systemctl", "start", "outlawd.service"]).status == 0)
             // Provision a device and a user as the service's own (dynamic) user, in its state dir.
             let admin = [
                 "systemd-run", "--wait", "--pipe", "--quiet", "-p", "DynamicUser=yes", "-p", "User=outlawd",
@@ -250,8 +252,11 @@ struct RealSystemdTests {
             let user = try await box.run(admin + ["user", "add", "jane", "--role", "user", "--config", config], stdin: "4821\n")
             try #require(user.status == 0, "outlawctl user add: \(user.stderr)")
 
+            // Stopped again, so the device's connection below is what starts it (socket activation).
+            try #require(try await box.run(["systemctl", "stop", "outlawd.service"]).status == 0)
             try #require(try await box.run(["systemctl", "start", "outlawd.socket"]).status == 0)
             #expect(try await box.output(["systemctl", "is-active", "outlawd.socket"]) == "active")
+            #expect(try await box.output(["systemctl", "is-active", "outlawd.service"]) == "inactive")
 
             // A device connects (this starts outlawd through the socket), says hello, sends a batch.
             let batchID = "b-\(UInt32.random(in: 0...UInt32.max))"

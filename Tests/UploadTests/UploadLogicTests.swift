@@ -5,8 +5,8 @@ import OutlawStore
 import Testing
 @testable import Upload
 
-func pending(_ id: Int64, type: String = "plant.move", tag: String? = nil, license: String = "LIC-0001", user: Int64 = 1,
-             name: String = "jane", attempts: Int = 0, fields: String = "{}", date: String = "2026-11-28") -> PendingEvent
+func pending(_ id: Int64, type: EventType = .plantMove, tag: String? = nil, license: String = "LIC-0001", user: Int64 = 1,
+             name: String = "jane", attempts: Int = 0, fields: [String: JSONValue] = [:], date: String = "2026-11-28") -> PendingEvent
 {
     PendingEvent(id: id, type: type, tag: tag ?? String(format: "1A4FF01000000220000%05d", id), license: license, userID: user,
                  userName: name, fields: fields, metrcDate: date, attempts: attempts, unknownSince: nil)
@@ -26,7 +26,7 @@ struct SigningPolicyTests {
     @Test func rejectedPersonalKeyIsHeldNeverResignedWithDefault() {
         let d = SigningPolicy.decide(collector: "jane", personalKey: SigningKey(key: "J", status: .rejected), defaultKey: usable,
                                      requirePersonalKeys: false)
-        #expect(d == .hold(code: "key_rejected", reason: "jane's Metrc key was rejected by Metrc"))
+        #expect(d == .hold(code: .keyRejected, reason: "jane's Metrc key was rejected by Metrc"))
     }
 
     @Test func noPersonalKeyFallsBackToDefaultWithAReason() {
@@ -39,7 +39,7 @@ struct SigningPolicyTests {
             Issue.record("not held")
             return
         }
-        #expect(code == "key_required")
+        #expect(code == .keyRequired)
     }
 
     @Test func badOrMissingDefaultKeyHolds() {
@@ -49,7 +49,7 @@ struct SigningPolicyTests {
             Issue.record("not held")
             return
         }
-        #expect(c1 == "default_key_rejected" && c2 == "default_key_missing")
+        #expect(c1 == .defaultKeyRejected && c2 == .defaultKeyMissing)
     }
 
     @Test func loginStatus() {
@@ -65,12 +65,12 @@ struct SigningPolicyTests {
 struct UploadPlannerTests {
     @Test func groupsByActionSignerAndLicenseKeepingOrder() {
         let events = [
-            pending(1, type: "plant.move", user: 1, name: "jane"),
-            pending(2, type: "plant.move", user: 2, name: "john"),
-            pending(3, type: "plant.harvest", user: 1, name: "jane"),
-            pending(4, type: "plant.move", user: 1, name: "jane"),
-            pending(5, type: "plant.move", license: "LIC-0002", user: 1, name: "jane"),
-            pending(6, type: "plant.scan", user: 1, name: "jane"),
+            pending(1, type: .plantMove, user: 1, name: "jane"),
+            pending(2, type: .plantMove, user: 2, name: "john"),
+            pending(3, type: .plantHarvest, user: 1, name: "jane"),
+            pending(4, type: .plantMove, user: 1, name: "jane"),
+            pending(5, type: .plantMove, license: "LIC-0002", user: 1, name: "jane"),
+            pending(6, type: .plantScan, user: 1, name: "jane"),
         ]
         let plan = UploadPlanner.plan(events, objectsPerRequest: 100) { e in
             e.userID == 1 ? .personal(key: "J") : .defaultKey(key: "D", reason: "john has no personal key")
@@ -91,12 +91,12 @@ struct UploadPlannerTests {
     @Test func heldEventsAreSetAside() {
         let events = [pending(1, user: 1), pending(2, user: 2, name: "john"), pending(3, user: 2, name: "john")]
         let plan = UploadPlanner.plan(events, objectsPerRequest: 100) { e in
-            e.userID == 1 ? .personal(key: "J") : .hold(code: "key_required", reason: "no key")
+            e.userID == 1 ? .personal(key: "J") : .hold(code: .keyRequired, reason: "no key")
         }
         #expect(plan.requests.map { $0.events.map(\.id) } == [[1]])
         #expect(plan.holds.count == 1)
         #expect(plan.holds.first?.events == [2, 3])
-        #expect(plan.holds.first?.code == "key_required")
+        #expect(plan.holds.first?.code == .keyRequired)
     }
 }
 
@@ -125,7 +125,7 @@ struct OutcomePolicyTests {
 
     @Test func acceptedUploadsAll() {
         guard case .results(let results, let outcome) = decide(.accepted(ids: [])) else { Issue.record("wrong decision"); return }
-        #expect(outcome == "accepted")
+        #expect(outcome == .accepted)
         #expect(results.allSatisfy { $0.1 == .uploaded(metrcID: nil) })
     }
 
@@ -139,9 +139,9 @@ struct OutcomePolicyTests {
     }
 
     @Test func untrustworthyRowsSplitTheRequest() {
-        #expect(decide(.rejected([MetrcRowError(row: 10, message: "x")])) == .split(outcome: "rejected (rows unclear)"))
-        #expect(decide(.rejected([MetrcRowError(row: nil, message: "x")])) == .split(outcome: "rejected (rows unclear)"))
-        #expect(decide(.rejected([])) == .split(outcome: "rejected (rows unclear)"))
+        #expect(decide(.rejected([MetrcRowError(row: 10, message: "x")])) == .split(outcome: .rowsUnclear))
+        #expect(decide(.rejected([MetrcRowError(row: nil, message: "x")])) == .split(outcome: .rowsUnclear))
+        #expect(decide(.rejected([])) == .split(outcome: .rowsUnclear))
         guard case .results(let one, _) = decide(.rejected([MetrcRowError(row: nil, message: "bad")]), events: [ten[0]]) else {
             Issue.record("wrong decision")
             return
@@ -155,7 +155,7 @@ struct OutcomePolicyTests {
     }
 
     @Test func tooLargeSplitsUntilOne() {
-        #expect(decide(.tooLarge) == .split(outcome: "too large"))
+        #expect(decide(.tooLarge) == .split(outcome: .tooLarge))
         guard case .results(let r, _) = decide(.tooLarge, events: [ten[0]]), case .failed = r[0].1 else { Issue.record("not failed"); return }
     }
 
@@ -166,16 +166,17 @@ struct OutcomePolicyTests {
         #expect(r2[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc: rate limited (429)", unknownSince: nil))
     }
 
-    @Test func unknownOutcomesAreReadBackForEveryAction() {
-        #expect(decide(.serverFault(status: 503, message: "down")) == .reconcile(outcome: "server fault 503", message: "Metrc: 503 down"))
-        #expect(decide(.transportFailure("timeout"), .harvestPlants) == .reconcile(outcome: "no answer", message: "Metrc unreachable: timeout"))
-    }
-
-    @Test func nonIdempotentUnknownOutcomesAreReconciled() {
-        #expect(decide(.serverFault(status: 500, message: "x"), .adjustPackages) == .reconcile(outcome: "server fault 500", message: "Metrc: 500 x"))
-        #expect(decide(.transportFailure("reset"), .adjustPackages) == .reconcile(outcome: "no answer", message: "Metrc unreachable: reset"))
-        // A 400 with rows means Metrc applied nothing: no read-back needed even for POST.
-        guard case .results = decide(.rejected([MetrcRowError(row: 0, message: "x")]), .adjustPackages) else { Issue.record("wrong decision"); return }
+    /// Metrc may have applied a request that got a 5xx or no answer, whatever its method: every action is read
+    /// back before a resend. A 400 with rows means Metrc applied nothing, so even a POST goes again at once.
+    @Test(arguments: MetrcAction.allCases)
+    func unknownOutcomesAreReadBack(action: MetrcAction) {
+        #expect(decide(.serverFault(status: 503, message: "down"), action) == .reconcile(outcome: .serverFault, message: "Metrc: 503 down"))
+        #expect(decide(.transportFailure("timeout"), action) == .reconcile(outcome: .noAnswer, message: "Metrc unreachable: timeout"))
+        guard case .results(let results, .rejected) = decide(.rejected([MetrcRowError(row: 0, message: "x")]), action) else {
+            Issue.record("a 400 with rows is not read back")
+            return
+        }
+        #expect(results.dropFirst().allSatisfy { $0.1 == .retry(at: now, message: nil, unknownSince: nil) })
     }
 }
 
@@ -209,7 +210,7 @@ struct ReconciliationTests {
         #expect(!Reconciliation.isApplied(type: .plantDestroy, fields: [:], record: plant(harvested: "2026-11-29"), since: since))
     }
 
-    let fields = #"{"package":"1A4FF0300000022000000001","quantity":-2,"unit":"Grams","reason":"Drying"}"#
+    let fields: [String: JSONValue] = ["package": "1A4FF0300000022000000001", "quantity": -2, "unit": "Grams", "reason": "Drying"]
 
     func adjustment(_ id: Int64, quantity: Double = -2, reason: String = "Drying", date: String = "2026-11-28") -> MetrcClient.Adjustment {
         MetrcClient.Adjustment(id: id, packageLabel: "1A4FF0300000022000000001", quantity: quantity, unit: "Grams", reason: reason,
@@ -217,7 +218,7 @@ struct ReconciliationTests {
     }
 
     @Test func matchesAppliedAndNotApplied() {
-        let e = pending(1, type: "package.adjust", tag: "1A4FF0300000022000000001", fields: fields)
+        let e = pending(1, type: .packageAdjust, tag: "1A4FF0300000022000000001", fields: fields)
         let applied = Reconciliation.match([e], against: [adjustment(77)], alreadyClaimed: [])
         #expect(applied.applied.map(\.1) == [77] && applied.notApplied.isEmpty)
         let missing = Reconciliation.match([e], against: [adjustment(77, quantity: -3), adjustment(78, reason: "Waste"),
@@ -228,8 +229,8 @@ struct ReconciliationTests {
     }
 
     @Test func eachHistoryEntryMatchesOnlyOnce() {
-        let a = pending(1, type: "package.adjust", tag: "1A4FF0300000022000000001", fields: fields)
-        let b = pending(2, type: "package.adjust", tag: "1A4FF0300000022000000001", fields: fields)
+        let a = pending(1, type: .packageAdjust, tag: "1A4FF0300000022000000001", fields: fields)
+        let b = pending(2, type: .packageAdjust, tag: "1A4FF0300000022000000001", fields: fields)
         let r = Reconciliation.match([a, b], against: [adjustment(5)], alreadyClaimed: [])
         #expect(r.applied.count == 1 && r.notApplied == [2])
     }

@@ -1,9 +1,7 @@
 import Foundation
-import Logging
 import Metrc
 import OutlawProtocol
 import OutlawStore
-import Upload
 
 /// Sets and clears personal Metrc keys, checking each new key with Metrc first; used by `set_key` and outlawctl.
 public struct KeyService: Sendable {
@@ -48,18 +46,9 @@ public struct KeyService: Sendable {
         onChange()
     }
 
-    /// The `login` answer's `metrc_key` for a user.
-    public func loginStatus(_ user: User) async -> String {
-        let status = try? await store.keyStatus(userID: user.id)
-        return SigningPolicy.loginStatus(personalKey: status, requirePersonalKeys: requirePersonalKeys)
-    }
-
     /// The `set_key` message of the device protocol, after its TLS check.
-    public func handle(_ message: [String: JSONValue]) async -> Reply {
-        guard let actor = message["actor"]?.stringValue, let pin = message["pin"]?.stringValue,
-              let user = message["user"]?.stringValue, let keyValue = message["key"],
-              keyValue.isNull || keyValue.stringValue != nil
-        else {
+    public func handle(_ message: ClientMessage.SetKey) async -> Reply {
+        guard let actor = message.actor, let pin = message.pin, let user = message.user, let change = message.key else {
             return .error(.badRequest, "set_key needs actor, pin, user (strings) and key (a string, or null to clear)")
         }
         func refuse(_ code: String) -> Reply {
@@ -78,7 +67,7 @@ public struct KeyService: Sendable {
         let allowed = actorUser.role == .admin || (actorUser.role == .console && actor == user)
         guard allowed else { return refuse("forbidden") }
         do {
-            guard let key = keyValue.stringValue else {
+            guard case .set(let key) = change else {
                 try clear(user: user, actor: actor)
                 return Reply(op: "set_key", [("user", .string(user)), ("ok", true),
                                              ("metrc_key", .string(requirePersonalKeys ? "required" : "default"))])

@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+
+/// Small named values shared by the daemon and outlawctl: the pause switch and the daemon's last report.
+extension Store {
+    public func setting(_ name: String) throws -> String? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+    }
+
+    public func setSetting(_ name: String, _ value: String?) throws {
+        try pool.write { db in try Store.setSetting(db, name, value) }
+    }
+
+    static func setSetting(_ db: Database, _ name: String, _ value: String?) throws {
+        if let value {
+            try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", arguments: [name, value])
+        } else {
+            try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
+        }
+    }
+
+    static let uploadsPausedSetting = "uploads_paused"
+
+    /// Whether uploads are paused by an operator (`outlawctl pause`); survives restarts.
+    public func uploadsPaused() throws -> Bool {
+        try setting(Store.uploadsPausedSetting) == "1"
+    }
+
+    /// Pauses or resumes uploads (kept in the store, so it survives a restart of the daemon).
+    public func setUploadsPaused(_ paused: Bool, actor: String) throws {
+        try pool.write { db in
+            try Store.setSetting(db, Store.uploadsPausedSetting, paused ? "1" : nil)
+            try Store.audit(db, actor: actor, action: paused ? "uploads.pause" : "uploads.resume", subject: nil)
+        }
+    }
+}
+
+/// What the running daemon last reported about itself (written every few seconds).
+public struct DaemonStatus: Sendable, Equatable, Codable {
+    public let pid: Int32
+    public let updatedAt: Date
+    public let connectedDevices: Int
+
+    public init(pid: Int32, updatedAt: Date, connectedDevices: Int) {
+        self.pid = pid
+        self.updatedAt = updatedAt
+        self.connectedDevices = connectedDevices
+    }
+}
+
+extension Store {
+    public func recordDaemonStatus(_ status: DaemonStatus) throws {
+        let data = try JSONEncoder().encode(status)
+        try setSetting("daemon_status", String(decoding: data, as: UTF8.self))
+    }
+
+    public func daemonStatus() throws -> DaemonStatus? {
+        guard let text = try setting("daemon_status") else { return nil }
+        return try? JSONDecoder().decode(DaemonStatus.self, from: Data(text.utf8))
+    }
+}

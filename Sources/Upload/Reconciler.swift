@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import Metrc
+import OutlawStore
+
+/// Before a write with an unknown outcome is sent again, asks Metrc whether it was applied, with the read-back
+/// that fits its action, records what it found, and returns the events that must be sent again.
+struct Reconciler: Sendable {
+    let store: Store
+    let logger: Logger
+    let backoff: Backoff
+    let clock: @Sendable () -> Date
+    /// The read-back for each action; every action the uploader sends has one.
+    let readBacks: [MetrcAction: any ReadBack]
+
+    init(store: Store, client: MetrcClient, logger: Logger, backoff: Backoff, clock: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.logger = logger
+        self.backoff = backoff
+        self.clock = clock
+        let record = RecordReadBack(client: client)
+        readBacks = [
+            .adjustPackages: AdjustmentReadBack(client: client, store: store, clock: clock),
+            .movePlants: record, .harvestPlants: record, .destroyPlants: record, .movePackages: record,
+        ]
+    }
+
+    func reconcile(_ events: [PendingEvent], decide: (PendingEvent) -> SigningDecision) async -> [PendingEvent] {
+        var found = ReadBackResult()
+        var sendable: [PendingEvent] = []
+        for (license, list) in Dictionary(grouping: events, by: \.license) {
+            guard let key = list.first(where: { decide($0).key != nil }).flatMap({ decide($0).key }) else {
+                sendable += list  // nobody can sign: the planner holds them
+                continue
+            }
+            for (action, sameAction) in Dictionary(grouping: list, by: { MetrcAction(eventType: $0.type) }) {
+                guard let action, let readBack = readBacks[action] else {
+                    // Not a Metrc write: nothing can have been applied.
+                    found.notApplied += sameAction.map(\.id)
+                    continue
+                }
+                let part = await readBack.check(sameAction, license: license, key: key)
+                found.applied += part.applied
+                found.notApplied += part.notApplied
+                found.unreadable += part.unreadable
+            }
+        }
+        let now = clock()
+        do {
+            try store.resolve(found.applied.map { ($0.0, .uploaded(metrcID: $0.1)) }, now: now)
+            try store.clearUnknown(eventIDs: found.notApplied)
+            try store.resolve(found.unreadable.map { e in
+                (e.id, .retry(at: now.addingTimeInterval(backoff.delay(afterAttempts: e.attempts, jitter: Double.random(in: 0...1))),
+                              message: "outcome unknown; Metrc could not be read back yet", unknownSince: nil))
+            }, now: now)
+        } catch {
+            logger.error("cannot record a read-back: \(error)")
+            return []
+        }
+        let resend = Set(found.notApplied)
+        sendable += events.filter { resend.contains($0.id) }
+        logger.notice("read Metrc back for writes with an unknown outcome", metadata: [
+            "events": "\(events.count)", "applied": "\(found.applied.count)", "not_applied": "\(found.notApplied.count)",
+            "unreadable": "\(found.unreadable.count)",
+        ])
+        return sendable.sorted { $0.id < $1.id }
+    }
+}
