@@ -140,6 +140,10 @@ extension Store {
              ELSE 'uploaded' END
         """
 
+    /// One count column per event state, named as the state.
+    static let countColumns = EventState.allCases
+        .map { "COALESCE(SUM(e.state = '\($0.rawValue)'), 0) AS \($0.rawValue)" }.joined(separator: ", ")
+
     /// Batch summaries with their event counts, first held reason and failures, all in one query.
     static func summaries(_ db: Database, where condition: String?, arguments: StatementArguments, state: BatchState? = nil,
                           limit: Int? = nil) throws -> [BatchSummary]
@@ -147,13 +151,12 @@ extension Store {
         var sql = """
             SELECT * FROM (
               SELECT b.id AS pk, b.batch_id, b.license, b.received_at, d.name AS device_name, u.name AS user_name,
-                COUNT(e.id) AS total,
-                COALESCE(SUM(e.state = 'queued'), 0) AS queued, COALESCE(SUM(e.state = 'uploading'), 0) AS uploading,
-                COALESCE(SUM(e.state = 'uploaded'), 0) AS uploaded, COALESCE(SUM(e.state = 'failed'), 0) AS failed,
-                COALESCE(SUM(e.state = 'held'), 0) AS held, COALESCE(SUM(e.state = 'recorded'), 0) AS recorded,
-                (SELECT h.message FROM events h WHERE h.batch_id = b.id AND h.state = 'held' ORDER BY h.seq LIMIT 1) AS held_reason,
+                COUNT(e.id) AS total, \(countColumns),
+                (SELECT h.message FROM events h WHERE h.batch_id = b.id AND h.state = '\(EventState.held.rawValue)'
+                   ORDER BY h.seq LIMIT 1) AS held_reason,
                 (SELECT json_group_array(json_object('seq', f.seq, 'message', f.message))
-                   FROM (SELECT seq, message FROM events WHERE batch_id = b.id AND state = 'failed' ORDER BY seq) f) AS failures
+                   FROM (SELECT seq, message FROM events WHERE batch_id = b.id AND state = '\(EventState.failed.rawValue)'
+                         ORDER BY seq) f) AS failures
               FROM batches b JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
               LEFT JOIN events e ON e.batch_id = b.id
             """

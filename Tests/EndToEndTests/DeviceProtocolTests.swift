@@ -288,7 +288,27 @@ struct DeviceProtocolTests {
         try c.send(json: ["op": "set_key", "actor": "john", "pin": "1111", "user": "jane", "key": "secret-key-value"])
         let e = try await c.readJSON()
         #expect(e["code"] as? String == "tls_required")
-        #expect(!d.log.contains("secret-key-value"))
+    }
+
+    /// A key that is really processed (checked, stored, audited), with debug logging on: it appears in no log
+    /// line, and listings show only its last 4 characters. (Refused before processing, as without TLS, proves nothing.)
+    @Test func aProcessedKeyIsNeverLogged() async throws {
+        let d = try await DaemonProcess(server: "allow_keys_without_tls = true", environment: ["OUTLAWD_DEBUG": "1"])
+        let token = try await d.addDevice("HH-1")
+        try await d.addUser("jane", pin: "4821")
+        try await d.addUser("john", role: "admin", pin: "1111")
+        let (c, _) = try await d.session(device: "HH-1", token: token)
+        try c.send(json: ["op": "set_key", "actor": "john", "pin": "1111", "user": "jane", "key": "secret-key-value-7731"])
+        let answer = try await c.readJSON()
+        #expect(answer["op"] as? String == "set_key" && answer["ok"] as? Bool == true, "\(answer)")
+        let keys = try await d.ctl(["key", "list"])
+        #expect(keys.stdout.contains("jane") && keys.stdout.contains("7731"))
+        let audit = try await d.ctl(["audit"])
+        #expect(audit.stdout.contains("key.set"))
+        #expect(await d.stop() == 0)
+        for text in [d.log, keys.stdout, keys.stderr, audit.stdout] {
+            #expect(!text.contains("secret-key-value"))
+        }
     }
 
     @Test func connectionsBeyondTheLimitGetBusy() async throws {

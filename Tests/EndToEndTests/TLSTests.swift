@@ -16,7 +16,7 @@ struct TLSTests {
     }
 
     @Test func setKeyOverTLSIsCheckedWithMetrcAndStored() async throws {
-        let h = try await UploadHarness.start(server: """
+        try await UploadHarness.run(server: """
             tls_certificate_file = "tls/cert.pem"
             tls_key_file = "tls/key.pem"
             """, prepare: { dir in
@@ -29,43 +29,43 @@ struct TLSTests {
                 gen.standardError = FileHandle.nullDevice
                 try gen.run()
                 gen.waitUntilExit()
-            })
-        defer { Task { await h.stop() } }
-        let hello = #"{"op":"hello","proto":1,"device":"HH-1","token":"\#(h.token)"}"#
-        let answers = try await exchange(port: h.daemon.port, [
-            hello,
-            #"{"op":"set_key","actor":"admin","pin":"0000","user":"john","key":"\#(SandboxDemo.johnKey)"}"#,
-            #"{"op":"set_key","actor":"admin","pin":"0000","user":"john","key":"made-up-key-123"}"#,
-            #"{"op":"set_key","actor":"jane","pin":"4821","user":"john","key":null}"#,
-            #"{"op":"set_key","actor":"admin","pin":"9999","user":"john","key":null}"#,
-            #"{"op":"login","user":"john","pin":"1357"}"#,
-            #"{"op":"bye"}"#,
-        ])
-        #expect(answers.map { $0["op"] as? String } == ["welcome", "set_key", "set_key", "set_key", "set_key", "login", "bye"])
-        guard answers.count == 7 else { return }
-        #expect(answers[1]["ok"] as? Bool == true && answers[1]["verified"] as? Bool == true && answers[1]["metrc_key"] as? String == "personal")
-        #expect(answers[2]["ok"] as? Bool == false && answers[2]["code"] as? String == "key_rejected")
-        #expect(answers[3]["code"] as? String == "forbidden")
-        #expect(answers[4]["code"] as? String == "bad_credentials")
-        #expect(answers[5]["metrc_key"] as? String == "personal")
-        // Stored (last 4 only in listings), never echoed or logged.
-        let keys = try await h.daemon.ctl(["key", "list"])
-        #expect(keys.stdout.contains("john") && keys.stdout.contains("…" + String(SandboxDemo.johnKey.suffix(4))))
-        #expect(!keys.stdout.contains(SandboxDemo.johnKey))
-        #expect(!h.daemon.log.contains(SandboxDemo.johnKey) && !h.daemon.log.contains("made-up-key-123"))
-        // John's uploads are now signed by John.
-        let batch = #"{"op":"batch","id":"tls-john","user":"john","events":[{"seq":1,"type":"plant.move","at":"2026-11-28T14:03:11-08:00","plant":"\#(Tags.plant(140))","location":"Veg Room"}]}"#
-        let acked = try await exchange(port: h.daemon.port, [hello, batch, #"{"op":"bye"}"#])
-        #expect(acked.dropFirst().first?["op"] as? String == "ack")
-        var state = ""
-        let deadline = Date().addingTimeInterval(20)
-        while state != "uploaded", Date() < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            let shown = try await h.daemon.ctl(["batches", "--json"])
-            let list = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]] ?? []
-            state = list.first { $0["id"] as? String == "tls-john" }?["state"] as? String ?? ""
+            }) { h in
+            let hello = #"{"op":"hello","proto":1,"device":"HH-1","token":"\#(h.token)"}"#
+            let answers = try await exchange(port: h.daemon.port, [
+                hello,
+                #"{"op":"set_key","actor":"admin","pin":"0000","user":"john","key":"\#(SandboxDemo.johnKey)"}"#,
+                #"{"op":"set_key","actor":"admin","pin":"0000","user":"john","key":"made-up-key-123"}"#,
+                #"{"op":"set_key","actor":"jane","pin":"4821","user":"john","key":null}"#,
+                #"{"op":"set_key","actor":"admin","pin":"9999","user":"john","key":null}"#,
+                #"{"op":"login","user":"john","pin":"1357"}"#,
+                #"{"op":"bye"}"#,
+            ])
+            #expect(answers.map { $0["op"] as? String } == ["welcome", "set_key", "set_key", "set_key", "set_key", "login", "bye"])
+            guard answers.count == 7 else { return }
+            #expect(answers[1]["ok"] as? Bool == true && answers[1]["verified"] as? Bool == true && answers[1]["metrc_key"] as? String == "personal")
+            #expect(answers[2]["ok"] as? Bool == false && answers[2]["code"] as? String == "key_rejected")
+            #expect(answers[3]["code"] as? String == "forbidden")
+            #expect(answers[4]["code"] as? String == "bad_credentials")
+            #expect(answers[5]["metrc_key"] as? String == "personal")
+            // Stored (last 4 only in listings), never echoed or logged.
+            let keys = try await h.daemon.ctl(["key", "list"])
+            #expect(keys.stdout.contains("john") && keys.stdout.contains("…" + String(SandboxDemo.johnKey.suffix(4))))
+            #expect(!keys.stdout.contains(SandboxDemo.johnKey))
+            #expect(!h.daemon.log.contains(SandboxDemo.johnKey) && !h.daemon.log.contains("made-up-key-123"))
+            // John's uploads are now signed by John.
+            let batch = #"{"op":"batch","id":"tls-john","user":"john","events":[{"seq":1,"type":"plant.move","at":"2026-11-28T14:03:11-08:00","plant":"\#(Tags.plant(140))","location":"Veg Room"}]}"#
+            let acked = try await exchange(port: h.daemon.port, [hello, batch, #"{"op":"bye"}"#])
+            #expect(acked.dropFirst().first?["op"] as? String == "ack")
+            var state = ""
+            let deadline = Date().addingTimeInterval(20)
+            while state != "uploaded", Date() < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                let shown = try await h.daemon.ctl(["batches", "--json"])
+                let list = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]] ?? []
+                state = list.first { $0["id"] as? String == "tls-john" }?["state"] as? String ?? ""
+            }
+            #expect(state == "uploaded")
+            #expect(await h.appliedWrites().contains { $0.user == "john" && $0.label == Tags.plant(140) })
         }
-        #expect(state == "uploaded")
-        #expect(await h.appliedWrites().contains { $0.user == "john" && $0.label == Tags.plant(140) })
     }
 }

@@ -17,55 +17,55 @@ struct UploadFaultTests {
 
     @Test(arguments: ["500", "503", "429", "400message", "outage", "hang"])
     func everythingArrivesOnce(fault: String) async throws {
-        let h = try await UploadHarness.start(sandboxConfiguration: SandboxConfiguration())
-        defer { Task { await h.stop() } }
-        switch fault {
-        case "500": try await h.sandbox.setFaults(.error(status: 500, count: 2))
-        case "503": try await h.sandbox.setFaults(.error(status: 503, count: 2))
-        case "429": try await h.sandbox.setFaults(.error(status: 429, count: 2))
-        case "400message": try await h.sandbox.setFaults(.error(status: 400, message: "An unexpected error has occurred.", count: 2))
-        case "outage": try await h.sandbox.setFaults(.outage(mode: .reset, count: 3))
-        default: try await h.sandbox.setFaults(.hang(count: 1, method: "PUT"))
+        try await UploadHarness.run(sandboxConfiguration: SandboxConfiguration()) { h in
+            switch fault {
+            case "500": try await h.sandbox.setFaults(.error(status: 500, count: 2))
+            case "503": try await h.sandbox.setFaults(.error(status: 503, count: 2))
+            case "429": try await h.sandbox.setFaults(.error(status: 429, count: 2))
+            case "400message": try await h.sandbox.setFaults(.error(status: 400, message: "An unexpected error has occurred.", count: 2))
+            case "outage": try await h.sandbox.setFaults(.outage(mode: .reset, count: 3))
+            default: try await h.sandbox.setFaults(.hang(count: 1, method: "PUT"))
+            }
+            try await h.send("f-jane", user: "jane", events: events(5, from: 80))
+            try await h.send("f-john", user: "john", events: events(5, from: 90))
+            try await h.waitFor(["f-jane", "f-john"], states: ["uploaded"], timeout: 60)
+            await expectExactlyOnce(h, labels: (80..<85).map(Tags.plant) + (90..<95).map(Tags.plant))
         }
-        try await h.send("f-jane", user: "jane", events: events(5, from: 80))
-        try await h.send("f-john", user: "john", events: events(5, from: 90))
-        try await h.waitFor(["f-jane", "f-john"], states: ["uploaded"], timeout: 60)
-        await expectExactlyOnce(h, labels: (80..<85).map(Tags.plant) + (90..<95).map(Tags.plant))
     }
 
     @Test(arguments: [false, true])
     func applyThenFailOnAnAdjustmentAppliesItOnce(drop: Bool) async throws {
-        let h = try await UploadHarness.start()
-        defer { Task { await h.stop() } }
-        let before = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
-        try await h.sandbox.setFaults(.applyThenFail(status: 500, drop: drop, count: 1, method: "POST"))
-        try await h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.gramPackage(5), quantity: -3)])
-        try await h.waitFor(["adj"], states: ["uploaded"], timeout: 60)
-        let after = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
-        #expect(after == before - 3)
-        #expect(await h.sandbox.adjustments(license: SandboxDemo.license).filter { $0.packageLabel == Tags.gramPackage(5) }.count == 1)
+        try await UploadHarness.run() { h in
+            let before = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
+            try await h.sandbox.setFaults(.applyThenFail(status: 500, drop: drop, count: 1, method: "POST"))
+            try await h.send("adj", user: "jane", events: [Events.adjust(1, package: Tags.gramPackage(5), quantity: -3)])
+            try await h.waitFor(["adj"], states: ["uploaded"], timeout: 60)
+            let after = await h.sandbox.package(label: Tags.gramPackage(5))?.quantity ?? 0
+            #expect(after == before - 3)
+            #expect(await h.sandbox.adjustments(license: SandboxDemo.license).filter { $0.packageLabel == Tags.gramPackage(5) }.count == 1)
+        }
     }
 
     @Test func kill9DuringUploadsLosesNothingAndDuplicatesNothing() async throws {
-        let h = try await UploadHarness.start(metrc: "objects_per_request = 5\nconcurrency = 2")
-        defer { Task { await h.stop() } }
-        // Slow Metrc down so the kill lands mid-upload, with adjustments (not idempotent) in flight.
-        try await h.sandbox.setFaults(.latency(milliseconds: 300))
-        var all: [String] = []
-        for b in 0..<6 {
-            let plants = (0..<5).map { Events.move($0 + 1, plant: Tags.plant(100 + b * 5 + $0)) }
-            let adjusts = (0..<5).map { Events.adjust($0 + 6, package: Tags.gramPackage(30 + b * 5 + $0), quantity: -1) }
-            try await h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
-            all.append("k-\(b)")
-        }
-        try await Task.sleep(for: .milliseconds(700))
-        await h.daemon.kill9()
-        try await h.daemon.start()
-        try await h.waitFor(all, states: ["uploaded"], timeout: 90)
-        await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (30..<60).map(Tags.gramPackage))
-        let adjustments = await h.sandbox.adjustments(license: SandboxDemo.license)
-        for k in 30..<60 {
-            #expect(adjustments.filter { $0.packageLabel == Tags.gramPackage(k) }.count == 1)
+        try await UploadHarness.run(metrc: "objects_per_request = 5\nconcurrency = 2") { h in
+            // Slow Metrc down so the kill lands mid-upload, with adjustments (not idempotent) in flight.
+            try await h.sandbox.setFaults(.latency(milliseconds: 300))
+            var all: [String] = []
+            for b in 0..<6 {
+                let plants = (0..<5).map { Events.move($0 + 1, plant: Tags.plant(100 + b * 5 + $0)) }
+                let adjusts = (0..<5).map { Events.adjust($0 + 6, package: Tags.gramPackage(30 + b * 5 + $0), quantity: -1) }
+                try await h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
+                all.append("k-\(b)")
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            await h.daemon.kill9()
+            try await h.daemon.start()
+            try await h.waitFor(all, states: ["uploaded"], timeout: 90)
+            await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (30..<60).map(Tags.gramPackage))
+            let adjustments = await h.sandbox.adjustments(license: SandboxDemo.license)
+            for k in 30..<60 {
+                #expect(adjustments.filter { $0.packageLabel == Tags.gramPackage(k) }.count == 1)
+            }
         }
     }
 }

@@ -43,8 +43,26 @@ final class UploadHarness: @unchecked Sendable {
         self.token = token
     }
 
+    /// Runs `body` against a fresh harness, then stops the daemon with SIGTERM and waits for it, whatever
+    /// the body did: a daemon that does not stop cleanly fails the test.
+    static func run(server: String = "", store: String = "", facility: String = "", metrc: String = "",
+                    sandboxConfiguration: SandboxConfiguration = .init(), janeKey: Bool = true,
+                    prepare: (TempDirectory) throws -> Void = { _ in }, _ body: (UploadHarness) async throws -> Void) async throws
+    {
+        let h = try await start(server: server, store: store, facility: facility, metrc: metrc,
+                                sandboxConfiguration: sandboxConfiguration, janeKey: janeKey, prepare: prepare)
+        do {
+            try await body(h)
+        } catch {
+            await h.stop()
+            throw error
+        }
+        await h.stop()
+    }
+
     func stop() async {
-        await daemon.stop()
+        let status = await daemon.stop()
+        #expect(status == 0, "outlawd did not stop cleanly on SIGTERM (status \(status)): \(daemon.log.suffix(2000))")
         try? await sandbox.shutdown()
     }
 

@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import Metrc
+import MetrcSandbox
+import OutlawProtocol
+@testable import OutlawStore
+import OutlawTestSupport
+import Testing
+@testable import Upload
+
+typealias JSON = OutlawProtocol.JSONValue
+
+/// The uploader's `send` and its read-back, each on its own: a real store file, the sandbox over real HTTP,
+/// no daemon and no upload loop.
+@Suite("Uploader send and read-back against the sandbox")
+struct UploaderSandboxTests {
+    /// A store with jane (personal key) and a device, a running sandbox, and an uploader pointed at it.
+    struct Rig {
+        let dir: TempDirectory
+        let store: Store
+        let device: Device
+        let sandbox: MetrcSandboxServer
+        let client: MetrcClient
+        let uploader: Uploader
+
+        static func make() async throws -> Rig {
+            let dir = try TempDirectory("outlawd-uploader")
+            let store = try Store(path: dir.file("outlawd.sqlite"), pinRounds: 1000)
+            try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+            try store.setUserKey(user: "jane", key: SandboxDemo.janeKey, status: .ok, actor: "test")
+            let token = try store.addDevice(name: "HH-1", actor: "test")
+            let device = try #require(try await store.authenticateDevice(name: "HH-1", token: token))
+            let sandbox = MetrcSandboxServer(state: .demo())
+            try await sandbox.start()
+            let client = MetrcClient(configuration: .init(baseURL: sandbox.baseURL, vendorKey: SandboxDemo.vendorKey, requestTimeout: 30))
+            let uploader = Uploader(store: store, client: client, defaultKey: SandboxDemo.ownerKey,
+                                    configuration: UploaderConfiguration(backoff: Backoff(base: 0, cap: 0)),
+                                    logger: Logger(label: "uploader-tests"))
+            return Rig(dir: dir, store: store, device: device, sandbox: sandbox, client: client, uploader: uploader)
+        }
+
+        func shutdown() async throws {
+            try await client.shutdown()
+            try await sandbox.shutdown()
+        }
+
+        /// Stores one batch of jane's, as a handheld would have sent it.
+        func storeBatch(_ id: String, _ events: [[String: JSON]]) throws {
+            let validator = BatchValidator(maxBatchEvents: 5000, defaultLicense: SandboxDemo.license, licenses: [])
+            let list = events.enumerated().map { i, e in JSON.object(e.merging(["seq": .number(Double(i + 1))]) { a, _ in a }) }
+            let batch = try validator.validate(["id": .string(id), "user": "jane", "events": .array(list)], now: Date()).get()
+            #expect(try store.commit([IncomingBatch(deviceID: device.id, session: "s", batch: batch)]) == [.stored(events: events.count)])
+        }
+
+        /// What the planner would send now, signed by jane's key.
+        func plannedRequests() throws -> [PlannedRequest] {
+            let ready = try store.readyEvents(now: Date(), limit: 100)
+            #expect(ready.unreadable.isEmpty)
+            return UploadPlanner.plan(ready.events, objectsPerRequest: 100) { _ in .personal(key: SandboxDemo.janeKey) }.requests
+        }
+
+        func states(_ id: String) throws -> [EventState] {
+            try #require(try store.batchDetail(device: "HH-1", id: id)).1.map(\.state)
+        }
+
+        func attemptOutcomes() throws -> [String] {
+            try store.pool.read { db in try String.fetchAll(db, sql: "SELECT outcome FROM upload_attempts ORDER BY id") }
+        }
+    }
+
+    static let at = "2026-11-28T14:03:11-08:00"
+
+    static func move(_ plant: Int, to location: String = "Flower Room 2") -> [String: JSON] {
+        ["type": "plant.move", "at": .string(at), "plant": .string(SandboxDemo.plantTag(plant)), "location": .string(location)]
+    }
+
+    static func adjust(_ package: Int) -> [String: JSON] {
+        ["type": "package.adjust", "at": .string(at), "package": .string(SandboxDemo.packageTag(package)), "quantity": -2,
+         "unit": "Grams", "reason": "Drying"]
+    }
+
+    @Test func aRejectedRowFailsAloneAndTheRestGoOnTheNextSend() async throws {
+        let rig = try await Rig.make()
+        do {
+            try rig.storeBatch("b", [Self.move(1), Self.move(2, to: "Nowhere Room"), Self.move(3)])
+            let first = try rig.plannedRequests()
+            #expect(first.count == 1)
+            await rig.uploader.send(first[0])
+            #expect(try rig.states("b") == [.queued, .failed, .queued])
+            let failed = try #require(try rig.store.batchDetail(device: "HH-1", id: "b")).1[1]
+            #expect(failed.message?.contains("Nowhere Room") == true, "\(failed.message ?? "")")
+            #expect(await rig.sandbox.writes().isEmpty, "Metrc applies nothing of a request with a bad row")
+
+            let second = try rig.plannedRequests()
+            #expect(second.map { $0.events.count } == [2])
+            await rig.uploader.send(second[0])
+            #expect(try rig.states("b") == [.uploaded, .failed, .uploaded])
+            let writes = await rig.sandbox.writes()
+            #expect(writes.count == 1 && writes.allSatisfy { $0.userName == SandboxDemo.janeUserName })
+            #expect(try rig.attemptOutcomes() == [AttemptOutcome.rejected.rawValue, AttemptOutcome.accepted.rawValue])
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
+
+    @Test func anAdjustmentAppliedThenFailedIsReadBackAndNeverSentAgain() async throws {
+        let rig = try await Rig.make()
+        do {
+            try rig.storeBatch("adj", [Self.adjust(2)])
+            try await rig.sandbox.setFaults(.applyThenFail(status: 500, count: 1))
+            await rig.uploader.send(try rig.plannedRequests()[0])
+            // The outcome is unknown: queued again, marked for a read-back.
+            let unknown = try rig.store.readyEvents(now: Date().addingTimeInterval(1), limit: 10).events
+            #expect(unknown.count == 1 && unknown[0].unknownSince != nil)
+            #expect(await rig.sandbox.adjustments(license: SandboxDemo.license).count == 1)
+
+            let resend = await rig.uploader.reconciler.reconcile(unknown) { _ in .personal(key: SandboxDemo.janeKey) }
+            #expect(resend.isEmpty, "Metrc's history shows it applied: nothing to resend")
+            #expect(try rig.states("adj") == [.uploaded])
+            #expect(await rig.sandbox.adjustments(license: SandboxDemo.license).count == 1)
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
+
+    @Test func aMoveThatFailedBeforeMetrcAppliedItIsSentAgain() async throws {
+        let rig = try await Rig.make()
+        do {
+            try rig.storeBatch("mv", [Self.move(7, to: "Quarantine")])
+            try await rig.sandbox.setFaults(.error(status: 503, count: 1))
+            await rig.uploader.send(try rig.plannedRequests()[0])
+            let unknown = try rig.store.readyEvents(now: Date().addingTimeInterval(1), limit: 10).events
+            #expect(unknown.count == 1 && unknown[0].unknownSince != nil)
+
+            let resend = await rig.uploader.reconciler.reconcile(unknown) { _ in .personal(key: SandboxDemo.janeKey) }
+            #expect(resend.map(\.id) == unknown.map(\.id), "the plant is not in Quarantine: the move goes again")
+            #expect(try rig.states("mv") == [.queued])
+            #expect(try rig.store.readyEvents(now: Date().addingTimeInterval(1), limit: 10).events.first?.unknownSince == nil)
+            #expect(await rig.sandbox.writes().isEmpty)
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
+}
