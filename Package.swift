@@ -106,7 +106,9 @@ let package = Package(
         ], path: "Tests/OutlawTestSupport"),
         .testTarget(name: "OutlawProtocolTests", dependencies: ["OutlawProtocol"]),
         .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig"]),
-        .testTarget(name: "OutlawStoreTests", dependencies: ["OutlawStore", "OutlawTestSupport"]),
+        .testTarget(name: "OutlawStoreTests", dependencies: [
+            "OutlawStore", "OutlawTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "OutlawTestSupport"]),
         .testTarget(name: "MetrcSandboxTests", dependencies: [
             "MetrcSandbox", "OutlawTestSupport",

@@ -1,19 +1,21 @@
 import OutlawProtocol
 
-/// The five Metrc writes outlawd makes.
+/// The Metrc writes outlawd makes.
 public enum MetrcAction: String, Sendable, CaseIterable, Codable {
     case harvestPlants = "harvest_plants"
     case movePlants = "move_plants"
     case destroyPlants = "destroy_plants"
     case movePackages = "move_packages"
     case adjustPackages = "adjust_packages"
+    case manicurePlants = "manicure_plants"
+    case wastePlants = "waste_plants"
 
     /// The HTTP method of the v2 call.
     public var method: String {
         switch self {
         case .harvestPlants, .movePlants, .movePackages: return "PUT"
         case .destroyPlants: return "DELETE"
-        case .adjustPackages: return "POST"
+        case .adjustPackages, .manicurePlants, .wastePlants: return "POST"
         }
     }
 
@@ -25,11 +27,13 @@ public enum MetrcAction: String, Sendable, CaseIterable, Codable {
         case .destroyPlants: return "/plants/v2/"
         case .movePackages: return "/packages/v2/location"
         case .adjustPackages: return "/packages/v2/adjust"
+        case .manicurePlants: return "/plants/v2/manicure"
+        case .wastePlants: return "/plants/v2/waste"
         }
     }
 
-    /// Whether sending the same request twice acts once (PUT, DELETE). POST adjust acts twice.
-    public var isIdempotent: Bool { self != .adjustPackages }
+    /// Whether sending the same request twice acts once (PUT, DELETE). A POST acts twice.
+    public var isIdempotent: Bool { method != "POST" }
 
     /// The write an event type maps to; nil for scans, which are never uploaded.
     public init?(eventType: EventType) {
@@ -39,6 +43,8 @@ public enum MetrcAction: String, Sendable, CaseIterable, Codable {
         case .plantDestroy: self = .destroyPlants
         case .packageMove: self = .movePackages
         case .packageAdjust: self = .adjustPackages
+        case .plantManicure: self = .manicurePlants
+        case .plantWaste: self = .wastePlants
         case .plantScan, .packageScan: return nil
         }
     }

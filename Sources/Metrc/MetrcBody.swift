@@ -55,6 +55,32 @@ public enum MetrcBody {
                 "AdjustmentDate": day,
                 "ReasonNote": value("note"),
             ])
+        case .plantManicure:
+            return .object([
+                "Plant": value("plant"),
+                "Weight": value("weight"),
+                "UnitOfWeight": value("unit"),
+                "DryingLocation": value("drying_location"),
+                "DryingSublocation": value("drying_sublocation"),
+                "HarvestName": value("harvest_name"),
+                "PlantCount": fields["plant_count"] ?? 1,
+                "PatientLicenseNumber": value("patient_license"),
+                "ActualDate": day,
+            ])
+        case .plantWaste:
+            let plants = fields["plants"].flatMap { $0.isNull ? nil : $0 }
+            return .object([
+                "PlantLabels": plants ?? .array([]),
+                "LocationName": value("location"),
+                "SublocationName": value("sublocation"),
+                "WasteMethodName": value("waste_method"),
+                "MixedMaterial": value("waste_material"),
+                "WasteWeight": value("waste_weight"),
+                "UnitOfMeasureName": value("waste_unit"),
+                "ReasonName": value("reason"),
+                "Note": value("note"),
+                "WasteDate": day,
+            ])
         case .plantScan, .packageScan:
             return .null
         }

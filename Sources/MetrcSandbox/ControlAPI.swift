@@ -85,6 +85,11 @@ extension MetrcSandboxServer {
         await engine.snapshot().harvests.filter { $0.license == license }
     }
 
+    /// The plant waste records of `license`, oldest first.
+    public func plantWaste(license: String) async -> [SandboxPlantWaste] {
+        await engine.snapshot().plantWaste.filter { $0.license == license }
+    }
+
     // MARK: Over HTTP
 
     func control(_ request: SandboxRequest) async -> SandboxResponse {

@@ -61,6 +61,8 @@ extension SandboxState {
             return paged(items.filter { $0.license == lic }, \.lastModified) { json(item: $0) }
         case .activeHarvests:
             return paged(harvests.filter { $0.license == lic }, \.lastModified) { json(harvest: $0) }
+        case .plantWaste:
+            return paged(plantWaste.filter { $0.license == lic }, \.lastModified) { json(plantWaste: $0) }
         case .write:
             throw MetrcError(status: 405, message: "The requested resource does not support http method 'GET'.")
         }

@@ -8,6 +8,11 @@ public enum SandboxPermission: String, Codable, Sendable, CaseIterable {
     case destroyPlants
     case movePackages
     case adjustPackages
+    /// `POST /plants/v2/manicure`: Metrc's "Manicure/Harvest Veg/Flower Plants". Metrc uses that one permission
+    /// for whole-plant harvests too; the sandbox keeps them apart so a test can grant one without the other.
+    case manicurePlants
+    /// `POST /plants/v2/waste`: Metrc's "Manage Plants Waste".
+    case wastePlants
 }
 
 /// A Metrc user: one user API key, permissions per facility license.
@@ -203,6 +208,9 @@ public struct SandboxPlant: Codable, Sendable, Equatable {
     public var harvestedDate: MetrcDay?
     public var harvestedWetWeight: Double?
     public var harvestedUnitOfWeight: String?
+    /// Harvests and manicures of this plant so far (Metrc's `HarvestCount`). `nil` in state files that predate
+    /// manicures: see `timesHarvested`.
+    public var harvestCount: Int?
     public var destroyedDate: MetrcDay?
     public var destroyedNote: String?
     public var destroyedByUserName: String?
@@ -228,6 +236,10 @@ public struct SandboxPlant: Codable, Sendable, Equatable {
     }
 
     public var isActive: Bool { state == .tracked }
+
+    /// `HarvestCount` as Metrc shows it: the stored count, or (for a state file without one) 1 if the plant was
+    /// harvested, else 0.
+    public var timesHarvested: Int { harvestCount ?? (harvestId == nil ? 0 : 1) }
 }
 
 public struct SandboxPackage: Codable, Sendable, Equatable {
@@ -262,10 +274,18 @@ public struct SandboxPackage: Codable, Sendable, Equatable {
     public var isActive: Bool { finishedDate == nil }
 }
 
+/// Metrc's `HarvestType`: a whole-plant harvest or a manicure (a partial harvest of a plant that keeps growing).
+public enum HarvestType: String, Codable, Sendable {
+    case wholePlant = "WholePlant"
+    case manicure = "Manicure"
+}
+
 public struct SandboxHarvest: Codable, Sendable, Equatable {
     public var id: Int
     public var license: String
     public var name: String
+    /// What created the batch; `nil` (state files that predate manicures) is a whole-plant harvest.
+    public var harvestType: HarvestType?
     public var dryingLocation: String
     public var dryingSublocation: String?
     public var harvestStartDate: MetrcDay
@@ -288,4 +308,44 @@ public struct SandboxAdjustment: Codable, Sendable, Equatable {
     public var reasonNote: String?
     public var adjustedByUserName: String
     public var lastModified: Date
+}
+
+/// One recorded plant waste (`POST /plants/v2/waste`): of the plants named, or of a whole location when none are.
+/// The plants stay tracked.
+public struct SandboxPlantWaste: Codable, Sendable, Equatable {
+    public var id: Int
+    public var license: String
+    /// The tags named in the request, in its order; empty for a whole-location waste.
+    public var plantLabels: [String]
+    public var location: String?
+    public var sublocation: String?
+    public var wasteMethod: String
+    public var mixedMaterial: String
+    /// `nil` when the request gave none (allowed unless the reason `RequiresWasteWeight`).
+    public var wasteWeight: Double?
+    public var unitOfMeasure: String?
+    public var reason: String
+    public var note: String?
+    public var wasteDate: MetrcDay
+    public var recordedByUserName: String
+    public var lastModified: Date
+
+    public init(id: Int, license: String, plantLabels: [String], location: String?, sublocation: String?,
+                wasteMethod: String, mixedMaterial: String, wasteWeight: Double?, unitOfMeasure: String?, reason: String,
+                note: String?, wasteDate: MetrcDay, recordedByUserName: String, lastModified: Date) {
+        self.id = id
+        self.license = license
+        self.plantLabels = plantLabels
+        self.location = location
+        self.sublocation = sublocation
+        self.wasteMethod = wasteMethod
+        self.mixedMaterial = mixedMaterial
+        self.wasteWeight = wasteWeight
+        self.unitOfMeasure = unitOfMeasure
+        self.reason = reason
+        self.note = note
+        self.wasteDate = wasteDate
+        self.recordedByUserName = recordedByUserName
+        self.lastModified = lastModified
+    }
 }

@@ -23,6 +23,8 @@ public enum MetrcRoute: Sendable, Equatable {
     case strains
     case items
     case activeHarvests
+    /// `GET /plants/v2/waste`: the plant waste records.
+    case plantWaste
     case write(SandboxAction)
 
     /// Whether `licenseNumber` is required (Metrc: everything but the facility list and global lists).
@@ -63,6 +65,8 @@ public enum MetrcRoute: Sendable, Equatable {
         case ["plants", "v2"]: known = ["DELETE": .write(.destroyPlants)]
         case ["plants", "v2", "harvest"]: known = ["PUT": .write(.harvestPlants)]
         case ["plants", "v2", "location"]: known = ["PUT": .write(.movePlants)]
+        case ["plants", "v2", "manicure"]: known = ["POST": .write(.manicurePlants)]
+        case ["plants", "v2", "waste"]: known = ["GET": .plantWaste, "POST": .write(.wastePlants)]
         case ["plants", "v2", "vegetative"]: known = ["GET": .vegetativePlants]
         case ["plants", "v2", "flowering"]: known = ["GET": .floweringPlants]
         case ["plants", "v2", "inactive"]: known = ["GET": .inactivePlants]

@@ -131,7 +131,7 @@ extension SandboxState {
             "HarvestedUnitOfWeightName": .optional(plant.harvestedUnitOfWeight),
             "HarvestedUnitOfWeightAbbreviation": .optional(harvestUnit?.abbreviation),
             "HarvestedWetWeight": .optional(plant.harvestedWetWeight),
-            "HarvestCount": .int(plant.harvestId == nil ? 0 : 1),
+            "HarvestCount": .int(plant.timesHarvested),
             "IsOnHold": false,
             "PlantedDate": .string(plant.plantedDate.description),
             "VegetativeDate": .optional(plant.vegetativeDate?.description),
@@ -193,7 +193,7 @@ extension SandboxState {
         [
             "Id": .int(harvest.id),
             "Name": .string(harvest.name),
-            "HarvestType": "WholePlant",
+            "HarvestType": .string((harvest.harvestType ?? .wholePlant).rawValue),
             "DryingLocationName": .string(harvest.dryingLocation),
             "DryingSublocationName": .optional(harvest.dryingSublocation),
             "HarvestStartDate": .string(harvest.harvestStartDate.description),
@@ -202,6 +202,37 @@ extension SandboxState {
             "UnitOfWeightName": .string(harvest.unitOfWeight),
             "PlantCount": .int(harvest.plantLabels.count),
             "LastModified": .string(MetrcTimestamp.format(harvest.lastModified)),
+        ]
+    }
+
+    /// One plant waste record, as `GET /plants/v2/waste` lists it. Metrc's list shows one line per plant (`Label`,
+    /// `PlantWasteId`, `WasteAmount`); the sandbox shows one entry per record with every tag in `PlantLabels`,
+    /// and `Label` only when the record names exactly one plant, so a reader keyed on either finds it.
+    func json(plantWaste waste: SandboxPlantWaste) -> JSONValue {
+        let locationRecord = waste.location.flatMap { location($0, license: waste.license) }
+        let sub = waste.sublocation.flatMap { sublocation($0, license: waste.license) }
+        let unitRecord = waste.unitOfMeasure.flatMap { unit($0) }
+        return [
+            "Id": .int(waste.id),
+            "PlantWasteId": .int(waste.id),
+            "PlantLabels": .array(waste.plantLabels.map(JSONValue.string)),
+            "Label": waste.plantLabels.count == 1 ? JSONValue.string(waste.plantLabels[0]) : JSONValue.null,
+            "PlantCount": .int(waste.plantLabels.count),
+            "LocationId": .optional(locationRecord?.id),
+            "LocationName": .optional(waste.location),
+            "SublocationId": .optional(sub?.id),
+            "SublocationName": .optional(waste.sublocation),
+            "WasteMethodName": .string(waste.wasteMethod),
+            "MixedMaterial": .string(waste.mixedMaterial),
+            "WasteAmount": .optional(waste.wasteWeight),
+            "WasteWeight": .optional(waste.wasteWeight),
+            "UnitOfMeasureName": .optional(waste.unitOfMeasure),
+            "WasteUnitOfMeasureAbbreviation": .optional(unitRecord?.abbreviation),
+            "ReasonName": .string(waste.reason),
+            "Note": .optional(waste.note),
+            "WasteDate": .string(waste.wasteDate.description),
+            "RecordedByUserName": .string(waste.recordedByUserName),
+            "LastModified": .string(MetrcTimestamp.format(waste.lastModified)),
         ]
     }
 }

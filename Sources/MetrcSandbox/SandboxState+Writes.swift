@@ -14,13 +14,17 @@ public struct RowError: Sendable, Equatable, Codable, CustomStringConvertible {
     public var description: String { "row \(row): \(message)" }
 }
 
-/// The five writes the sandbox accepts.
+/// The writes the sandbox accepts (named as the write log names them).
 public enum SandboxAction: String, Codable, Sendable, CaseIterable {
     case harvestPlants
     case movePlants
     case destroyPlants
     case movePackages
     case adjustPackages
+    /// `POST /plants/v2/manicure`: a partial harvest; the plant stays.
+    case manicurePlants
+    /// `POST /plants/v2/waste`: a plant waste record; the plants stay.
+    case wastePlants
 
     public var permission: SandboxPermission {
         switch self {
@@ -29,12 +33,14 @@ public enum SandboxAction: String, Codable, Sendable, CaseIterable {
         case .destroyPlants: .destroyPlants
         case .movePackages: .movePackages
         case .adjustPackages: .adjustPackages
+        case .manicurePlants: .manicurePlants
+        case .wastePlants: .wastePlants
         }
     }
 }
 
 public enum WriteOutcome: Sendable, Equatable {
-    /// Applied; the ids of the records written (plants, packages, adjustments).
+    /// Applied; the ids of the records written (plants, packages, adjustments, plant waste records).
     case applied(ids: [Int])
     /// Nothing applied; every problem found.
     case rejected([RowError])
@@ -79,6 +85,8 @@ extension SandboxState {
             case .destroyPlants: id = draft.destroyPlant(&check, context)
             case .movePackages: id = draft.movePackage(&check, context)
             case .adjustPackages: id = draft.adjustPackage(&check, context)
+            case .manicurePlants: id = draft.manicurePlant(&check, context)
+            case .wastePlants: id = draft.recordPlantWaste(&check, context)
             }
             if check.messages.isEmpty, let id {
                 ids.append(id)
@@ -154,6 +162,28 @@ struct RowCheck {
         return int
     }
 
+    /// The strings of an array field; `[]` when it is missing or null, `nil` (and a message) when it is not an
+    /// array of strings.
+    mutating func stringArray(_ field: String) -> [String]? {
+        switch object[field: field] {
+        case nil, .null?:
+            return []
+        case .array(let items)?:
+            var values: [String] = []
+            for item in items {
+                guard case .string(let value) = item else {
+                    fail("\(field) must be an array of strings.")
+                    return nil
+                }
+                values.append(value)
+            }
+            return values
+        default:
+            fail("\(field) must be an array of strings.")
+            return nil
+        }
+    }
+
     /// A `YYYY-MM-DD` day, not later than the context allows.
     mutating func requiredDay(_ field: String, _ context: WriteContext) -> MetrcDay? {
         guard let text = requiredString(field) else { return nil }
@@ -223,6 +253,24 @@ extension SandboxState {
             return nil
         }
         guard let index else { return nil }
+        return requireTracked(index, &check)
+    }
+
+    /// Finds the plant tagged `label` at the facility, still tracked (for lists of tags, e.g. `PlantLabels`).
+    func findTrackedPlant(label: String, license: String, _ check: inout RowCheck) -> Int? {
+        guard isWellFormedTag(label) else {
+            check.fail("Tag \(label) is not valid.")
+            return nil
+        }
+        guard let index = plants.firstIndex(where: { $0.license == license && $0.label == label }) else {
+            check.fail("Plant \(label) was not found at facility \(license).")
+            return nil
+        }
+        return requireTracked(index, &check)
+    }
+
+    /// `index` if that plant is still tracked; otherwise a message saying what became of it.
+    private func requireTracked(_ index: Int, _ check: inout RowCheck) -> Int? {
         switch plants[index].state {
         case .tracked: return index
         case .harvested: check.fail("Plant \(plants[index].label) has already been harvested.")

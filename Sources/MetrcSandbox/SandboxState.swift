@@ -1,6 +1,7 @@
 import Foundation
 
-/// Everything the sandbox knows: keys, users, facilities, reference lists, plants, packages, harvests, adjustments.
+/// Everything the sandbox knows: keys, users, facilities, reference lists, plants, packages, harvests, adjustments,
+/// plant waste records.
 /// A value type: writes are applied to a copy and committed only when every object of the request is valid.
 /// Its JSON form (camelCase fields, timestamps as `YYYY-MM-DDThh:mm:ss+00:00`) is the state file format.
 public struct SandboxState: Codable, Sendable, Equatable {
@@ -19,6 +20,7 @@ public struct SandboxState: Codable, Sendable, Equatable {
     public var packages: [SandboxPackage]
     public var harvests: [SandboxHarvest]
     public var adjustments: [SandboxAdjustment]
+    public var plantWaste: [SandboxPlantWaste]
 
     public init(vendorKeys: [String] = [], users: [SandboxUser] = [], facilities: [SandboxFacility] = [],
                 unitsOfMeasure: [SandboxUnitOfMeasure] = [], wasteMethods: [SandboxWasteMethod] = [],
@@ -26,7 +28,7 @@ public struct SandboxState: Codable, Sendable, Equatable {
                 locations: [SandboxLocation] = [], sublocations: [SandboxSublocation] = [],
                 strains: [SandboxStrain] = [], items: [SandboxItem] = [], plants: [SandboxPlant] = [],
                 packages: [SandboxPackage] = [], harvests: [SandboxHarvest] = [],
-                adjustments: [SandboxAdjustment] = []) {
+                adjustments: [SandboxAdjustment] = [], plantWaste: [SandboxPlantWaste] = []) {
         self.vendorKeys = vendorKeys
         self.users = users
         self.facilities = facilities
@@ -42,11 +44,12 @@ public struct SandboxState: Codable, Sendable, Equatable {
         self.packages = packages
         self.harvests = harvests
         self.adjustments = adjustments
+        self.plantWaste = plantWaste
     }
 
     enum CodingKeys: String, CodingKey {
         case vendorKeys, users, facilities, unitsOfMeasure, wasteMethods, wasteReasons, adjustmentReasons
-        case locations, sublocations, strains, items, plants, packages, harvests, adjustments
+        case locations, sublocations, strains, items, plants, packages, harvests, adjustments, plantWaste
     }
 
     /// Every list may be left out of a state file (it is then empty).
@@ -67,7 +70,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
             plants: try c.decodeIfPresent([SandboxPlant].self, forKey: .plants) ?? [],
             packages: try c.decodeIfPresent([SandboxPackage].self, forKey: .packages) ?? [],
             harvests: try c.decodeIfPresent([SandboxHarvest].self, forKey: .harvests) ?? [],
-            adjustments: try c.decodeIfPresent([SandboxAdjustment].self, forKey: .adjustments) ?? []
+            adjustments: try c.decodeIfPresent([SandboxAdjustment].self, forKey: .adjustments) ?? [],
+            plantWaste: try c.decodeIfPresent([SandboxPlantWaste].self, forKey: .plantWaste) ?? []
         )
     }
 
@@ -162,7 +166,7 @@ public struct SandboxState: Codable, Sendable, Equatable {
         let all = [
             locations.map(\.id).max(), sublocations.map(\.id).max(), strains.map(\.id).max(), items.map(\.id).max(),
             plants.map(\.id).max(), packages.map(\.id).max(), harvests.map(\.id).max(), adjustments.map(\.id).max(),
-            facilities.map(\.id).max(),
+            plantWaste.map(\.id).max(), facilities.map(\.id).max(),
         ]
         return (all.compactMap { $0 }.max() ?? 0) + 1
     }

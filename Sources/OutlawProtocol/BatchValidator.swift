@@ -165,10 +165,35 @@ public struct BatchValidator: Sendable {
             for rule in FieldRule.rules(for: type) {
                 if let message = rule.check(fields[rule.name]) { problem(rule.name, message) }
             }
-            tag = fields[type.tagField]?.stringValue
+            tag = type.orderTags(fields).first
+            if type == .plantWaste { checkWasteTargets(fields, problem: problem) }
         }
         guard problems.isEmpty, let seq, let type, let at, let tag else { return .failure(Problems(list: problems)) }
         return .success(ValidatedEvent(seq: seq, type: type, at: at, tag: tag, fields: fields))
+    }
+}
+
+extension BatchValidator {
+    /// A waste record names 1 to 100 plants, or a whole location, never both.
+    func checkWasteTargets(_ fields: [String: JSONValue], problem: (String, String) -> Void) {
+        let plants = fields["plants"].flatMap { $0.isNull ? nil : $0 }
+        let location = fields["location"].flatMap { $0.isNull ? nil : $0 }
+        switch (plants, location) {
+        case (nil, nil):
+            problem("plants", "is missing: name 1 to 100 plants, or a location for waste of a whole room")
+        case (.some, .some):
+            problem("location", "must not be given with plants: a waste record is for plants or for a location")
+        case (.some(let value), nil):
+            guard let list = value.arrayValue else { return problem("plants", "must be an array of tags") }
+            guard (1...100).contains(list.count) else { return problem("plants", "must name 1 to 100 plants, not \(list.count)") }
+            for (i, item) in list.enumerated() {
+                guard let tag = item.stringValue, FieldRule.isTag(tag) else {
+                    return problem("plants[\(i)]", "must be a Metrc tag: exactly 24 characters A-Z 0-9")
+                }
+            }
+        case (nil, .some(let value)):
+            if let message = FieldRule.required("location", .text).check(value) { problem("location", message) }
+        }
     }
 }
 
@@ -180,7 +205,13 @@ struct FieldRule: Sendable {
         case positiveNumber
         case nonNegativeNumber
         case nonZeroNumber
+        /// A Metrc unit of weight (Metrc's weight units, any case).
+        case weightUnit
+        case positiveInteger
     }
+
+    /// Metrc's units of weight.
+    static let weightUnits: Set<String> = ["grams", "kilograms", "milligrams", "ounces", "pounds"]
 
     let name: String
     let kind: Kind
@@ -209,6 +240,12 @@ struct FieldRule: Sendable {
         case .nonZeroNumber:
             guard let n = value.numberValue, n.isFinite else { return "must be a number" }
             return n != 0 ? nil : "must not be 0"
+        case .weightUnit:
+            guard let s = value.stringValue else { return "must be a string" }
+            return FieldRule.weightUnits.contains(s.lowercased()) ? nil : "\"\(s)\" is not a unit of weight; expected Grams, Kilograms, Milligrams, Ounces or Pounds"
+        case .positiveInteger:
+            guard let n = value.integerValue else { return "must be a whole number" }
+            return n >= 1 ? nil : "must be at least 1"
         }
     }
 
@@ -234,6 +271,15 @@ struct FieldRule: Sendable {
         case .packageAdjust:
             return [.required("package", .tag), .required("quantity", .nonZeroNumber), .required("unit", .text),
                     .required("reason", .text), .optional("note")]
+        case .plantManicure:
+            return [.required("plant", .tag), .required("weight", .positiveNumber), .required("unit", .weightUnit),
+                    .required("drying_location", .text), .optional("drying_sublocation"), .optional("harvest_name"),
+                    .optional("plant_count", .positiveInteger), .optional("patient_license")]
+        case .plantWaste:
+            // `plants` or `location`: checked together by `checkWasteTargets`.
+            return [.optional("sublocation"), .required("waste_weight", .positiveNumber), .required("waste_unit", .weightUnit),
+                    .required("waste_method", .text), .required("waste_material", .text), .required("reason", .text),
+                    .optional("note")]
         case .plantScan:
             return [.required("plant", .tag), .optional("location")]
         case .packageScan:

@@ -5,6 +5,10 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     case plantDestroy = "plant.destroy"
     case packageMove = "package.move"
     case packageAdjust = "package.adjust"
+    /// A partial harvest: weight taken from a plant that stays.
+    case plantManicure = "plant.manicure"
+    /// One waste record for one or more plants, or for a whole location; the plants stay.
+    case plantWaste = "plant.waste"
     case plantScan = "plant.scan"
     case packageScan = "package.scan"
 
@@ -16,12 +20,27 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// The field holding the Metrc tag this event is about.
+    /// The field holding the Metrc tag this event is about (`plants`, a list, for a waste record).
     public var tagField: String {
         switch self {
-        case .plantHarvest, .plantMove, .plantDestroy, .plantScan: return "plant"
+        case .plantHarvest, .plantMove, .plantDestroy, .plantScan, .plantManicure: return "plant"
+        case .plantWaste: return "plants"
         case .packageMove, .packageAdjust, .packageScan: return "package"
         }
+    }
+
+    /// Whether the event's tags are plants (else packages).
+    public var isAboutPlants: Bool { tagField != "package" }
+
+    /// What the event keeps its place in the order of: its tag, each plant a waste record names, or for a
+    /// waste record of a whole room, that room (`location:NAME`, so wastes of one room keep their order too).
+    public func orderTags(_ fields: [String: JSONValue]) -> [String] {
+        if self == .plantWaste {
+            let plants = fields["plants"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !plants.isEmpty { return Array(Set(plants)).sorted() }
+            return fields["location"]?.stringValue.map { ["location:" + $0] } ?? []
+        }
+        return fields[tagField]?.stringValue.map { [$0] } ?? []
     }
 }
 
@@ -30,8 +49,10 @@ public struct ValidatedEvent: Sendable, Hashable {
     public let seq: Int
     public let type: EventType
     public let at: Timestamp
-    /// The plant or package tag label.
+    /// The plant or package tag label (for a waste record, its first plant or its room as in `tags`).
     public let tag: String
+    /// Every tag the event keeps its place in the order of (`EventType.orderTags`).
+    public var tags: [String] { type.orderTags(fields) }
     /// The whole event object as received (unknown fields included), for storage and upload mapping.
     public let fields: [String: JSONValue]
 

@@ -18,6 +18,8 @@ public enum HoldCode: String, Sendable, Codable, CaseIterable, DatabaseValueConv
     case keyRequired = "key_required"
     case defaultKeyRejected = "default_key_rejected"
     case defaultKeyMissing = "default_key_missing"
+    /// A write with an unknown outcome that reading Metrc back could not decide: a person checks Metrc.
+    case readBackUndecided = "read_back_undecided"
 
     /// Held for the Default key: released when it works again.
     public static let defaultKey: [HoldCode] = [.defaultKeyRejected, .defaultKeyMissing]

@@ -74,12 +74,18 @@ extension Store {
             INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let tagStatement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
         for event in batch.events {
             let state: EventState = event.type.isUploaded ? .queued : .recorded
             try statement.execute(arguments: [
                 batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
                 JSONValue.object(event.fields).serialized(sortedKeys: true), userID, batch.license, state, t,
             ])
+            // Scans never wait nor make others wait: only uploaded types take part in the order per tag.
+            if state == .queued {
+                let eventID = db.lastInsertedRowID
+                for tag in event.tags { try tagStatement.execute(arguments: [tag, eventID]) }
+            }
         }
         return .stored(events: batch.events.count)
     }

@@ -104,7 +104,9 @@ extension Store {
             let selected = try Store.failureRows(db, filter)
             guard !dryRun, !selected.isEmpty else { return selected }
             let statement = try db.cachedStatement(sql: """
-                UPDATE events SET state = ?, message = NULL, held_code = NULL, next_attempt_at = NULL, updated_at = ?
+                UPDATE events SET state = ?, message = NULL, held_code = NULL, next_attempt_at = NULL, updated_at = ?,
+                  -- A tech who replays an undecided write has checked Metrc: it is sent, not read back again.
+                  unknown_since = CASE WHEN held_code = '\(HoldCode.readBackUndecided.rawValue)' THEN NULL ELSE unknown_since END
                 WHERE batch_id = (SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?)
                   AND seq = ? AND state IN (?, ?)
                 """)

@@ -7,6 +7,8 @@ public struct PendingEvent: Sendable, Equatable {
     public let id: Int64
     public let type: EventType
     public let tag: String
+    /// Every tag it keeps its place in the order of (several plants for a waste record).
+    public var tags: [String] { type.orderTags(fields) }
     public let license: String
     public let userID: Int64
     public let userName: String
@@ -16,10 +18,14 @@ public struct PendingEvent: Sendable, Equatable {
     public let attempts: Int
     /// Set when an earlier attempt's outcome is unknown (a non-idempotent write must be checked before resending).
     public let unknownSince: Date?
+    /// What Metrc showed just before the last attempt (a manicure's plant counters), for its read-back.
+    public let readBackBase: [String: JSONValue]?
 
     public init(id: Int64, type: EventType, tag: String, license: String, userID: Int64, userName: String,
-                fields: [String: JSONValue], metrcDate: String, attempts: Int, unknownSince: Date?)
+                fields: [String: JSONValue], metrcDate: String, attempts: Int, unknownSince: Date?,
+                readBackBase: [String: JSONValue]? = nil)
     {
+        self.readBackBase = readBackBase
         self.id = id
         self.type = type
         self.tag = tag
@@ -94,10 +100,15 @@ extension Store {
         try pool.read { db in
             var ready = ReadyEvents()
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts, e.unknown_since
+                SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts,
+                  e.unknown_since, e.read_back_base
                 FROM events e JOIN users u ON u.id = e.user_id
                 WHERE e.state = ? AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?)
-                  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tag = e.tag AND p.id < e.id AND p.state IN (?, ?, ?))
+                  AND NOT EXISTS (
+                    SELECT 1 FROM event_tags mine
+                    JOIN event_tags other ON other.tag = mine.tag AND other.event_id < mine.event_id
+                    JOIN events p ON p.id = other.event_id
+                    WHERE mine.event_id = e.id AND p.state IN (?, ?, ?))
                 ORDER BY e.id LIMIT ?
                 """, arguments: [EventState.queued, now.timeIntervalSince1970] + StatementArguments(EventState.unfinished) + [limit])
             while let row = try rows.next() {
@@ -114,7 +125,8 @@ extension Store {
                 ready.events.append(PendingEvent(
                     id: id, type: type, tag: row["tag"], license: row["license"], userID: row["user_id"], userName: row["user_name"],
                     fields: fields, metrcDate: row["metrc_date"], attempts: row["attempts"],
-                    unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:))))
+                    unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    readBackBase: (row["read_back_base"] as String?).flatMap { JSONValue.parse(Array($0.utf8))?.objectValue }))
             }
             return ready
         }
@@ -195,6 +207,18 @@ extension Store {
             case .held(let code, let reason):
                 try db.execute(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ?",
                                arguments: [EventState.held, code, reason, t, id])
+            }
+        }
+    }
+
+    /// Keeps what Metrc showed just before an attempt (e.g. a plant's manicure counters), per event, so a
+    /// read-back after an unknown outcome can tell whether this attempt changed it.
+    public func setReadBackBase(_ bases: [(Int64, [String: JSONValue])]) throws {
+        guard !bases.isEmpty else { return }
+        try pool.write { db in
+            for (id, base) in bases {
+                try db.execute(sql: "UPDATE events SET read_back_base = ? WHERE id = ?",
+                               arguments: [JSONValue.object(base).serialized(sortedKeys: true), id])
             }
         }
     }

@@ -200,6 +200,21 @@ public final class Store: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v3: order over every tag an event names; read-back baselines") { db in
+            // A waste record names up to 100 plants and keeps its place in the order of each; one row per
+            // (tag, event) replaces the single-tag index for the "no earlier unfinished event" check.
+            try db.execute(sql: """
+                CREATE TABLE event_tags (
+                  tag TEXT NOT NULL,
+                  event_id INTEGER NOT NULL REFERENCES events (id),
+                  PRIMARY KEY (tag, event_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX event_tags_by_event ON event_tags (event_id);
+                INSERT INTO event_tags (tag, event_id) SELECT tag, id FROM events;
+                DROP INDEX events_by_tag;
+                ALTER TABLE events ADD COLUMN read_back_base TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -10,6 +10,8 @@ struct ReadBackResult: Sendable {
     var notApplied: [Int64] = []
     /// Metrc could not be read: these stay unknown and are checked again later.
     var unreadable: [PendingEvent] = []
+    /// Metrc was read but does not tell: held for a person, with why; never sent blindly.
+    var undecided: [(PendingEvent, String)] = []
 }
 
 /// Reads Metrc back for events of one action and facility, signed with `key`.
@@ -34,6 +36,70 @@ struct AdjustmentReadBack: ReadBack {
         } catch {
             return ReadBackResult(unreadable: events)
         }
+    }
+}
+
+/// Plant waste (a POST): matched one for one against the plant waste records since the attempt, each
+/// record claimed once, by the plants (or room) it names, the weight, method, reason and date.
+struct WasteReadBack: ReadBack {
+    let client: MetrcClient
+    let store: Store
+    let clock: @Sendable () -> Date
+
+    func check(_ events: [PendingEvent], license: String, key: String) async -> ReadBackResult {
+        let since = (events.compactMap(\.unknownSince).min() ?? clock()).addingTimeInterval(-Reconciliation.clockSkew)
+        do {
+            let records = try await client.list(path: "/plants/v2/waste", license: license, userKey: key, since: since,
+                                                until: clock().addingTimeInterval(60))
+            let waste = Reconciliation.wasteRecords(records)
+            let claimed = try store.claimedMetrcIDs(waste.map(\.id))
+            let match = Reconciliation.matchWaste(events, against: waste, alreadyClaimed: claimed)
+            return ReadBackResult(applied: match.applied.map { ($0.0, String($0.1)) }, notApplied: match.notApplied)
+        } catch {
+            return ReadBackResult(unreadable: events)
+        }
+    }
+}
+
+/// Manicures (a POST on a plant that stays): the plant's `HarvestCount` before the attempt (kept as the
+/// event's read-back base) against now. One more: applied; the same: not applied; anything else (someone
+/// else harvested or manicured it meanwhile, or no base was kept): undecided, for a person to check.
+struct ManicureReadBack: ReadBack {
+    let client: MetrcClient
+
+    func check(_ events: [PendingEvent], license: String, key: String) async -> ReadBackResult {
+        var result = ReadBackResult()
+        for event in events {
+            guard let before = event.readBackBase.flatMap({ Reconciliation.harvestCount($0) }) else {
+                result.undecided.append((event, "manicure outcome unknown and no count from before the attempt was kept"))
+                continue
+            }
+            do {
+                let record = try await client.list(path: "/plants/v2/" + event.tag, license: license, userKey: key, since: nil, until: nil).first
+                switch Reconciliation.manicureApplied(before: before, record: record) {
+                case true?: result.applied.append((event.id, nil))
+                case false?: result.notApplied.append(event.id)
+                case nil:
+                    let now = record.flatMap(Reconciliation.harvestCount).map(String.init) ?? "unknown"
+                    result.undecided.append((event, "manicure outcome unknown: Metrc counted \(before) harvests of \(event.tag) before the attempt and \(now) now"))
+                }
+            } catch {
+                result.unreadable.append(event)
+            }
+        }
+        return result
+    }
+
+    /// The plant's counters just before a manicure is sent; nil when Metrc cannot be read now.
+    static func bases(_ events: [PendingEvent], client: MetrcClient, license: String, key: String) async -> [(Int64, [String: JSONValue])]? {
+        var out: [(Int64, [String: JSONValue])] = []
+        for event in events {
+            guard let record = try? await client.list(path: "/plants/v2/" + event.tag, license: license, userKey: key, since: nil, until: nil).first,
+                  let count = Reconciliation.harvestCount(record)
+            else { return nil }
+            out.append((event.id, ["HarvestCount": .number(Double(count))]))
+        }
+        return out
     }
 }
 

@@ -21,6 +21,8 @@ struct Reconciler: Sendable {
         let record = RecordReadBack(client: client)
         readBacks = [
             .adjustPackages: AdjustmentReadBack(client: client, store: store, clock: clock),
+            .wastePlants: WasteReadBack(client: client, store: store, clock: clock),
+            .manicurePlants: ManicureReadBack(client: client),
             .movePlants: record, .harvestPlants: record, .destroyPlants: record, .movePackages: record,
         ]
     }
@@ -43,6 +45,7 @@ struct Reconciler: Sendable {
                 found.applied += part.applied
                 found.notApplied += part.notApplied
                 found.unreadable += part.unreadable
+                found.undecided += part.undecided
             }
         }
         let now = clock()
@@ -53,6 +56,7 @@ struct Reconciler: Sendable {
                 (e.id, .retry(at: now.addingTimeInterval(backoff.delay(afterAttempts: e.attempts, jitter: Double.random(in: 0...1))),
                               message: "outcome unknown; Metrc could not be read back yet", unknownSince: nil))
             }, now: now)
+            try store.resolve(found.undecided.map { ($0.0.id, .held(code: .readBackUndecided, reason: $0.1)) }, now: now)
         } catch {
             logger.error("cannot record a read-back: \(error)")
             return []
@@ -61,8 +65,11 @@ struct Reconciler: Sendable {
         sendable += events.filter { resend.contains($0.id) }
         logger.notice("read Metrc back for writes with an unknown outcome", metadata: [
             "events": "\(events.count)", "applied": "\(found.applied.count)", "not_applied": "\(found.notApplied.count)",
-            "unreadable": "\(found.unreadable.count)",
+            "unreadable": "\(found.unreadable.count)", "undecided": "\(found.undecided.count)",
         ])
+        for (event, reason) in found.undecided {
+            logger.error("held for a person: \(reason)", metadata: ["event": "\(event.id)", "held_code": "\(HoldCode.readBackUndecided.rawValue)"])
+        }
         return sendable.sorted { $0.id < $1.id }
     }
 }

@@ -152,6 +152,7 @@ public final class Uploader: Service, Sendable {
     func send(_ request: PlannedRequest) async {
         guard let (key, signing) = AttemptRecorder.signing(of: request) else { return }
         let objects = request.events.map { MetrcBody.object(type: $0.type, fields: $0.fields, date: $0.metrcDate) }
+        if request.action == .manicurePlants, !(await keepManicureBases(request, key: key)) { return }
         let started = clock()
         let attemptID: Int64
         do {
@@ -193,6 +194,30 @@ public final class Uploader: Service, Sendable {
             }
         } catch {
             logger.error("cannot record an upload outcome: \(error)", metadata: metadata)
+        }
+    }
+
+    /// A manicure's read-back compares the plant's harvest count with the one from just before the attempt, so
+    /// that count is read and kept first; when Metrc cannot be read now, the request waits for a later round.
+    func keepManicureBases(_ request: PlannedRequest, key: String) async -> Bool {
+        let now = clock()
+        guard let bases = await ManicureReadBack.bases(request.events, client: client, license: request.license, key: key) else {
+            let retry = request.events.map { e in
+                (e.id, EventResult.retry(at: now.addingTimeInterval(configuration.backoff.delay(afterAttempts: e.attempts + 1, jitter: Double.random(in: 0...1))),
+                                         message: "Metrc could not be read before a manicure; not sent yet", unknownSince: nil))
+            }
+            try? store.resolve(retry, now: now)
+            logger.warning("cannot read the plants before a manicure; it waits", metadata: [
+                "events": "\(request.events.count)", "facility": "\(request.license)",
+            ])
+            return false
+        }
+        do {
+            try store.setReadBackBase(bases)
+            return true
+        } catch {
+            logger.error("cannot keep the counts a manicure's read-back needs; not sending: \(error)")
+            return false
         }
     }
 

@@ -41,6 +41,8 @@ enum FailureCauses {
             return "set a personal key (outlawctl key set \(who)) or turn off facility.require_personal_keys"
         case .defaultKeyRejected, .defaultKeyMissing:
             return "replace the facility's Default key (credential metrc-default-key) and restart outlawd"
+        case .readBackUndecided:
+            return "look in Metrc whether this was recorded; only if it was not, replay it (a replay sends it again)"
         case nil:
             break
         }

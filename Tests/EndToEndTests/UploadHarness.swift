@@ -95,11 +95,14 @@ final class UploadHarness: @unchecked Sendable {
         throw LineClient.Failure(description: "batches never reached \(states): \(last)\n--- daemon log ---\n\(daemon.log.suffix(4000))")
     }
 
-    /// (Metrc user, label) for every object Metrc applied, in the order it applied them.
+    /// (Metrc user, action, label) for every object Metrc applied, in the order it applied them; a waste record
+    /// counts once for each plant it names.
     func appliedWrites() async -> [(user: String, action: String, label: String)] {
         await sandbox.writes().flatMap { w in
-            (w.objects.arrayValue ?? []).map { o in
-                (w.userName, w.action.rawValue, o[field: "Label"]?.stringValue ?? o[field: "Plant"]?.stringValue ?? "?")
+            (w.objects.arrayValue ?? []).flatMap { o in
+                let labels = o[field: "PlantLabels"]?.arrayValue?.compactMap(\.stringValue)
+                    ?? [o[field: "Label"]?.stringValue ?? o[field: "Plant"]?.stringValue ?? "?"]
+                return labels.map { (w.userName, w.action.rawValue, $0) }
             }
         }
     }
@@ -134,6 +137,17 @@ enum Events {
 
     static func adjust(_ seq: Int, package: String, quantity: Double = -2) -> [String: Any] {
         ["seq": seq, "type": "package.adjust", "at": at, "package": package, "quantity": quantity, "unit": "Grams", "reason": "Drying"]
+    }
+
+    static func manicure(_ seq: Int, plant: String, weight: Double = 40.5, dryingLocation: String = "Drying Room") -> [String: Any] {
+        ["seq": seq, "type": "plant.manicure", "at": at, "plant": plant, "weight": weight, "unit": "Grams", "drying_location": dryingLocation]
+    }
+
+    static func waste(_ seq: Int, plants: [String], weight: Double = 2.5, reason: String = "Mold", note: String? = nil) -> [String: Any] {
+        var event: [String: Any] = ["seq": seq, "type": "plant.waste", "at": at, "plants": plants, "waste_weight": weight, "waste_unit": "Grams",
+                                    "waste_method": "Compost", "waste_material": "Soil", "reason": reason]
+        if let note { event["note"] = note }
+        return event
     }
 
     static func scan(_ seq: Int, plant: String) -> [String: Any] {

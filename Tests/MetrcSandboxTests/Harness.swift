@@ -144,6 +144,24 @@ func adjustObject(_ label: String, quantity: JSONValue = -2, unit: JSONValue = "
      "AdjustmentDate": date, "ReasonNote": note]
 }
 
+func manicureObject(_ plant: String, weight: JSONValue = 35.5, unit: JSONValue = "Grams",
+                    location: JSONValue = "Drying Room", sublocation: JSONValue = nil, harvestName: JSONValue = nil,
+                    plantCount: JSONValue = 1, date: JSONValue = .string(today)) -> JSONValue {
+    ["Plant": .string(plant), "Weight": weight, "UnitOfWeight": unit, "DryingLocation": location,
+     "DryingSublocation": sublocation, "HarvestName": harvestName, "PlantCount": plantCount,
+     "PatientLicenseNumber": nil, "ActualDate": date]
+}
+
+/// A plant waste object; no `plants` (and a `location`) is the waste of a whole room.
+func wasteObject(_ plants: [String], location: JSONValue = nil, sublocation: JSONValue = nil,
+                 method: JSONValue = "Compost", material: JSONValue = "Soil", weight: JSONValue = 12.5,
+                 unit: JSONValue = "Grams", reason: JSONValue = "Male Plants", note: JSONValue = nil,
+                 date: JSONValue = .string(today)) -> JSONValue {
+    ["PlantLabels": .array(plants.map(JSONValue.string)), "LocationName": location, "SublocationName": sublocation,
+     "WasteMethodName": method, "MixedMaterial": material, "WasteWeight": weight, "UnitOfMeasureName": unit,
+     "ReasonName": reason, "Note": note, "WasteDate": date]
+}
+
 extension JSONValue {
     /// The `Data` array of a page envelope.
     var data: [JSONValue] { self[field: "Data"]?.arrayValue ?? [] }

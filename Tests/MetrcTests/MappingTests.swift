@@ -74,6 +74,8 @@ struct MappingTests {
         #expect(MetrcAction(eventType: .plantDestroy) == .destroyPlants)
         #expect(MetrcAction(eventType: .packageMove) == .movePackages)
         #expect(MetrcAction(eventType: .packageAdjust) == .adjustPackages)
+        #expect(MetrcAction(eventType: .plantManicure) == .manicurePlants)
+        #expect(MetrcAction(eventType: .plantWaste) == .wastePlants)
         #expect(MetrcAction(eventType: .plantScan) == nil)
         #expect(MetrcAction(eventType: .packageScan) == nil)
     }
@@ -83,9 +85,36 @@ struct MappingTests {
         #expect(calls == [
             "PUT /plants/v2/harvest true", "PUT /plants/v2/location true", "DELETE /plants/v2/ true",
             "PUT /packages/v2/location true", "POST /packages/v2/adjust false",
+            "POST /plants/v2/manicure false", "POST /plants/v2/waste false",
         ])
         #expect(MetrcAction.allCases.map(\.rawValue) == [
-            "harvest_plants", "move_plants", "destroy_plants", "move_packages", "adjust_packages",
+            "harvest_plants", "move_plants", "destroy_plants", "move_packages", "adjust_packages", "manicure_plants", "waste_plants",
         ])
+    }
+
+    @Test func manicureAsMetrcNamesItsFields() {
+        let fields: [String: JSON] = ["plant": .string(tag), "weight": 40.5, "unit": "Grams", "drying_location": "Drying Room",
+                                      "harvest_name": "Nov manicure", "plant_count": 2]
+        #expect(MetrcBody.object(type: .plantManicure, fields: fields, date: "2026-11-28") == [
+            "Plant": .string(tag), "Weight": 40.5, "UnitOfWeight": "Grams", "DryingLocation": "Drying Room",
+            "DryingSublocation": .null, "HarvestName": "Nov manicure", "PlantCount": 2, "PatientLicenseNumber": .null,
+            "ActualDate": "2026-11-28",
+        ])
+        // PlantCount defaults to 1, as the contract says.
+        #expect(MetrcBody.object(type: .plantManicure, fields: ["plant": .string(tag)], date: "2026-11-28")["PlantCount"] == 1)
+    }
+
+    @Test func wasteOfPlantsAndOfARoom() {
+        let plants: [String: JSON] = ["plants": [.string(tag)], "waste_weight": 3, "waste_unit": "Grams", "waste_method": "Compost",
+                                      "waste_material": "Soil", "reason": "Trim", "note": "leaves"]
+        #expect(MetrcBody.object(type: .plantWaste, fields: plants, date: "2026-11-28") == [
+            "PlantLabels": [.string(tag)], "LocationName": .null, "SublocationName": .null, "WasteMethodName": "Compost",
+            "MixedMaterial": "Soil", "WasteWeight": 3, "UnitOfMeasureName": "Grams", "ReasonName": "Trim", "Note": "leaves",
+            "WasteDate": "2026-11-28",
+        ])
+        let room: [String: JSON] = ["location": "Flower Room 1", "sublocation": "Bench 1", "waste_weight": 3, "waste_unit": "Grams",
+                                    "waste_method": "Compost", "waste_material": "Soil", "reason": "Trim"]
+        let body = MetrcBody.object(type: .plantWaste, fields: room, date: "2026-11-28")
+        #expect(body["PlantLabels"] == [] && body["LocationName"] == "Flower Room 1" && body["SublocationName"] == "Bench 1")
     }
 }

@@ -179,4 +179,59 @@ struct BatchValidatorTests {
         let c = try validator.validate(batch([Self.harvest]), now: now).get().canonicalContent
         #expect(ca != c)
     }
+
+    // MARK: Manicure and waste
+
+    static let manicure = event("plant.manicure", ["plant": .string(plant), "weight": 40.5, "unit": "Grams", "drying_location": "Drying Room"])
+    static let otherPlant = "1A4FF0100000022000000002"
+
+    static func waste(_ targets: [String: JSONValue]) -> JSONValue {
+        var fields: [String: JSONValue] = ["waste_weight": 3, "waste_unit": "Grams", "waste_method": "Compost", "waste_material": "Soil",
+                                           "reason": "Trim"]
+        for (k, v) in targets { fields[k] = v }
+        return event("plant.waste", fields)
+    }
+
+    @Test func manicureAndWasteAreAccepted() throws {
+        let events: [JSONValue] = [
+            Self.manicure,
+            Self.event("plant.manicure", seq: 2, ["plant": .string(Self.plant), "weight": 1, "unit": "kilograms", "drying_location": "Drying Room",
+                                                  "drying_sublocation": "Rack 1", "harvest_name": "M-1", "plant_count": 3, "patient_license": "P-1"]),
+            Self.event("plant.waste", seq: 3, ["plants": [.string(Self.plant), .string(Self.otherPlant)], "waste_weight": 3, "waste_unit": "Grams",
+                                               "waste_method": "Compost", "waste_material": "Soil", "reason": "Trim", "note": "leaves"]),
+            Self.event("plant.waste", seq: 4, ["location": "Flower Room 1", "sublocation": "Bench 1", "waste_weight": 3, "waste_unit": "Grams",
+                                               "waste_method": "Compost", "waste_material": "Soil", "reason": "Trim"]),
+        ]
+        let result = try BatchValidator(maxBatchEvents: 10, defaultLicense: "LIC-0001", licenses: []).validate(batch(events), now: now).get()
+        #expect(result.events.map(\.type) == [.plantManicure, .plantManicure, .plantWaste, .plantWaste])
+        #expect(result.events[0].tags == [Self.plant])
+        #expect(result.events[2].tags == [Self.plant, Self.otherPlant].sorted())
+        #expect(result.events[2].tag == [Self.plant, Self.otherPlant].sorted()[0])
+        #expect(result.events[3].tags == ["location:Flower Room 1"])
+    }
+
+    @Test func manicureFieldRules() {
+        #expect(eventErrors(Self.event("plant.manicure", ["plant": .string(Self.plant), "weight": 0, "unit": "Grams", "drying_location": "D"]))
+            .map(\.field) == ["weight"])
+        let litres = eventErrors(Self.event("plant.manicure", ["plant": .string(Self.plant), "weight": 1, "unit": "Liters", "drying_location": "D"]))
+        #expect(litres.map(\.field) == ["unit"])
+        #expect(litres.first?.message.contains("not a unit of weight") == true)
+        #expect(eventErrors(Self.event("plant.manicure", ["plant": .string(Self.plant), "weight": 1, "unit": "Grams", "drying_location": "D",
+                                                          "plant_count": 0])).map(\.field) == ["plant_count"])
+        #expect(eventErrors(Self.event("plant.manicure", ["plant": .string(Self.plant), "weight": 1, "unit": "Grams", "drying_location": "D",
+                                                          "plant_count": 1.5])).map(\.field) == ["plant_count"])
+        #expect(Set(eventErrors(Self.event("plant.manicure", [:])).map(\.field)) == ["plant", "weight", "unit", "drying_location"])
+    }
+
+    @Test func wasteNamesPlantsOrARoomNeverBoth() {
+        #expect(eventErrors(Self.waste([:])).map(\.field) == ["plants"])
+        #expect(eventErrors(Self.waste(["plants": [.string(Self.plant)], "location": "Flower Room 1"])).map(\.field) == ["location"])
+        #expect(eventErrors(Self.waste(["plants": []])).map(\.field) == ["plants"])
+        #expect(eventErrors(Self.waste(["plants": .array(Array(repeating: .string(Self.plant), count: 101))])).map(\.field) == ["plants"])
+        #expect(eventErrors(Self.waste(["plants": [.string(Self.plant), "SHORT"]])).map(\.field) == ["plants[1]"])
+        #expect(eventErrors(Self.waste(["plants": .string(Self.plant)])).map(\.field) == ["plants"])
+        #expect(eventErrors(Self.waste(["location": ""])).map(\.field) == ["location"])
+        #expect(eventErrors(Self.waste(["plants": [.string(Self.plant)], "waste_weight": 0, "waste_unit": "Each"])).map(\.field).sorted()
+            == ["waste_unit", "waste_weight"])
+    }
 }

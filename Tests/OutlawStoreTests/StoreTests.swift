@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import OutlawProtocol
 import OutlawTestSupport
 import Testing
@@ -179,6 +180,59 @@ struct StoreTests {
         #expect(throws: (any Error).self) { try store.pool.write { db in try db.execute(sql: "DELETE FROM audit") } }
         #expect(throws: (any Error).self) { try store.pool.write { db in try db.execute(sql: "UPDATE audit SET actor = 'z'") } }
         #expect(try store.auditEntries().first?.actor == "op")
+    }
+
+    /// A waste record naming three plants waits for an earlier move of one of them, and a later destroy of
+    /// another waits for it; events of other plants are not held up.
+    @Test func aWasteKeepsItsPlaceInTheOrderOfEveryPlantItNames() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        let p = (1...4).map { String(format: "1A4FF01000000220000%05d", $0) }
+        let at: JSONValue = "2026-11-28T14:03:11-08:00"
+        let events: [JSONValue] = [
+            ["seq": 1, "type": "plant.move", "at": at, "plant": .string(p[0]), "location": "Veg Room"],
+            ["seq": 2, "type": "plant.waste", "at": at, "plants": [.string(p[0]), .string(p[1]), .string(p[2])], "waste_weight": 3,
+             "waste_unit": "Grams", "waste_method": "Compost", "waste_material": "Soil", "reason": "Trim"],
+            ["seq": 3, "type": "plant.destroy", "at": at, "plant": .string(p[1]), "waste_weight": 1, "waste_unit": "Grams",
+             "waste_method": "Compost", "waste_material": "Soil", "reason": "Mold"],
+            ["seq": 4, "type": "plant.move", "at": at, "plant": .string(p[3]), "location": "Veg Room"],
+        ]
+        let validator = BatchValidator(maxBatchEvents: 10, defaultLicense: "LIC-0001", licenses: [])
+        let batch = try validator.validate(["id": "w", "user": "jane", "events": .array(events)], now: Self.now).get()
+        #expect(try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: batch)]) == [.stored(events: 4)])
+        var offered = try store.readyEvents(now: Self.now, limit: 10).events
+        #expect(offered.map(\.type) == [.plantMove, .plantMove])
+        try store.resolve([(offered[0].id, .uploaded(metrcID: nil))], now: Self.now)
+        offered = try store.readyEvents(now: Self.now, limit: 10).events
+        #expect(Set(offered.map(\.type)) == [.plantMove, .plantWaste])
+        let waste = try #require(offered.first { $0.type == .plantWaste })
+        try store.resolve([(waste.id, .uploaded(metrcID: nil))], now: Self.now)
+        #expect(try store.readyEvents(now: Self.now, limit: 10).events.map(\.type).contains(.plantDestroy))
+    }
+
+    /// A store written before the order-over-every-tag migration keeps every queued event, in order.
+    @Test func eventsStoredBeforeTheTagTableAreStillOfferedInOrder() async throws {
+        let path = dir.file("old/outlawd.sqlite")
+        try FileManager.default.createDirectory(atPath: dir.file("old"), withIntermediateDirectories: true)
+        do {
+            let pool = try DatabasePool(path: path)
+            try Store.migrator.migrate(pool, upTo: "v2: uploads, keys, attempts")
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO devices (id, name, token_hash, created_at) VALUES (1, 'HH-1', x'00', 0);
+                    INSERT INTO users (id, name, role, pin_hash, pin_salt, pin_rounds, created_at) VALUES (1, 'jane', 'user', x'00', x'00', 1000, 0);
+                    INSERT INTO batches (id, device_id, batch_id, user_id, license, content_hash, event_count, received_at, session)
+                      VALUES (1, 1, 'old', 1, 'LIC-0001', x'00', 2, 0, 's');
+                    INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at) VALUES
+                      (1, 1, 'plant.move', 'T1', '2026-11-28T14:03:11-08:00', '2026-11-28', '{"plant":"T1","location":"Veg Room"}', 1, 'LIC-0001', 'queued', 0),
+                      (1, 2, 'plant.move', 'T1', '2026-11-28T14:03:11-08:00', '2026-11-28', '{"plant":"T1","location":"Vault"}', 1, 'LIC-0001', 'queued', 0);
+                    """)
+            }
+        }
+        let upgraded = try Store(path: path, pinRounds: 1000)
+        let offered = try upgraded.readyEvents(now: Self.now, limit: 10).events
+        #expect(offered.map(\.tag) == ["T1"], "the second move of T1 still waits for the first")
+        #expect(offered.first?.fields["location"] == "Veg Room")
     }
 
     @Test func batchStateSummary() {

@@ -235,3 +235,54 @@ struct ReconciliationTests {
         #expect(r.applied.count == 1 && r.notApplied == [2])
     }
 }
+
+@Suite("Read-back of manicures and waste")
+struct ManicureAndWasteReadBackTests {
+    static let plants = ["1A4FF0100000022000000001", "1A4FF0100000022000000002"]
+
+    @Test func manicureByTheHarvestCount() {
+        #expect(Reconciliation.manicureApplied(before: 2, record: ["HarvestCount": 3]) == true)
+        #expect(Reconciliation.manicureApplied(before: 2, record: ["harvestcount": 2]) == false)
+        #expect(Reconciliation.manicureApplied(before: 2, record: ["HarvestCount": 4]) == nil, "someone else's harvest too: undecided")
+        #expect(Reconciliation.manicureApplied(before: 2, record: nil) == nil)
+        #expect(Reconciliation.manicureApplied(before: 2, record: ["Label": "x"]) == nil)
+    }
+
+    func waste(_ id: Int64, plants: [String] = plants, weight: Double = 3, reason: String = "Trim", date: String = "2026-11-28") -> [String: JSONValue] {
+        ["PlantWasteId": .number(Double(id)), "PlantLabels": .array(plants.map(JSONValue.string)), "WasteAmount": .number(weight),
+         "WasteMethodName": "Compost", "ReasonName": .string(reason), "WasteDate": .string(date)]
+    }
+
+    let event = pending(9, type: .plantWaste, tag: plants[0], fields: [
+        "plants": .array(plants.map(JSONValue.string)), "waste_weight": 3, "waste_unit": "Grams", "waste_method": "Compost",
+        "waste_material": "Soil", "reason": "Trim",
+    ])
+
+    @Test func wasteMatchesItsRecordOnceByPlantsWeightMethodReasonAndDate() {
+        let records = Reconciliation.wasteRecords([waste(5)])
+        #expect(Reconciliation.matchWaste([event], against: records, alreadyClaimed: []).applied.map(\.1) == [5])
+        #expect(Reconciliation.matchWaste([event], against: records, alreadyClaimed: [5]).notApplied == [9])
+        for other in [waste(6, plants: [Self.plants[0]]), waste(7, weight: 4), waste(8, reason: "Mold"), waste(9, date: "2026-11-27")] {
+            #expect(Reconciliation.matchWaste([event], against: Reconciliation.wasteRecords([other]), alreadyClaimed: []).notApplied == [9])
+        }
+    }
+
+    @Test func recordsListedOnePlantALineAreOneRecord() {
+        let lines: [[String: JSONValue]] = Self.plants.map { ["Id": 12, "Label": .string($0), "WasteWeight": 3, "WasteMethodName": "Compost",
+                                                              "ReasonName": "Trim", "WasteDate": "2026-11-28T00:00:00"] }
+        let records = Reconciliation.wasteRecords(lines)
+        #expect(records.count == 1 && records[0].labels == Set(Self.plants))
+        #expect(Reconciliation.matchWaste([event], against: records, alreadyClaimed: []).applied.map(\.1) == [12])
+    }
+
+    @Test func aRoomsWasteMatchesByLocation() {
+        let room = pending(3, type: .plantWaste, tag: "location:Flower Room 1", fields: [
+            "location": "Flower Room 1", "waste_weight": 3, "waste_unit": "Grams", "waste_method": "Compost", "waste_material": "Soil",
+            "reason": "Trim",
+        ])
+        var record = waste(4, plants: [])
+        record["LocationName"] = "flower room 1"
+        #expect(Reconciliation.matchWaste([room], against: Reconciliation.wasteRecords([record]), alreadyClaimed: []).applied.map(\.1) == [4])
+        #expect(Reconciliation.matchWaste([room], against: Reconciliation.wasteRecords([waste(4)]), alreadyClaimed: []).notApplied == [3])
+    }
+}
