@@ -37,6 +37,8 @@ public struct Daemon {
         } else if let sealed = try? store.sealPlainKeys(), sealed > 0 {
             logger.notice("sealed personal Metrc keys stored before the store key was configured", metadata: ["keys": "\(sealed)"])
         }
+        let witness = AuditWitness(store: store, logger: logger)
+        witness.recordStart(configuration)
         let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20)
 
         var client: MetrcClient?
@@ -68,8 +70,8 @@ public struct Daemon {
             onBatchStored: wake)
         let group = MultiThreadedEventLoopGroup.singleton
         let server = DeviceServer(configuration: try deviceServerConfiguration(), services: services, logger: logger, group: group)
-        let systemd = SystemdService(server: server, services: services, store: store, uploader: uploader, eventLoop: group.next(),
-                                     logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60,
+        let systemd = SystemdService(server: server, services: services, store: store, uploader: uploader, witness: witness,
+                                     eventLoop: group.next(), logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60,
                                      onReady: onReady)
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads stop.

@@ -14,6 +14,8 @@ final class SystemdService: Service, Sendable {
     let services: DeviceServices
     let store: Store
     let uploader: Uploader?
+    /// Logs the audit chain's head once a day (the start's head is logged before the services run).
+    let witness: AuditWitness
     let eventLoop: any EventLoop
     let logger: Logger
     let notifier = SystemdNotifier()
@@ -21,14 +23,15 @@ final class SystemdService: Service, Sendable {
     let maxUploaderStall: TimeInterval
     let onReady: @Sendable (Int) -> Void
 
-    init(server: DeviceServer, services: DeviceServices, store: Store, uploader: Uploader?, eventLoop: any EventLoop,
-         logger: Logger, maxUploaderStall: TimeInterval, onReady: @escaping @Sendable (Int) -> Void)
+    init(server: DeviceServer, services: DeviceServices, store: Store, uploader: Uploader?, witness: AuditWitness,
+         eventLoop: any EventLoop, logger: Logger, maxUploaderStall: TimeInterval, onReady: @escaping @Sendable (Int) -> Void)
     {
         self.onReady = onReady
         self.server = server
         self.services = services
         self.store = store
         self.uploader = uploader
+        self.witness = witness
         self.eventLoop = eventLoop
         self.logger = logger
         self.maxUploaderStall = maxUploaderStall
@@ -49,6 +52,7 @@ final class SystemdService: Service, Sendable {
                 if let watchdog {
                     group.addTask { await watchdog.run(isAlive: { await self.isAlive() }) }
                 }
+                group.addTask { await self.witness.run() }
                 group.addTask {
                     while !Task.isCancelled {
                         self.report()

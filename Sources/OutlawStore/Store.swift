@@ -215,6 +215,21 @@ public final class Store: Sendable {
                 ALTER TABLE events ADD COLUMN read_back_base TEXT;
                 """)
         }
+        migrator.registerMigration("v4: audit hash chain") { db in
+            // Each row carries a SHA-256 chained to the row before it (`AuditChain`). The append-only triggers
+            // forbid the UPDATE that fills in existing rows, so they are lifted for the backfill alone, in this
+            // same transaction.
+            try db.execute(sql: """
+                ALTER TABLE audit ADD COLUMN prev_hash BLOB;
+                ALTER TABLE audit ADD COLUMN hash BLOB;
+                DROP TRIGGER audit_no_update;
+                """)
+            try AuditChain.backfill(db)
+            try db.execute(sql: """
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                  BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
+                """)
+        }
         return migrator
     }
 }

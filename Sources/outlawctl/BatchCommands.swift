@@ -61,17 +61,69 @@ struct BatchCommand: ParsableCommand {
     }
 }
 
+/// `outlawctl audit` lists (the default, so the plain command works as before); `outlawctl audit verify` checks the chain.
 struct AuditCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Show the audit log, newest first.")
-    @OptionGroup var options: ConfigOptions
-    @Option(name: .long) var limit: Int = 100
-    @Flag(name: .long, help: "JSON output.") var json = false
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Show the audit log, newest first, or verify its hash chain.",
+        subcommands: [List.self, Verify.self], defaultSubcommand: List.self)
 
-    func run() throws {
-        let entries = try options.openStore().auditEntries(limit: limit)
-        if json { return try printJSON(entries) }
-        print(table(["WHEN", "WHO", "ACTION", "SUBJECT", "DETAIL"], entries.map {
-            [formatDate($0.at), $0.actor, $0.action, $0.subject ?? "", $0.detail ?? ""]
-        }))
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the audit log, newest first.")
+        @OptionGroup var options: ConfigOptions
+        @Option(name: .long) var limit: Int = 100
+        @Flag(name: .long, help: "JSON output.") var json = false
+
+        func run() throws {
+            let entries = try options.openStore().auditEntries(limit: limit)
+            if json { return try printJSON(entries) }
+            print(table(["WHEN", "WHO", "ACTION", "SUBJECT", "DETAIL"], entries.map {
+                [formatDate($0.at), $0.actor, $0.action, $0.subject ?? "", $0.detail ?? ""]
+            }))
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Walk the audit hash chain; name the first row that does not match (exit 1).",
+            discussion: """
+                Compare the head with the last AUDIT_HEAD_ID / AUDIT_HEAD_HASH outlawd wrote to the journal: rows removed \
+                from the end, or a chain rewritten from some row on, show only there.
+                """)
+        @OptionGroup var options: ConfigOptions
+        @Flag(name: .long, help: "JSON output.") var json = false
+
+        struct Report: Encodable {
+            struct Head: Encodable {
+                let id: Int64
+                let hash: String
+            }
+
+            struct Bad: Encodable {
+                let id: Int64
+                let kind: String
+                let problem: String
+            }
+
+            let intact: Bool
+            let rows: Int
+            let head: Head?
+            let firstBad: Bad?
+        }
+
+        func run() throws {
+            let result = try options.openStore().verifyAudit()
+            if json {
+                try printJSON(Report(intact: result.intact, rows: result.rows, head: result.head.map { .init(id: $0.id, hash: $0.hex) },
+                                     firstBad: result.firstBad.map { .init(id: $0.id, kind: $0.kind.rawValue, problem: $0.problem) }))
+                if !result.intact { throw ExitCode(1) }
+                return
+            }
+            let rows = result.rows == 1 ? "1 row" : "\(result.rows) rows"
+            if let bad = result.firstBad {
+                throw StoreError("audit chain broken at \(bad); \(rows) before it verified")
+            }
+            guard let head = result.head else { return print("audit chain intact: 0 rows") }
+            print("audit chain intact: \(rows), head #\(head.id) \(head.hex.prefix(16))")
+        }
     }
 }
