@@ -19,44 +19,42 @@ protocol ReadBack: Sendable {
     func check(_ events: [PendingEvent], license: String, key: String) async -> ReadBackResult
 }
 
-/// Adjustments (a POST Metrc applies again if it is sent again): matched one for one against the package
-/// adjustment history since the attempt, each history entry claimed once.
-struct AdjustmentReadBack: ReadBack {
-    let client: MetrcClient
+/// A POST Metrc applies again if it is sent again, and lists as entries afterwards (package adjustments, plant
+/// waste records): the entries since the attempt are matched one for one, each entry claimed once (its id is
+/// kept on the event it matched), so two identical events never both match one entry.
+struct HistoryReadBack: ReadBack {
+    /// The entries since a time, each with Metrc's id, matched against the events given the ids already claimed.
+    typealias Matcher = @Sendable (_ events: [PendingEvent], _ license: String, _ key: String, _ since: Date, _ until: Date,
+                                   _ claimed: @Sendable ([Int64]) throws -> Set<Int64>) async throws -> (applied: [(Int64, Int64)], notApplied: [Int64])
     let store: Store
     let clock: @Sendable () -> Date
+    let match: Matcher
 
     func check(_ events: [PendingEvent], license: String, key: String) async -> ReadBackResult {
         let since = (events.compactMap(\.unknownSince).min() ?? clock()).addingTimeInterval(-Reconciliation.clockSkew)
+        let store = self.store
         do {
-            let history = try await client.adjustments(license: license, userKey: key, since: since, until: clock().addingTimeInterval(60))
-            let claimed = try store.claimedMetrcIDs(history.map(\.id))
-            let match = Reconciliation.match(events, against: history, alreadyClaimed: claimed)
-            return ReadBackResult(applied: match.applied.map { ($0.0, String($0.1)) }, notApplied: match.notApplied)
+            let found = try await match(events, license, key, since, clock().addingTimeInterval(60)) { try store.claimedMetrcIDs($0) }
+            return ReadBackResult(applied: found.applied.map { ($0.0, String($0.1)) }, notApplied: found.notApplied)
         } catch {
             return ReadBackResult(unreadable: events)
         }
     }
-}
 
-/// Plant waste (a POST): matched one for one against the plant waste records since the attempt, each
-/// record claimed once, by the plants (or room) it names, the weight, method, reason and date.
-struct WasteReadBack: ReadBack {
-    let client: MetrcClient
-    let store: Store
-    let clock: @Sendable () -> Date
+    /// Adjustments: the package adjustment history, by package, quantity, unit, reason and date.
+    static func adjustments(client: MetrcClient, store: Store, clock: @escaping @Sendable () -> Date) -> HistoryReadBack {
+        HistoryReadBack(store: store, clock: clock) { events, license, key, since, until, claimed in
+            let history = try await client.adjustments(license: license, userKey: key, since: since, until: until)
+            return Reconciliation.match(events, against: history, alreadyClaimed: try claimed(history.map(\.id)))
+        }
+    }
 
-    func check(_ events: [PendingEvent], license: String, key: String) async -> ReadBackResult {
-        let since = (events.compactMap(\.unknownSince).min() ?? clock()).addingTimeInterval(-Reconciliation.clockSkew)
-        do {
-            let records = try await client.list(path: "/plants/v2/waste", license: license, userKey: key, since: since,
-                                                until: clock().addingTimeInterval(60))
-            let waste = Reconciliation.wasteRecords(records)
-            let claimed = try store.claimedMetrcIDs(waste.map(\.id))
-            let match = Reconciliation.matchWaste(events, against: waste, alreadyClaimed: claimed)
-            return ReadBackResult(applied: match.applied.map { ($0.0, String($0.1)) }, notApplied: match.notApplied)
-        } catch {
-            return ReadBackResult(unreadable: events)
+    /// Plant waste: the waste records, by the plants (or room) named, weight, method, reason and date.
+    static func waste(client: MetrcClient, store: Store, clock: @escaping @Sendable () -> Date) -> HistoryReadBack {
+        HistoryReadBack(store: store, clock: clock) { events, license, key, since, until, claimed in
+            let records = Reconciliation.wasteRecords(try await client.list(path: "/plants/v2/waste", license: license, userKey: key,
+                                                                            since: since, until: until))
+            return Reconciliation.matchWaste(events, against: records, alreadyClaimed: try claimed(records.map(\.id)))
         }
     }
 }

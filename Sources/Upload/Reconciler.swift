@@ -20,8 +20,8 @@ struct Reconciler: Sendable {
         self.clock = clock
         let record = RecordReadBack(client: client)
         readBacks = [
-            .adjustPackages: AdjustmentReadBack(client: client, store: store, clock: clock),
-            .wastePlants: WasteReadBack(client: client, store: store, clock: clock),
+            .adjustPackages: HistoryReadBack.adjustments(client: client, store: store, clock: clock),
+            .wastePlants: HistoryReadBack.waste(client: client, store: store, clock: clock),
             .manicurePlants: ManicureReadBack(client: client),
             .movePlants: record, .harvestPlants: record, .destroyPlants: record, .movePackages: record,
         ]

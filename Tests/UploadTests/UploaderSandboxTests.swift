@@ -147,4 +147,42 @@ struct UploaderSandboxTests {
         }
         try await rig.shutdown()
     }
+
+    static func manicure(_ plant: String) -> [String: JSON] {
+        ["type": "plant.manicure", "at": .string(at), "plant": .string(plant), "weight": 12.5, "unit": "Grams",
+         "drying_location": "Drying Room"]
+    }
+
+    @Test func aManicureWhosePlantChangedTwiceIsHeldForAPersonNotSentAgain() async throws {
+        let rig = try await Rig.make()
+        do {
+            let plant = SandboxDemo.floweringPlantTag(5)
+            try rig.storeBatch("m", [Self.manicure(plant)])
+            try await rig.sandbox.setFaults(.applyThenFail(status: 500, count: 1))
+            await rig.uploader.send(try rig.plannedRequests()[0])
+            // Someone else manicures the same plant at Metrc meanwhile: the count moved by two.
+            let other = MetrcBody.object(type: .plantManicure, fields: Self.manicure(plant), date: "2026-11-28")
+            let response = await rig.client.send(.manicurePlants, license: SandboxDemo.license, objects: [other], userKey: SandboxDemo.ownerKey)
+            guard case .accepted = response else {
+                Issue.record("the other manicure was not accepted: \(response)")
+                try await rig.shutdown()
+                return
+            }
+            let unknown = try rig.store.readyEvents(now: Date().addingTimeInterval(1), limit: 10).events
+            #expect(unknown.count == 1 && unknown[0].readBackBase != nil)
+
+            let resend = await rig.uploader.reconciler.reconcile(unknown) { _ in .personal(key: SandboxDemo.janeKey) }
+            #expect(resend.isEmpty, "never sent blindly")
+            let event = try #require(try rig.store.batchDetail(device: "HH-1", id: "m")).1[0]
+            #expect(event.state == .held)
+            #expect(event.message?.contains("manicure outcome unknown") == true, "\(event.message ?? "")")
+            let failures = try rig.store.failures(FailureFilter())
+            #expect(failures.first?.events.first?.heldCode == .readBackUndecided)
+            #expect(await rig.sandbox.writes().filter { $0.action.rawValue == "manicurePlants" }.count == 2)
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
 }
