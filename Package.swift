@@ -24,7 +24,7 @@ let package = Package(
         // Wire messages, framing and event validation: pure, no I/O.
         .target(name: "OutlawProtocol"),
         // The daemon's TOML configuration: parsing and checking, no I/O beyond reading the file.
-        .target(name: "OutlawConfig"),
+        .target(name: "OutlawConfig", dependencies: ["OutlawProtocol"]),
         // libcrypto (OpenSSL), as Debian's libssl-dev ships it: SHA-256, PBKDF2, AES-GCM for the store's secrets.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // SQLite store: schema, migrations, queries.
@@ -105,7 +105,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/OutlawTestSupport"),
         .testTarget(name: "OutlawProtocolTests", dependencies: ["OutlawProtocol"]),
-        .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig"]),
+        .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig", "OutlawProtocol"]),
         .testTarget(name: "OutlawStoreTests", dependencies: [
             "OutlawStore", "OutlawTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
@@ -116,6 +116,7 @@ let package = Package(
         ]),
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
+        .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
         ]),

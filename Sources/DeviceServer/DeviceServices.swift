@@ -4,19 +4,36 @@ import OutlawProtocol
 import OutlawStore
 import Synchronization
 
+/// What a `login` answer tells the handheld about the user's Metrc key.
+public struct LoginKey: Sendable, Equatable {
+    /// `personal`, `default`, `rejected` or `required`.
+    public var metrcKey: String
+    /// `key_expires`: the personal key's expected expiry day, `YYYY-MM-DD`, when known.
+    public var expires: String?
+    /// `key_checked_at`: when Metrc last accepted the personal key, when known.
+    public var checkedAt: Date?
+
+    public init(metrcKey: String, expires: String? = nil, checkedAt: Date? = nil) {
+        self.metrcKey = metrcKey
+        self.expires = expires
+        self.checkedAt = checkedAt
+    }
+}
+
 /// What a device session needs from the rest of the daemon: the store, group commit, and later features' hooks.
 public final class DeviceServices: Sendable {
     public let store: Store
     public let writer: BatchWriter
-    /// Tells a logged-in user whose key signs their uploads (`personal`, `default`, `rejected`, `required`).
-    let metrcKeyStatus: @Sendable (User) async -> String
+    /// Tells a logged-in user whose key signs their uploads (`personal`, `default`, `rejected`, `required`), and
+    /// when known their personal key's expected expiry and last acceptance by Metrc.
+    let metrcKeyStatus: @Sendable (User) async -> LoginKey
     let setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)?
     let pullHandler: (@Sendable (ClientMessage.Pull) async -> Reply)?
     let onBatchStored: @Sendable () -> Void
     private let connectedDevices = Mutex([String: Int]())
 
     public init(store: Store, writer: BatchWriter,
-                metrcKeyStatus: @escaping @Sendable (User) async -> String = { _ in "default" },
+                metrcKeyStatus: @escaping @Sendable (User) async -> LoginKey = { _ in LoginKey(metrcKey: "default") },
                 setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)? = nil,
                 pullHandler: (@Sendable (ClientMessage.Pull) async -> Reply)? = nil,
                 onBatchStored: @escaping @Sendable () -> Void = {})
@@ -58,8 +75,11 @@ public final class DeviceServices: Sendable {
         switch outcome {
         case .ok(let u):
             let key = await metrcKeyStatus(u)
-            return Reply(op: "login", [("user", .string(user)), ("ok", true), ("role", .string(u.role.rawValue)),
-                                       ("metrc_key", .string(key))])
+            var fields: [(String, JSONValue)] = [("user", .string(user)), ("ok", true), ("role", .string(u.role.rawValue)),
+                                                 ("metrc_key", .string(key.metrcKey))]
+            if let expires = key.expires { fields.append(("key_expires", .string(expires))) }
+            if let checkedAt = key.checkedAt { fields.append(("key_checked_at", .string(Timestamp.format(checkedAt)))) }
+            return Reply(op: "login", fields)
         case .badCredentials: return refused("bad_credentials")
         case .inactiveUser: return refused("inactive_user")
         case .locked: return refused("locked")
@@ -67,17 +87,24 @@ public final class DeviceServices: Sendable {
     }
 }
 
-/// Builds the per-batch items of a `status` answer.
+/// Builds the per-batch items of a `status` answer. Events rejected in review count as failed (they never reach
+/// Metrc; `errors` says who rejected them and why).
 enum StatusReply {
     static func item(_ summary: BatchSummary) -> JSONValue {
         var item: [String: JSONValue] = [
             "id": .string(summary.id), "state": .string(summary.state.rawValue),
             "events": [
                 "total": .number(Double(summary.events.total)), "pending": .number(Double(summary.events.pending)),
-                "uploaded": .number(Double(summary.events.uploaded)), "failed": .number(Double(summary.events.failed)),
+                "uploaded": .number(Double(summary.events.uploaded)),
+                "failed": .number(Double(summary.events.failed + summary.events.rejected)),
             ],
         ]
-        if let reason = summary.heldReason { item["reason"] = .string(reason) }
+        if summary.state == .review {
+            let n = summary.events.review
+            item["reason"] = .string("\(n) event\(n == 1 ? "" : "s") wait\(n == 1 ? "s" : "") for review")
+        } else if let reason = summary.heldReason {
+            item["reason"] = .string(reason)
+        }
         if !summary.errors.isEmpty {
             item["errors"] = .array(summary.errors.map { ["seq": .number(Double($0.seq)), "message": .string($0.message)] })
         }

@@ -5,8 +5,9 @@ import OutlawProtocol
 extension MetrcClient {
     /// The answer of the cheap key check.
     public enum KeyCheck: Sendable, Equatable {
-        /// The key works; the licenses it may act for.
-        case valid(licenses: [String])
+        /// The key works; the licenses it may act for, and the key's expiry should Metrc ever report one (its
+        /// facilities answer carries none today, so `checkKey` leaves it nil and the lifetime in `[keys]` is used).
+        case valid(licenses: [String], expiresAt: Date? = nil)
         /// 401/403: a person must fix the key.
         case rejected
         /// No usable answer (transport error, 5xx, 429, anything else): try later.

@@ -1,4 +1,5 @@
 import Foundation
+import OutlawProtocol
 
 /// Everything `outlawd.toml` sets, with the defaults the daemon runs with when a key is absent.
 public struct DaemonConfiguration: Sendable, Equatable {
@@ -49,10 +50,31 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var alertAfterHours = 48.0
     }
 
+    /// `[keys]`: how personal keys and the Default key are watched (checked with Metrc; expiry warnings).
+    public struct Keys: Sendable, Equatable {
+        /// How often each key is checked with Metrc (fractions allowed, e.g. for tests).
+        public var checkIntervalHours = 24.0
+        /// How long a Metrc key is expected to live, from the day it was set (Metrc's own date wins when it gives one).
+        public var lifetimeDays = 365
+        /// How many days before that expiry the daily warning starts.
+        public var warnDays = 14
+
+        public init() {}
+    }
+
+    /// `[review]`: uploadable events that wait (`review`) until a person approves or rejects them with
+    /// `outlawctl review`: those of these types, and those collected by these users (either is enough).
+    public struct Review: Sendable, Equatable {
+        public var eventTypes: [EventType] = []
+        public var users: [String] = []
+    }
+
     public var server = Server()
     public var store = StoreSettings()
     public var facility = Facility()
     public var metrc = Metrc()
+    public var review = Review()
+    public var keys = Keys()
     /// The file this was read from, if any.
     public var file: String?
 
@@ -101,7 +123,7 @@ extension DaemonConfiguration {
         let reader = TableReader(file: file, folder: folder)
         var config = DaemonConfiguration()
         config.file = file
-        try reader.only(root, known: ["server", "store", "facility", "metrc"], prefix: nil)
+        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys"], prefix: nil)
 
         if let server = try reader.table(root, "server") {
             try reader.only(server, known: ["listen", "max_line_bytes", "max_batch_events", "window", "idle_timeout_seconds",
@@ -166,6 +188,33 @@ extension DaemonConfiguration {
             if let v = try reader.integer(metrc, "metrc.concurrency", in: 1...64) { config.metrc.concurrency = v }
             if let v = try reader.seconds(metrc, "metrc.request_timeout_seconds") { config.metrc.requestTimeoutSeconds = v }
             if let v = try reader.seconds(metrc, "metrc.alert_after_hours") { config.metrc.alertAfterHours = v }
+        }
+        if let review = try reader.table(root, "review") {
+            try reader.only(review, known: ["event_types", "users"], prefix: "review")
+            for text in try reader.strings(review, "review.event_types") ?? [] {
+                guard let type = EventType(rawValue: text) else {
+                    let known = EventType.allCases.filter(\.isUploaded).map(\.rawValue).joined(separator: ", ")
+                    throw ConfigError(file: file, key: "review.event_types", problem: "\"\(text)\" is not an event type (known: \(known))")
+                }
+                guard type.isUploaded else {
+                    throw ConfigError(file: file, key: "review.event_types", problem: "\"\(text)\" is never uploaded, so there is nothing to review")
+                }
+                if !config.review.eventTypes.contains(type) { config.review.eventTypes.append(type) }
+            }
+            for name in try reader.strings(review, "review.users") ?? [] {
+                guard !name.isEmpty else { throw ConfigError(file: file, key: "review.users", problem: "a user name must not be empty") }
+                if !config.review.users.contains(name) { config.review.users.append(name) }
+            }
+        }
+        if let keys = try reader.table(root, "keys") {
+            try reader.only(keys, known: ["check_interval_hours", "lifetime_days", "warn_days"], prefix: "keys")
+            if let v = try reader.seconds(keys, "keys.check_interval_hours") { config.keys.checkIntervalHours = v }
+            if let v = try reader.integer(keys, "keys.lifetime_days", in: 1...3650) { config.keys.lifetimeDays = v }
+            if let v = try reader.integer(keys, "keys.warn_days", in: 0...3650) { config.keys.warnDays = v }
+            if config.keys.warnDays > config.keys.lifetimeDays {
+                throw ConfigError(file: file, key: "keys.warn_days",
+                                  problem: "must not exceed keys.lifetime_days (\(config.keys.lifetimeDays)), not \(config.keys.warnDays)")
+            }
         }
         return config
     }

@@ -39,7 +39,14 @@ public struct Daemon {
         }
         let witness = AuditWitness(store: store, logger: logger)
         witness.recordStart(configuration)
-        let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20)
+        let review = ReviewRule(eventTypes: Set(configuration.review.eventTypes), users: Set(configuration.review.users))
+        if !review.isEmpty {
+            logger.info("review gate: matching events wait for outlawctl review", metadata: [
+                "event_types": "\(configuration.review.eventTypes.map(\.rawValue).joined(separator: ","))",
+                "users": "\(configuration.review.users.joined(separator: ","))",
+            ])
+        }
+        let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20, review: review)
 
         var client: MetrcClient?
         var uploader: Uploader?
@@ -63,9 +70,16 @@ public struct Daemon {
         }
         let wake: @Sendable () -> Void = { [uploader] in uploader?.wake() }
         let keys = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys, onChange: wake)
+        // Every key checked with Metrc on the [keys] schedule; warnings ahead of expected expiries.
+        let keyPolicy = KeyHealthPolicy(configuration.keys)
+        var keyHealth: KeyHealthMonitor?
+        if let client, let uploader {
+            keyHealth = KeyHealthMonitor(store: store, client: client, uploader: uploader, defaultKey: credentials.defaultKey,
+                                         policy: keyPolicy, logger: logger)
+        }
         let services = DeviceServices(
             store: store, writer: writer,
-            metrcKeyStatus: { user in await keys.loginStatus(user) },
+            metrcKeyStatus: { user in await keys.loginStatus(user, policy: keyPolicy) },
             setKeyHandler: { message, _ in await keys.handle(message) },
             onBatchStored: wake)
         let group = MultiThreadedEventLoopGroup.singleton
@@ -76,6 +90,7 @@ public struct Daemon {
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads stop.
         if let uploader { list.append(.init(service: uploader)) }
+        if let keyHealth { list.append(.init(service: keyHealth)) }
         list.append(.init(service: server))
         list += extraServices.map { .init(service: $0) }
         list.append(.init(service: systemd))

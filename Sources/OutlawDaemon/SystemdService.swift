@@ -95,6 +95,7 @@ final class SystemdService: Service, Sendable {
             }
             parts.append(waiting)
             if stats.held > 0 { parts.append("\(stats.held) held (\(stats.heldUsers.joined(separator: ", ")))") }
+            if stats.review > 0 { parts.append("\(stats.review) in review") }
             if stats.failed > 0 { parts.append("\(stats.failed) failed") }
         }
         if (try? store.uploadsPaused()) == true { parts.append("uploads paused") }

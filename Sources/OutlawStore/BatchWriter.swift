@@ -16,12 +16,17 @@ public final class BatchWriter: Sendable {
     /// Refuse new batches (nack `unavailable`) when the store's disk has less free space than this.
     private let minFreeBytes: Int64
     private let clock: @Sendable () -> Date
+    /// Which uploadable events are stored in `review` rather than `queued` (`[review]`).
+    private let review: ReviewRule
     // SQLite's commit blocks on fsync: keep that off Swift's small cooperative thread pool.
     private let queue = DispatchQueue(label: "outlawd.batch-writer")
 
-    public init(store: Store, minFreeBytes: Int64 = 64 << 20, clock: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: Store, minFreeBytes: Int64 = 64 << 20, review: ReviewRule = .none,
+                clock: @escaping @Sendable () -> Date = Date.init)
+    {
         self.store = store
         self.minFreeBytes = minFreeBytes
+        self.review = review
         self.clock = clock
     }
 
@@ -54,7 +59,7 @@ public final class BatchWriter: Sendable {
                 outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server's disk is nearly full; retry later") }
             } else {
                 do {
-                    outcomes = try store.commit(group.map(\.0), now: clock())
+                    outcomes = try store.commit(group.map(\.0), now: clock(), review: review)
                 } catch {
                     outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server cannot store right now; retry later") }
                 }

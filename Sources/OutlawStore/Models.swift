@@ -48,11 +48,14 @@ public struct EventCounts: Sendable, Equatable, Codable {
     public var failed = 0
     public var held = 0
     public var recorded = 0
+    public var review = 0
+    /// Rejected in review: finished without reaching Metrc (the device's `status` counts them as failed).
+    public var rejected = 0
 
     public init() {}
 
-    /// Events not yet finished (queued, uploading or held).
-    public var pending: Int { queued + uploading + held }
+    /// Events not yet finished (queued, uploading, held or in review).
+    public var pending: Int { queued + uploading + held + review }
 
     mutating func add(state: EventState, count: Int) {
         total += count
@@ -63,16 +66,20 @@ public struct EventCounts: Sendable, Equatable, Codable {
         case .failed: failed += count
         case .held: held += count
         case .recorded: recorded += count
+        case .review: review += count
+        case .rejected: rejected += count
         }
     }
 
-    /// The batch-level state of the contract's `status` answer.
+    /// The batch-level state of the contract's `status` answer. Events in review come first (a person must act);
+    /// rejected events count as failed ones: finished, never in Metrc.
     public var batchState: BatchState {
         if total == recorded { return .recorded }
+        if review > 0 { return .review }
         if held > 0 { return .held }
         if uploading > 0 { return .uploading }
-        if queued > 0 { return uploaded > 0 || failed > 0 ? .uploading : .queued }
-        if failed > 0 { return uploaded > 0 ? .partial : .failed }
+        if queued > 0 { return uploaded > 0 || failed > 0 || rejected > 0 ? .uploading : .queued }
+        if failed > 0 || rejected > 0 { return uploaded > 0 ? .partial : .failed }
         return .uploaded
     }
 }

@@ -5,9 +5,13 @@ public enum EventState: String, Sendable, Codable, CaseIterable, DatabaseValueCo
     case queued, uploading, uploaded, failed, held
     /// Scans: stored for the record, never uploaded.
     case recorded
+    /// Waits for a person's decision (`[review]`): approved, it is `queued` in its old place; rejected, `rejected`.
+    case review
+    /// Rejected in review: finished, never sent to Metrc; `message` says who rejected it and why.
+    case rejected
 
     /// Not finished: an event in one of these states keeps later events of its tag waiting.
-    public static let unfinished: [EventState] = [.queued, .uploading, .held]
+    public static let unfinished: [EventState] = [.queued, .uploading, .held, .review]
 }
 
 /// Why held events wait; outlawctl's advice is chosen by it.
@@ -54,4 +58,6 @@ public enum AttemptOutcome: String, Sendable, Codable, CaseIterable, DatabaseVal
 /// A batch's state as the contract's `status` answer and `outlawctl batches --state` name it, derived from its events.
 public enum BatchState: String, Sendable, Codable, CaseIterable {
     case queued, uploading, uploaded, partial, failed, held, recorded
+    /// Some events wait for a person's review (`outlawctl review`).
+    case review
 }

@@ -32,13 +32,14 @@ public struct BatchFilter: Sendable {
 
 extension Store {
     /// Stores several batches in one transaction (group commit); every outcome holds only once this returns.
-    public func commit(_ batches: [IncomingBatch], now: Date = Date()) throws -> [BatchOutcome] {
+    /// Uploadable events the review rule names are stored in `review` instead of `queued`.
+    public func commit(_ batches: [IncomingBatch], now: Date = Date(), review: ReviewRule = .none) throws -> [BatchOutcome] {
         try pool.write { db in
             try batches.map { incoming in
                 var outcome = BatchOutcome.rejected(code: .unavailable, message: "not stored")
                 // A savepoint per batch: one batch's failure never takes the others' events with it.
                 try db.inSavepoint {
-                    outcome = try Store.insert(incoming, db: db, now: now)
+                    outcome = try Store.insert(incoming, db: db, now: now, review: review)
                     if case .stored = outcome { return .commit }
                     return .rollback
                 }
@@ -47,7 +48,7 @@ extension Store {
         }
     }
 
-    static func insert(_ incoming: IncomingBatch, db: Database, now: Date) throws -> BatchOutcome {
+    static func insert(_ incoming: IncomingBatch, db: Database, now: Date, review: ReviewRule = .none) throws -> BatchOutcome {
         let batch = incoming.batch
         let hash = Secrets.contentHash(batch.canonicalContent)
         if let existing = try Row.fetchOne(db, sql: "SELECT content_hash, event_count FROM batches WHERE device_id = ? AND batch_id = ?",
@@ -71,18 +72,20 @@ extension Store {
             """, arguments: [incoming.deviceID, batch.id, userID, batch.license, hash, batch.events.count, t, incoming.session])
         let batchRowID = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let tagStatement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
         for event in batch.events {
-            let state: EventState = event.type.isUploaded ? .queued : .recorded
+            let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
+            let state: EventState = !event.type.isUploaded ? .recorded : why == nil ? .queued : .review
             try statement.execute(arguments: [
                 batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
-                JSONValue.object(event.fields).serialized(sortedKeys: true), userID, batch.license, state, t,
+                JSONValue.object(event.fields).serialized(sortedKeys: true), userID, batch.license, state, why, t,
             ])
-            // Scans never wait nor make others wait: only uploaded types take part in the order per tag.
-            if state == .queued {
+            // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
+            // in review keeps its place there, so later events of its tags wait for the decision).
+            if state != .recorded {
                 let eventID = db.lastInsertedRowID
                 for tag in event.tags { try tagStatement.execute(arguments: [tag, eventID]) }
             }
@@ -139,10 +142,11 @@ extension Store {
     /// `EventCounts.batchState` says; a test compares the two over every mix of states.
     static let batchStateSQL = """
         CASE WHEN total = recorded THEN 'recorded'
+             WHEN review > 0 THEN 'review'
              WHEN held > 0 THEN 'held'
              WHEN uploading > 0 THEN 'uploading'
-             WHEN queued > 0 THEN (CASE WHEN uploaded > 0 OR failed > 0 THEN 'uploading' ELSE 'queued' END)
-             WHEN failed > 0 THEN (CASE WHEN uploaded > 0 THEN 'partial' ELSE 'failed' END)
+             WHEN queued > 0 THEN (CASE WHEN uploaded > 0 OR failed > 0 OR rejected > 0 THEN 'uploading' ELSE 'queued' END)
+             WHEN failed > 0 OR rejected > 0 THEN (CASE WHEN uploaded > 0 THEN 'partial' ELSE 'failed' END)
              ELSE 'uploaded' END
         """
 
@@ -161,7 +165,8 @@ extension Store {
                 (SELECT h.message FROM events h WHERE h.batch_id = b.id AND h.state = '\(EventState.held.rawValue)'
                    ORDER BY h.seq LIMIT 1) AS held_reason,
                 (SELECT json_group_array(json_object('seq', f.seq, 'message', f.message))
-                   FROM (SELECT seq, message FROM events WHERE batch_id = b.id AND state = '\(EventState.failed.rawValue)'
+                   FROM (SELECT seq, message FROM events WHERE batch_id = b.id
+                           AND state IN ('\(EventState.failed.rawValue)', '\(EventState.rejected.rawValue)')
                          ORDER BY seq) f) AS failures
               FROM batches b JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
               LEFT JOIN events e ON e.batch_id = b.id

@@ -42,10 +42,14 @@ extension Store {
         try pool.write { db in
             let userID = try Store.userID(db, name: user)
             try db.execute(sql: """
-                INSERT OR REPLACE INTO user_keys (user_id, key, last4, status, set_at, set_by, checked_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO user_keys (user_id, key, last4, status, set_at, set_by, checked_at,
+                                                  accepted_at, last_check_at, last_check_result)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [userID, stored, String(trimmed.suffix(4)), status.rawValue, now.timeIntervalSince1970, actor,
-                                 status == .unverified ? nil : now.timeIntervalSince1970])
+                                 status == .unverified ? nil : now.timeIntervalSince1970,
+                                 status == .ok ? now.timeIntervalSince1970 : nil,
+                                 status == .unverified ? nil : now.timeIntervalSince1970,
+                                 status == .ok ? KeyCheckResult.accepted : status == .rejected ? KeyCheckResult.refused : nil])
             let released = try Store.releaseHeld(db, userID: userID)
             try Store.audit(db, actor: actor, action: "key.set", subject: user,
                             detail: "…\(trimmed.suffix(4)) \(status.rawValue); \(released) held events released")
@@ -107,26 +111,30 @@ extension Store {
     /// Metrc refused this user's key: mark it, and hold all that user's waiting events. Returns how many were held.
     @discardableResult
     public func markUserKeyRejected(userID: Int64, now: Date = Date()) throws -> Int {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ? WHERE user_id = ?",
-                           arguments: [KeyStatus.rejected, now.timeIntervalSince1970, userID])
-            let name = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
-            try db.execute(sql: """
-                UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ?
-                WHERE user_id = ? AND state = ?
-                """, arguments: [EventState.held, HoldCode.keyRejected, "\(name)'s Metrc key was rejected by Metrc",
-                                 now.timeIntervalSince1970, userID, EventState.queued])
-            let held = db.changesCount
-            try Store.audit(db, actor: "outlawd", action: "key.rejected", subject: name, detail: "\(held) events held")
-            return held
-        }
+        try pool.write { db in try Store.rejectUserKey(db, userID: userID, now: now) }
     }
 
-    /// Records that Metrc accepted a key (so an `unverified` key becomes `ok`).
+    static func rejectUserKey(_ db: Database, userID: Int64, now: Date) throws -> Int {
+        // A refused upload counts as a check, as a refused scheduled check does.
+        try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ?, last_check_at = ?, last_check_result = ? WHERE user_id = ?",
+                       arguments: [KeyStatus.rejected, now.timeIntervalSince1970, now.timeIntervalSince1970, KeyCheckResult.refused, userID])
+        let name = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
+        try db.execute(sql: """
+            UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ?
+            WHERE user_id = ? AND state = ?
+            """, arguments: [EventState.held, HoldCode.keyRejected, "\(name)'s Metrc key was rejected by Metrc",
+                             now.timeIntervalSince1970, userID, EventState.queued])
+        let held = db.changesCount
+        try Store.audit(db, actor: "outlawd", action: "key.rejected", subject: name, detail: "\(held) events held")
+        return held
+    }
+
+    /// Records that Metrc accepted a key in an upload (so an `unverified` key becomes `ok`, and `accepted_at`,
+    /// the `login` answer's `key_checked_at`, moves on). A key marked `rejected` meanwhile stays so.
     public func markUserKeyGood(userID: Int64, now: Date = Date()) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ? WHERE user_id = ? AND status = ?",
-                           arguments: [KeyStatus.ok, now.timeIntervalSince1970, userID, KeyStatus.unverified])
+            try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ?, accepted_at = ? WHERE user_id = ? AND status != ?",
+                           arguments: [KeyStatus.ok, now.timeIntervalSince1970, now.timeIntervalSince1970, userID, KeyStatus.rejected])
         }
     }
 

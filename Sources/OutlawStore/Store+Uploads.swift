@@ -81,7 +81,10 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var failed = 0
     public var uploaded = 0
     public var recorded = 0
-    /// When the oldest event not yet uploaded (queued, uploading or held) was received.
+    /// Waiting for a person's review; rejected there (never sent).
+    public var review = 0
+    public var rejected = 0
+    /// When the oldest event not yet uploaded (queued, uploading, held or in review) was received.
     public var oldestWaitingReceivedAt: Date?
     /// The oldest waiting event as `DEVICE:BATCH_ID#SEQ`, for alerts.
     public var oldestWaitingEvent: String?
@@ -90,10 +93,13 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var lastErrorAt: Date?
     public var lastErrorMessage: String?
 
-    public var waiting: Int { queued + uploading + held }
+    public var waiting: Int { queued + uploading + held + review }
 }
 
 extension Store {
+    /// One `?` per unfinished state, for `state IN (...)` bound with `EventState.unfinished`.
+    static let unfinishedPlaceholders = EventState.unfinished.map { _ in "?" }.joined(separator: ", ")
+
     /// Queued events whose time has come and that no earlier unfinished event of the same tag is waiting before,
     /// in ingestion order: so a plant's move reaches Metrc before its later harvest, whoever collected each.
     public func readyEvents(now: Date, limit: Int) throws -> ReadyEvents {
@@ -108,7 +114,7 @@ extension Store {
                     SELECT 1 FROM event_tags mine
                     JOIN event_tags other ON other.tag = mine.tag AND other.event_id < mine.event_id
                     JOIN events p ON p.id = other.event_id
-                    WHERE mine.event_id = e.id AND p.state IN (?, ?, ?))
+                    WHERE mine.event_id = e.id AND p.state IN (\(Store.unfinishedPlaceholders)))
                 ORDER BY e.id LIMIT ?
                 """, arguments: [EventState.queued, now.timeIntervalSince1970] + StatementArguments(EventState.unfinished) + [limit])
             while let row = try rows.next() {
@@ -261,13 +267,15 @@ extension Store {
                 case .failed: stats.failed = n
                 case .uploaded: stats.uploaded = n
                 case .recorded: stats.recorded = n
+                case .review: stats.review = n
+                case .rejected: stats.rejected = n
                 case nil: break
                 }
             }
             if let oldest = try Row.fetchOne(db, sql: """
                 SELECT b.received_at, d.name AS device, b.batch_id, e.seq FROM events e
                 JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id
-                WHERE e.state IN (?, ?, ?) ORDER BY e.id LIMIT 1
+                WHERE e.state IN (\(Store.unfinishedPlaceholders)) ORDER BY e.id LIMIT 1
                 """, arguments: StatementArguments(EventState.unfinished)) {
                 stats.oldestWaitingReceivedAt = Date(timeIntervalSince1970: oldest["received_at"])
                 stats.oldestWaitingEvent = "\(oldest["device"] as String):\(oldest["batch_id"] as String)#\(oldest["seq"] as Int)"

@@ -230,6 +230,21 @@ public final class Store: Sendable {
                   BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v5: key health") { db in
+            // The scheduled key check (`KeyHealthPolicy`): when Metrc last accepted the key, the last check and
+            // its result, and the expiry Metrc reports (none does yet). Existing keys start from what is known.
+            try db.execute(sql: """
+                ALTER TABLE user_keys ADD COLUMN accepted_at REAL;
+                ALTER TABLE user_keys ADD COLUMN last_check_at REAL;
+                ALTER TABLE user_keys ADD COLUMN last_check_result TEXT
+                  CHECK (last_check_result IN ('accepted', 'refused', 'unreachable'));
+                ALTER TABLE user_keys ADD COLUMN metrc_expires_at REAL;
+                UPDATE user_keys SET accepted_at = checked_at, last_check_at = checked_at, last_check_result = 'accepted'
+                  WHERE status = 'ok' AND checked_at IS NOT NULL;
+                UPDATE user_keys SET last_check_at = checked_at, last_check_result = 'refused'
+                  WHERE status = 'rejected' AND checked_at IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

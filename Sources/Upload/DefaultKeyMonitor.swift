@@ -43,24 +43,42 @@ final class DefaultKeyMonitor: Sendable {
     /// An upload signed with the Default key was refused: that counts as a check.
     func markRejected(now: Date) throws {
         try store.setDefaultKeyStatus(.rejected)
+        if let key { try store.recordDefaultKeyCheck(key: key, result: .refused, now: now) }
         checkedAt.withLock { $0 = now }
     }
 
-    /// Asks Metrc about the Default key: a good answer releases what was held for it.
+    /// Asks Metrc about the Default key: a good answer releases what was held for it. Every check is recorded
+    /// (`Store.recordDefaultKeyCheck`) for the scheduled checks, `outlawctl key list` and `status`.
     func check() async {
         guard let key else {
             logger.warning("no Default Metrc key configured: users without a personal key wait (held)")
             return
         }
         checkedAt.withLock { $0 = clock() }
+        let result: KeyCheckResult
         switch await client.checkKey(key) {
         case .valid:
+            result = .accepted
             try? store.setDefaultKeyStatus(.ok)
         case .rejected:
+            result = .refused
             try? store.setDefaultKeyStatus(.rejected)
             logger.critical("Metrc refuses the facility's Default key: uploads it signs are held until it is replaced")
         case .unreachable(let why):
+            result = .unreachable
             logger.warning("cannot reach Metrc to check the Default key; uploads will tell", metadata: ["error": "\(why)"])
         }
+        do {
+            try store.recordDefaultKeyCheck(key: key, result: result, now: clock())
+        } catch {
+            logger.error("cannot record the Default key's check: \(error)")
+        }
+    }
+}
+
+extension Uploader {
+    /// Checks the facility's Default key with Metrc now (the scheduled key check, `[keys] check_interval_hours`).
+    public func checkDefaultKey() async {
+        await defaultKey.check()
     }
 }

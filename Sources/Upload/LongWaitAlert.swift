@@ -25,7 +25,7 @@ final class LongWaitAlert: Sendable {
         lastAlert.withLock { $0 = now }
         logger.warning("events have waited \(Int(hours)) hours for Metrc", metadata: [
             "oldest_received": "\(Timestamp.format(oldest))", "oldest_event": "\(stats.oldestWaitingEvent ?? "")",
-            "waiting": "\(stats.waiting)", "held": "\(stats.held)", "held_users": "\(stats.heldUsers.joined(separator: ","))",
+            "waiting": "\(stats.waiting)", "held": "\(stats.held)", "review": "\(stats.review)", "held_users": "\(stats.heldUsers.joined(separator: ","))",
         ])
     }
 }

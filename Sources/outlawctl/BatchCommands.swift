@@ -5,7 +5,7 @@ import OutlawStore
 struct BatchesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "batches", abstract: "List stored batches.")
     @OptionGroup var options: ConfigOptions
-    @Option(name: .long, help: "queued, uploading, uploaded, partial, failed, held or recorded.") var state: String?
+    @Option(name: .long, help: "queued, uploading, uploaded, partial, failed, held, recorded or review.") var state: String?
     @Option(name: .long) var device: String?
     @Option(name: .long) var user: String?
     @Option(name: .long, help: "At most this many batches.") var limit: Int = 10_000

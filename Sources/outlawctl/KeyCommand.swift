@@ -51,17 +51,91 @@ struct KeyCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List personal keys (last 4 characters only).")
+        static let configuration = CommandConfiguration(
+            abstract: "List personal keys and the Default key (last 4 characters only): last check, expected expiry.",
+            discussion: """
+                The daemon checks every key with Metrc every [keys] check_interval_hours. A key is expected to expire \
+                [keys] lifetime_days after the day it was set (the Default key: after the day outlawd first used it).
+                """)
         @OptionGroup var options: ConfigOptions
         @Flag(name: .long, help: "JSON output.") var json = false
 
+        /// One key: a user's own, or the Default key (no `user`), which signs for everyone without one.
+        struct Row: Encodable {
+            let user: String?
+            let kind: String
+            let last4: String
+            let status: String
+            let setAt: Date
+            let setBy: String
+            let lastCheckAt: Date?
+            let lastCheckResult: String?
+            let acceptedAt: Date?
+            let expectedExpiry: String
+            let expiring: Bool
+        }
+
         func run() throws {
-            let keys = try options.openStore().userKeys()
-            if json { return try printJSON(keys) }
-            print(table(["USER", "KEY", "STATUS", "SET", "BY"], keys.map {
-                [$0.user, "…" + $0.last4, $0.status.rawValue, formatDate($0.setAt), $0.setBy]
+            let policy = KeyHealthPolicy(try options.load().keys)
+            let rows = try keyRows(options.openStore(), policy: policy, now: Date())
+            if json { return try printJSON(rows) }
+            print(table(["USER", "KIND", "KEY", "STATUS", "SET", "BY", "LAST CHECK", "RESULT", "EXPECTED EXPIRY"], rows.map { row in
+                [row.user ?? "(others)", row.kind, "…" + row.last4, row.status, formatDate(row.setAt), row.setBy, formatDate(row.lastCheckAt),
+                 row.lastCheckResult ?? "-", row.expectedExpiry + (row.expiring ? " (soon: set a new key)" : "")]
             }))
         }
+    }
+}
+
+/// Every personal key, then the Default key as the daemon last recorded it.
+func keyRows(_ store: Store, policy: KeyHealthPolicy, now: Date) throws -> [KeyCommand.List.Row] {
+    var rows = try store.keyHealth().map { key in
+        let facts = KeyFacts(key)
+        return KeyCommand.List.Row(
+            user: key.user, kind: "personal", last4: key.last4, status: key.status.rawValue, setAt: key.setAt, setBy: key.setBy,
+            lastCheckAt: key.lastCheckAt, lastCheckResult: key.lastCheckResult?.rawValue, acceptedAt: key.acceptedAt,
+            expectedExpiry: policy.day(policy.expectedExpiry(facts)), expiring: policy.isExpiring(facts, now: now))
+    }
+    if let key = try store.defaultKeyHealth() {
+        let status = try store.defaultKeyStatus()
+        let facts = KeyFacts(key, status: status)
+        rows.append(KeyCommand.List.Row(
+            user: nil, kind: "default", last4: key.last4, status: status?.rawValue ?? "unverified", setAt: key.since, setBy: "credential",
+            lastCheckAt: key.lastCheckAt, lastCheckResult: key.lastCheckResult?.rawValue, acceptedAt: key.acceptedAt,
+            expectedExpiry: policy.day(policy.expectedExpiry(facts)), expiring: policy.isExpiring(facts, now: now)))
+    }
+    return rows
+}
+
+/// `outlawctl status`'s key line: keys Metrc refuses, and keys within `warn_days` of their expected expiry.
+struct KeyCounts: Encodable {
+    let personal: Int
+    let rejected: Int
+    let expiring: Int
+    /// Users whose key is rejected or expiring; "Default" for the Default key.
+    let rejectedKeys: [String]
+    let expiringKeys: [String]
+    let warnDays: Int
+
+    /// From the store, with `[keys]` of the configuration `options` names.
+    static func load(_ options: ConfigOptions, store: Store, now: Date = Date()) throws -> KeyCounts {
+        let keys = try options.load().keys
+        return KeyCounts(try keyRows(store, policy: KeyHealthPolicy(keys), now: now), warnDays: keys.warnDays)
+    }
+
+    /// "12 personal; 1 rejected (jane); 2 expiring within 14 days (bob, Default)".
+    var summary: String {
+        func names(_ list: [String]) -> String { list.isEmpty ? "" : " (\(list.joined(separator: ", ")))" }
+        return "\(personal) personal; \(rejected) rejected\(names(rejectedKeys)); \(expiring) expiring within \(warnDays) days\(names(expiringKeys))"
+    }
+
+    init(_ rows: [KeyCommand.List.Row], warnDays: Int) {
+        personal = rows.filter { $0.kind == "personal" }.count
+        rejectedKeys = rows.filter { $0.status == KeyStatus.rejected.rawValue }.map { $0.user ?? "Default" }
+        expiringKeys = rows.filter(\.expiring).map { $0.user ?? "Default" }
+        rejected = rejectedKeys.count
+        expiring = expiringKeys.count
+        self.warnDays = warnDays
     }
 }
 

@@ -133,6 +133,8 @@ struct StatusCommand: ParsableCommand {
         let uploadsPaused: Bool
         let queue: QueueStats
         let defaultKey: String
+        /// Keys Metrc refuses, and keys within `[keys] warn_days` of their expected expiry.
+        let keys: KeyCounts
         let lastReferenceSync: Date?
     }
 
@@ -143,15 +145,17 @@ struct StatusCommand: ParsableCommand {
         let fresh = daemon.map { Date().timeIntervalSince($0.updatedAt) < 30 } ?? false
         let status = Status(daemonRunning: fresh, connectedDevices: fresh ? daemon?.connectedDevices : nil, daemonStatusAt: daemon?.updatedAt,
                             uploadsPaused: try store.uploadsPaused(), queue: queue,
-                            defaultKey: try store.defaultKeyStatus()?.rawValue ?? "unknown", lastReferenceSync: nil)
+                            defaultKey: try store.defaultKeyStatus()?.rawValue ?? "unknown", keys: try KeyCounts.load(options, store: store),
+                            lastReferenceSync: nil)
         if json { return try printJSON(status) }
         print("daemon:        " + (fresh ? "running, \(daemon?.connectedDevices ?? 0) devices connected" : "not reporting (last: \(formatDate(daemon?.updatedAt)))"))
         print("uploads:       " + (status.uploadsPaused ? "PAUSED (outlawctl resume)" : "running"))
-        print("waiting:       \(queue.queued) queued, \(queue.uploading) uploading, \(queue.held) held")
+        print("waiting:       \(queue.queued) queued, \(queue.uploading) uploading, \(queue.held) held, \(queue.review) in review")
         print("oldest wait:   " + (queue.oldestWaitingReceivedAt.map { "received \(formatDate($0))" } ?? "-"))
         print("held users:    " + (queue.heldUsers.isEmpty ? "-" : queue.heldUsers.joined(separator: ", ")))
-        print("done:          \(queue.uploaded) uploaded, \(queue.failed) failed, \(queue.recorded) scans recorded")
+        print("done:          \(queue.uploaded) uploaded, \(queue.failed) failed, \(queue.rejected) rejected in review, \(queue.recorded) scans recorded")
         print("Default key:   \(status.defaultKey)")
+        print("keys:          \(status.keys.summary)")
         print("Metrc success: \(formatDate(queue.lastSuccessAt))")
         print("Metrc error:   " + (queue.lastErrorAt.map { "\(formatDate($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"))
         print("last sync:     never (reference data sync is not part of this version)")

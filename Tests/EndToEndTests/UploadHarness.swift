@@ -9,8 +9,10 @@ final class UploadHarness: @unchecked Sendable {
     let daemon: DaemonProcess
     let token: String
 
-    /// Users: jane (personal key), john (no key: Default), admin. Device HH-1.
-    static func start(server: String = "", store: String = "", facility: String = "", metrc: String = "", sandboxConfiguration: SandboxConfiguration = .init(),
+    /// Users: jane (personal key), john (no key: Default), admin. Device HH-1. `review` is the body of a `[review]` table,
+    /// `keys` of a `[keys]` table.
+    static func start(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
+                      sandboxConfiguration: SandboxConfiguration = .init(),
                       janeKey: Bool = true, prepare: (TempDirectory) throws -> Void = { _ in }) async throws -> UploadHarness
     {
         let sandbox = MetrcSandboxServer(state: .demo(), configuration: sandboxConfiguration)
@@ -25,6 +27,8 @@ final class UploadHarness: @unchecked Sendable {
             default_key_file = "secrets/default-key"
             request_timeout_seconds = 3
             \(metrc)
+            \(review.isEmpty ? "" : "[review]\n" + review)
+            \(keys.isEmpty ? "" : "[keys]\n" + keys)
             """, directory: dir)
         let token = try await daemon.addDevice("HH-1")
         try await daemon.addUser("jane", pin: "4821")
@@ -45,11 +49,11 @@ final class UploadHarness: @unchecked Sendable {
 
     /// Runs `body` against a fresh harness, then stops the daemon with SIGTERM and waits for it, whatever
     /// the body did: a daemon that does not stop cleanly fails the test.
-    static func run(server: String = "", store: String = "", facility: String = "", metrc: String = "",
+    static func run(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
                     sandboxConfiguration: SandboxConfiguration = .init(), janeKey: Bool = true,
                     prepare: (TempDirectory) throws -> Void = { _ in }, _ body: (UploadHarness) async throws -> Void) async throws
     {
-        let h = try await start(server: server, store: store, facility: facility, metrc: metrc,
+        let h = try await start(server: server, store: store, facility: facility, metrc: metrc, review: review, keys: keys,
                                 sandboxConfiguration: sandboxConfiguration, janeKey: janeKey, prepare: prepare)
         do {
             try await body(h)

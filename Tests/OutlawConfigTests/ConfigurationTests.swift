@@ -1,3 +1,4 @@
+import OutlawProtocol
 import Testing
 @testable import OutlawConfig
 
@@ -81,9 +82,27 @@ struct DaemonConfigurationTests {
         ("[facility]\nlicense = \"has space\"", "facility.license", "must be a license number such as \"LIC-0001\""),
         ("[metrc]\nbase_url = \"ftp://x\"", "metrc.base_url", "must be an http:// or https:// URL"),
         ("[server]\ntls_certificate_file = \"c.pem\"", "server.tls_key_file", "TLS needs both tls_certificate_file and tls_key_file"),
+        ("[review]\nevent_types = [\"plant.destroy\", \"plant.destory\"]", "review.event_types",
+         "\"plant.destory\" is not an event type (known: plant.harvest, plant.move, plant.destroy, package.move, package.adjust, plant.manicure, plant.waste)"),
+        ("[review]\nevent_types = [\"plant.scan\"]", "review.event_types", "\"plant.scan\" is never uploaded, so there is nothing to review"),
+        ("[review]\nevent_types = \"plant.destroy\"", "review.event_types", "must be an array of strings"),
+        ("[review]\nusers = [\"\"]", "review.users", "a user name must not be empty"),
+        ("[review]\nuser = [\"jane\"]", "review.user", "unknown key (known here: event_types, users)"),
     ])
     func badValuesNameTheKey(text: String, key: String, problem: String) {
         #expect(throws: ConfigError(file: "/etc/outlawd/outlawd.toml", key: key, problem: problem)) { try parse(text) }
+    }
+
+    @Test func reviewNamesEventTypesAndUsers() throws {
+        let c = try parse("""
+            [review]
+            event_types = ["plant.destroy", "package.adjust", "plant.destroy"]
+            users = ["jane"]
+            """)
+        #expect(c.review.eventTypes == [.plantDestroy, .packageAdjust])
+        #expect(c.review.users == ["jane"])
+        #expect(try parse("").review == DaemonConfiguration.Review())
+        #expect(try parse("[review]").review.eventTypes.isEmpty)
     }
 
     @Test func unknownKeysAreRefused() {

@@ -248,6 +248,12 @@ struct StoreTests {
         #expect(state([(.uploaded, 1), (.failed, 1)]) == .partial)
         #expect(state([(.failed, 2)]) == .failed)
         #expect(state([(.held, 1), (.uploaded, 1)]) == .held)
+        // In review: a person must act, before anything else; rejected in review counts as failed.
+        #expect(state([(.review, 1), (.held, 1), (.uploaded, 1)]) == .review)
+        #expect(state([(.review, 1), (.recorded, 1)]) == .review)
+        #expect(state([(.rejected, 2), (.recorded, 1)]) == .failed)
+        #expect(state([(.rejected, 1), (.uploaded, 1)]) == .partial)
+        #expect(state([(.rejected, 1), (.queued, 1)]) == .uploading)
     }
 
     /// `batches --state` filters in SQL; it must pick exactly the batches whose derived state (in Swift) is that
@@ -271,6 +277,8 @@ struct StoreTests {
         }
         let all = try store.batches(BatchFilter())
         #expect(all.count == (1 << states.count) - 1)
+        // Every batch state occurs among the mixes, so each branch of the SQL is compared.
+        #expect(Set(all.map(\.state)) == Set(BatchState.allCases))
         for state in BatchState.allCases {
             let filtered = try store.batches(BatchFilter(state: state)).map(\.id)
             #expect(filtered == all.filter { $0.state == state }.map(\.id), "\(state)")

@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+
+/// What Metrc said when a key was last checked.
+public enum KeyCheckResult: String, Sendable, Codable, DatabaseValueConvertible {
+    case accepted
+    case refused
+    /// No usable answer (Metrc down, timeout, 5xx, 429): checked again soon.
+    case unreachable
+}
+
+/// One personal key's health as the scheduled check and the listings need it; never the key itself.
+public struct KeyHealthRecord: Sendable, Equatable, Codable {
+    public let userID: Int64
+    public let user: String
+    public let last4: String
+    public let status: KeyStatus
+    public let setAt: Date
+    public let setBy: String
+    /// The last scheduled (or `key set`) check, whatever its answer.
+    public let lastCheckAt: Date?
+    public let lastCheckResult: KeyCheckResult?
+    /// When Metrc last accepted the key (a check or an upload): the `login` answer's `key_checked_at`.
+    public let acceptedAt: Date?
+    /// The expiry Metrc reported for the key, when it reports one.
+    public let metrcExpiresAt: Date?
+
+    public init(userID: Int64, user: String, last4: String, status: KeyStatus, setAt: Date, setBy: String, lastCheckAt: Date?,
+                lastCheckResult: KeyCheckResult?, acceptedAt: Date?, metrcExpiresAt: Date?)
+    {
+        self.userID = userID
+        self.user = user
+        self.last4 = last4
+        self.status = status
+        self.setAt = setAt
+        self.setBy = setBy
+        self.lastCheckAt = lastCheckAt
+        self.lastCheckResult = lastCheckResult
+        self.acceptedAt = acceptedAt
+        self.metrcExpiresAt = metrcExpiresAt
+    }
+}
+
+/// The facility's Default key as the daemon last saw it (a setting the daemon writes; outlawctl reads it). The
+/// key comes from a credential, not from the store, so "set" means the day this daemon first used it.
+public struct DefaultKeyHealth: Sendable, Equatable, Codable {
+    /// The first 16 hex digits of the key's SHA-256: tells a replaced key from the old one, reveals nothing.
+    public var fingerprint: String
+    public var last4: String
+    public var since: Date
+    public var lastCheckAt: Date?
+    public var lastCheckResult: KeyCheckResult?
+    public var acceptedAt: Date?
+
+    public init(fingerprint: String, last4: String, since: Date, lastCheckAt: Date? = nil, lastCheckResult: KeyCheckResult? = nil,
+                acceptedAt: Date? = nil)
+    {
+        self.fingerprint = fingerprint
+        self.last4 = last4
+        self.since = since
+        self.lastCheckAt = lastCheckAt
+        self.lastCheckResult = lastCheckResult
+        self.acceptedAt = acceptedAt
+    }
+}
+
+extension Store {
+    static let keyHealthColumns = """
+        k.user_id, u.name, k.last4, k.status, k.set_at, k.set_by, k.last_check_at, k.last_check_result, k.accepted_at, k.metrc_expires_at
+        """
+
+    static func keyHealthRecord(_ row: Row) -> KeyHealthRecord {
+        func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        return KeyHealthRecord(
+            userID: row["user_id"], user: row["name"], last4: row["last4"], status: KeyStatus(rawValue: row["status"]) ?? .unverified,
+            setAt: Date(timeIntervalSince1970: row["set_at"]), setBy: row["set_by"], lastCheckAt: date("last_check_at"),
+            lastCheckResult: (row["last_check_result"] as String?).flatMap(KeyCheckResult.init), acceptedAt: date("accepted_at"),
+            metrcExpiresAt: date("metrc_expires_at"))
+    }
+
+    /// Every personal key's health, by user name.
+    public func keyHealth() throws -> [KeyHealthRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Store.keyHealthColumns) FROM user_keys k JOIN users u ON u.id = k.user_id ORDER BY u.name")
+                .map(Store.keyHealthRecord)
+        }
+    }
+
+    /// One user's key health, nil when they have no personal key (for `login`).
+    public func keyHealth(userID: Int64) async throws -> KeyHealthRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Store.keyHealthColumns) FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = ?",
+                             arguments: [userID]).map(Store.keyHealthRecord)
+        }
+    }
+
+    /// The same key still stands (not replaced or cleared since `setAt` was read): within a millisecond, as REAL
+    /// seconds do not survive every trip through `Date` exactly.
+    static let sameKey = "user_id = ? AND ABS(set_at - ?) < 0.001"
+
+    /// Records a scheduled check of the key set at `setAt`. Accepted: the key is `ok` (an `unverified` one too)
+    /// and `accepted_at` moves on; unreachable: only the attempt is noted. A refusal goes through
+    /// `markUserKeyRejected(userID:setAt:now:)`. Returns false when the key was replaced or cleared meanwhile.
+    @discardableResult
+    public func recordKeyCheck(userID: Int64, setAt: Date, result: KeyCheckResult, metrcExpiresAt: Date? = nil, now: Date = Date()) throws -> Bool {
+        let t = now.timeIntervalSince1970
+        return try pool.write { db in
+            switch result {
+            case .accepted:
+                try db.execute(sql: """
+                    UPDATE user_keys SET status = ?, checked_at = ?, accepted_at = ?, last_check_at = ?, last_check_result = ?,
+                      metrc_expires_at = ? WHERE \(Store.sameKey) AND status != ?
+                    """, arguments: [KeyStatus.ok, t, t, t, KeyCheckResult.accepted, metrcExpiresAt?.timeIntervalSince1970,
+                                     userID, setAt.timeIntervalSince1970, KeyStatus.rejected])
+            case .unreachable, .refused:
+                try db.execute(sql: "UPDATE user_keys SET last_check_at = ?, last_check_result = ? WHERE \(Store.sameKey)",
+                               arguments: [t, result, userID, setAt.timeIntervalSince1970])
+            }
+            return db.changesCount == 1
+        }
+    }
+
+    /// A scheduled check found the key set at `setAt` refused: as `markUserKeyRejected(userID:now:)` (the key is
+    /// marked, that user's waiting events held), unless the key was replaced, cleared or already marked since.
+    /// Returns how many events were held, nil when nothing changed.
+    @discardableResult
+    public func markUserKeyRejected(userID: Int64, setAt: Date, now: Date = Date()) throws -> Int? {
+        try pool.write { db in
+            let current = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM user_keys WHERE \(Store.sameKey) AND status != ?",
+                                           arguments: [userID, setAt.timeIntervalSince1970, KeyStatus.rejected]) ?? 0
+            guard current == 1 else { return nil }
+            return try Store.rejectUserKey(db, userID: userID, now: now)
+        }
+    }
+
+    static let defaultKeyHealthSetting = "default_key_health"
+
+    /// The Default key's health as last recorded; with `key`, nil unless it is that key (a replaced key starts afresh).
+    public func defaultKeyHealth(key: String? = nil) throws -> DefaultKeyHealth? {
+        guard let text = try setting(Store.defaultKeyHealthSetting),
+              let health = try? JSONDecoder().decode(DefaultKeyHealth.self, from: Data(text.utf8))
+        else { return nil }
+        if let key, health.fingerprint != Store.fingerprint(key) { return nil }
+        return health
+    }
+
+    /// Records a check of the Default key (at start, on schedule, or an upload it signed being refused).
+    public func recordDefaultKeyCheck(key: String, result: KeyCheckResult, now: Date = Date()) throws {
+        try pool.write { db in
+            let fingerprint = Store.fingerprint(key)
+            let stored = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Store.defaultKeyHealthSetting])
+                .flatMap { try? JSONDecoder().decode(DefaultKeyHealth.self, from: Data($0.utf8)) }
+            var health = stored?.fingerprint == fingerprint
+                ? stored! : DefaultKeyHealth(fingerprint: fingerprint, last4: String(key.suffix(4)), since: now)
+            health.lastCheckAt = now
+            health.lastCheckResult = result
+            if result == .accepted { health.acceptedAt = now }
+            let data = try JSONEncoder().encode(health)
+            try Store.setSetting(db, Store.defaultKeyHealthSetting, String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    static func fingerprint(_ key: String) -> String {
+        Secrets.sha256(Data(key.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+
+/// Which uploadable events wait for a person's review (`[review]`): those of the listed types, and those
+/// collected by the listed users (either is enough). Scans are never reviewed: they never reach Metrc.
+public struct ReviewRule: Sendable, Equatable {
+    public var eventTypes: Set<EventType>
+    public var users: Set<String>
+
+    public init(eventTypes: Set<EventType> = [], users: Set<String> = []) {
+        self.eventTypes = eventTypes
+        self.users = users
+    }
+
+    /// Nothing is reviewed.
+    public static let none = ReviewRule()
+
+    public var isEmpty: Bool { eventTypes.isEmpty && users.isEmpty }
+
+    /// Why an event of this type collected by this user waits for review, or nil when it does not.
+    public func reason(type: EventType, user: String) -> String? {
+        guard type.isUploaded else { return nil }
+        if eventTypes.contains(type) { return "waits for review: \(type.rawValue) events are reviewed" }
+        if users.contains(user) { return "waits for review: \(user)'s events are reviewed" }
+        return nil
+    }
+
+    public func applies(type: EventType, user: String) -> Bool { reason(type: type, user: user) != nil }
+}
+
+/// A person's decision on events in review.
+public enum ReviewDecision: Sendable, Equatable {
+    /// Back to `queued`, in the place (id) the event always had in the order per tag.
+    case approve
+    /// `rejected`, never sent to Metrc; the reason is kept on the event and in the audit table.
+    case reject(reason: String)
+}
+
+/// One event waiting for review.
+public struct ReviewEvent: Sendable, Equatable, Codable {
+    public let seq: Int
+    public let type: String
+    public let tag: String
+    public let at: String
+    /// Why it waits (which rule named it).
+    public let message: String?
+}
+
+/// A batch with events in review, as `outlawctl review list` shows it.
+public struct ReviewBatch: Sendable, Equatable, Codable {
+    public let device: String
+    public let id: String
+    /// Who collected the events.
+    public let user: String
+    public let license: String
+    /// Waiting since: when the batch was stored.
+    public let receivedAt: Date
+    public let events: [ReviewEvent]
+}
+
+extension Store {
+    /// Batches with events in review, oldest first, with those events in `seq` order.
+    public func reviewList() throws -> [ReviewBatch] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
+                       e.seq, e.type, e.tag, e.at, e.message
+                FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
+                WHERE e.state = ?
+                ORDER BY b.id, e.seq
+                """, arguments: [EventState.review])
+            var out: [(pk: Int64, batch: ReviewBatch)] = []
+            for row in rows {
+                let event = ReviewEvent(seq: row["seq"], type: row["type"], tag: row["tag"], at: row["at"], message: row["message"])
+                let pk: Int64 = row["pk"]
+                if let last = out.last, last.pk == pk {
+                    let b = last.batch
+                    out[out.count - 1].batch = ReviewBatch(device: b.device, id: b.id, user: b.user, license: b.license,
+                                                           receivedAt: b.receivedAt, events: b.events + [event])
+                } else {
+                    out.append((pk, ReviewBatch(device: row["device"], id: row["batch_id"], user: row["user"], license: row["license"],
+                                                receivedAt: Date(timeIntervalSince1970: row["received_at"]), events: [event])))
+                }
+            }
+            return out.map(\.batch)
+        }
+    }
+
+    /// Approves or rejects one batch's events in review (all of them, or only `seqs`), in one transaction with
+    /// its audit row. Refuses, changing nothing, when the batch does not exist, a seq is not in the batch or not
+    /// in review, or nothing of the batch is in review. Returns the seqs decided.
+    @discardableResult
+    public func decideReview(device: String, batch: String, seqs: [Int]? = nil, decision: ReviewDecision, actor: String,
+                             now: Date = Date()) throws -> [Int]
+    {
+        if case .reject(let reason) = decision, reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw StoreError("a rejection needs a reason")
+        }
+        return try pool.write { db in
+            guard let pk = try Int64.fetchOne(db, sql: """
+                SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?
+                """, arguments: [device, batch])
+            else { throw StoreError("no batch \(batch) from device \(device)") }
+            let states = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT seq, state FROM events WHERE batch_id = ?",
+                                                                             arguments: [pk]).map { ($0["seq"] as Int, $0["state"] as EventState) })
+            let chosen: [Int]
+            if let seqs {
+                let wanted = Array(Set(seqs)).sorted()
+                if let missing = wanted.first(where: { states[$0] == nil }) {
+                    throw StoreError("\(device):\(batch) has no event seq \(missing)")
+                }
+                let notInReview = wanted.filter { states[$0] != .review }
+                if !notInReview.isEmpty {
+                    let what = notInReview.map { "seq \($0) is \(states[$0]?.rawValue ?? "?")" }.joined(separator: ", ")
+                    throw StoreError("\(device):\(batch): \(what), not in review; nothing changed")
+                }
+                chosen = wanted
+            } else {
+                chosen = states.filter { $0.value == .review }.keys.sorted()
+                if chosen.isEmpty { throw StoreError("\(device):\(batch) has no events in review") }
+            }
+            let t = now.timeIntervalSince1970
+            let statement: Statement
+            let arguments: StatementArguments
+            let action: String
+            let detail: String
+            let list = chosen.map(String.init).joined(separator: ",")
+            switch decision {
+            case .approve:
+                statement = try db.cachedStatement(sql: """
+                    UPDATE events SET state = ?, message = NULL, next_attempt_at = NULL, updated_at = ?
+                    WHERE batch_id = ? AND seq = ? AND state = ?
+                    """)
+                arguments = [EventState.queued, t, pk]
+                action = "review.approve"
+                detail = "seq \(list) approved"
+            case .reject(let reason):
+                statement = try db.cachedStatement(sql: """
+                    UPDATE events SET state = ?, message = ?, next_attempt_at = NULL, updated_at = ?
+                    WHERE batch_id = ? AND seq = ? AND state = ?
+                    """)
+                arguments = [EventState.rejected, "rejected in review by \(actor): \(reason)", t, pk]
+                action = "review.reject"
+                detail = "seq \(list) rejected: \(reason)"
+            }
+            for seq in chosen {
+                try statement.execute(arguments: arguments + [seq, EventState.review])
+            }
+            try Store.audit(db, actor: actor, action: action, subject: "\(device):\(batch)", detail: detail)
+            return chosen
+        }
+    }
+}
