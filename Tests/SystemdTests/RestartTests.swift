@@ -8,6 +8,8 @@ import Testing
 struct RestartTests {
     static let handhelds = 4
     static let restarts = 10
+    /// Batches each handheld keeps in flight (the daemon's window is 16).
+    static let depth = 4
 
     @Test func tenRestartsRefuseNoConnectionAndLoseNoAckedBatch() async throws {
         let build = TestSupport.buildDirectory
@@ -57,9 +59,11 @@ struct RestartTests {
             let user = try await box.run(admin + ["user", "add", "jane", "--role", "user", "--config", config], stdin: "4821\n")
             try #require(user.status == 0, "outlawctl user add: \(user.stderr)")
 
-            // N handhelds, each sending batch after batch until told to stop.
+            // N handhelds, each pipelining batches (several in flight) until told to stop.
             let runs = (0..<Self.handhelds).map { _ in HandheldRun() }
-            let loops = runs.map { run in Task { try await TestSupport.offPool { Handheld.loop(port: port, token: token, run: run) } } }
+            let loops = runs.map { run in
+                Task { try await TestSupport.offPool { PipeliningHandheld.loop(port: port, token: token, depth: Self.depth, run: run) } }
+            }
             var restarted: [String] = []
             var failure: (any Error)?
             do {
@@ -97,7 +101,7 @@ struct RestartTests {
                 sum.longestAckWait = max(sum.longestAckWait, r.longestAckWait)
                 sum.failures += r.failures
             }
-            print("RestartTests: \(Self.handhelds) handhelds, \(Self.restarts) restarts: \(total)")
+            print("RestartTests: \(Self.handhelds) handhelds pipelining \(Self.depth) deep, \(Self.restarts) restarts: \(total)")
             #expect(Set(restarted).count == Self.restarts, "each restart started a new daemon: \(restarted)")
             #expect(total.failures.isEmpty, "\(total.failures)")
             #expect(total.refused == 0, "connections refused across the restarts: \(total)")
@@ -117,5 +121,95 @@ struct RestartTests {
             throw error
         }
         try await box.stop()
+    }
+}
+
+/// A handheld that keeps up to `depth` batches in flight, as the contract's pipelining allows: answers come
+/// in request order; when the daemon ends the connection, it reconnects and sends again every batch not yet
+/// acknowledged (a batch the daemon had committed comes back as a duplicate ack, never stored twice).
+enum PipeliningHandheld {
+    static func loop(port: UInt16, token: String, depth: Int, run: HandheldRun) -> HandheldReport {
+        var report = HandheldReport()
+        let deadline = ContinuousClock.now + .seconds(180)
+        var conn: Handheld?
+        var inFlight: [(id: String, line: String, firstSent: ContinuousClock.Instant)] = []
+        var number = 0
+        while ContinuousClock.now < deadline {
+            if conn == nil {
+                let (c, result) = Handheld.open(port: port)
+                guard let c else {
+                    report.refused += 1
+                    if report.refused > 100 { report.failures.append("connect: \(result), 100 times"); break }
+                    usleep(50_000)
+                    continue
+                }
+                guard c.hello(token: token) else {
+                    report.closedByServer += 1
+                    continue
+                }
+                conn = c
+                // Everything not acknowledged goes again, in order.
+                var sent = true
+                for batch in inFlight where sent {
+                    report.resends += 1
+                    sent = c.send(batch.line)
+                }
+                if !sent {
+                    report.closedByServer += 1
+                    conn = nil
+                    continue
+                }
+            }
+            guard let c = conn else { continue }
+            var sendFailed = false
+            while inFlight.count < depth, !run.stopRequested, !sendFailed {
+                number += 1
+                let id = "b-pipe-\(number)-\(UInt32.random(in: 0...UInt32.max))"
+                let line = Handheld.batch(id)
+                inFlight.append((id, line, .now))
+                report.batches += 1
+                sendFailed = !c.send(line)
+            }
+            if sendFailed {
+                report.closedByServer += 1
+                conn = nil
+                continue
+            }
+            if inFlight.isEmpty { break }  // asked to stop, and everything is acknowledged
+            guard let answer = c.read() else {
+                report.closedByServer += 1
+                conn = nil
+                continue
+            }
+            switch answer["op"] as? String {
+            case "ack" where answer["id"] as? String == inFlight.first?.id:
+                let batch = inFlight.removeFirst()
+                report.acks += 1
+                if answer["duplicate"] as? Bool == true { report.duplicates += 1 }
+                let waited = batch.firstSent.duration(to: .now)
+                if waited > report.longestAckWait { report.longestAckWait = waited }
+                run.countAck()
+            case "bye":
+                report.closedByServer += 1
+                conn = nil
+            case "nack" where answer["code"] as? String == "unavailable":
+                // Not stored: it goes again, behind the others (answers keep request order).
+                usleep(100_000)
+                let batch = inFlight.removeFirst()
+                inFlight.append(batch)
+                report.resends += 1
+                if !c.send(batch.line) {
+                    report.closedByServer += 1
+                    conn = nil
+                }
+            default:
+                report.failures.append("expected the ack of \(inFlight.first?.id ?? "-"), got \(answer)")
+                return report
+            }
+        }
+        report.unacknowledged = inFlight.count
+        if !inFlight.isEmpty { report.failures.append("stopped after three minutes with \(inFlight.count) batches not acknowledged") }
+        if let conn { _ = conn.send(#"{"op":"bye"}"#) }
+        return report
     }
 }
