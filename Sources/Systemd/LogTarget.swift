@@ -1,4 +1,4 @@
-import Foundation
+import CSystemd
 import Logging
 
 #if canImport(Glibc)
@@ -20,20 +20,7 @@ public enum LogTarget: String, Sendable, CaseIterable {
     /// success when the socket is missing (it drops the entry on purpose), and a socket file left by a
     /// journald that is gone refuses connections. Connecting a datagram socket asks the listener itself.
     public static func journaldAnswers(at path: String = journalSocketPath) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0
+        outlawd_datagram_listener(path) == 1
     }
 
     /// `journal` when the journal socket exists and either stderr is connected to the journal
