@@ -71,8 +71,9 @@ struct LimitsAndFaultsHTTPTests {
             let slow = try await clock.measure { _ = try await h.get("/plants/v2/flowering") }
             #expect(slow >= .milliseconds(1200))
             #expect(await h.server.faults().isEmpty)
-            let fast = try await clock.measure { _ = try await h.get("/plants/v2/flowering") }
-            #expect(fast < slow)
+            // The fault was used up (checked above), so the next answer is not delayed; no speed is compared,
+            // since a plain answer took 3.9 s on a loaded cold CI run.
+            #expect(try await h.get("/plants/v2/flowering").status == 200)
         }
     }
 
