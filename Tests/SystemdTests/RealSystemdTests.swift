@@ -199,14 +199,8 @@ struct RealSystemdTests {
     }
 
     /// The real daemon, installed as docs/operations.md says, under the project's own units.
-    @Test(.enabled(if: RealSystemdTests.outlawdBuilt, "outlawd/outlawctl not built next to the test runner yet"))
-    func outlawdUnderRealSystemd() async throws {
-        let build = TestSupport.buildDirectory
-        let root = TestSupport.repositoryRoot()
-        let work = try TestSupport.makeTempDir("sdoutlawd")
-        defer { TestSupport.removeTree(work) }
-        let port = try TestSupport.freePort()
-        let config = "/etc/outlawd/outlawd.toml"
+    /// outlawd.toml for a free loopback port and test-only Metrc credentials, in `work`.
+    static func writeOutlawdFiles(work: String, port: UInt16) throws {
         try """
             [server]
             listen = "127.0.0.1:\(port)"
@@ -220,6 +214,17 @@ struct RealSystemdTests {
             """.write(toFile: work + "/outlawd.toml", atomically: true, encoding: .utf8)
         try "vendor-key-for-tests\n".write(toFile: work + "/metrc-vendor-key", atomically: true, encoding: .utf8)
         try "default-key-for-tests\n".write(toFile: work + "/metrc-default-key", atomically: true, encoding: .utf8)
+    }
+
+    @Test(.enabled(if: RealSystemdTests.outlawdBuilt, "outlawd/outlawctl not built next to the test runner yet"))
+    func outlawdUnderRealSystemd() async throws {
+        let build = TestSupport.buildDirectory
+        let root = TestSupport.repositoryRoot()
+        let work = try TestSupport.makeTempDir("sdoutlawd")
+        defer { TestSupport.removeTree(work) }
+        let port = try TestSupport.freePort()
+        let config = "/etc/outlawd/outlawd.toml"
+        try Self.writeOutlawdFiles(work: work, port: port)
         // Test-only drop-ins: a free port on loopback instead of 7420 on every address (the box
         // shares the host's network), and a short watchdog so the SIGSTOP check is quick.
         try "[Socket]\nListenStream=\nListenStream=127.0.0.1:\(port)\n"

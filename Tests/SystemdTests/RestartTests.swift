@@ -18,19 +18,7 @@ struct RestartTests {
         defer { TestSupport.removeTree(work) }
         let port = try TestSupport.freePort()
         let config = "/etc/outlawd/outlawd.toml"
-        try """
-            [server]
-            listen = "127.0.0.1:\(port)"
-
-            [store]
-            path = "/var/lib/outlawd/outlaw.sqlite"
-
-            [facility]
-            license = "LIC-0001"
-
-            """.write(toFile: work + "/outlawd.toml", atomically: true, encoding: .utf8)
-        try "vendor-key-for-tests\n".write(toFile: work + "/metrc-vendor-key", atomically: true, encoding: .utf8)
-        try "default-key-for-tests\n".write(toFile: work + "/metrc-default-key", atomically: true, encoding: .utf8)
+        try RealSystemdTests.writeOutlawdFiles(work: work, port: port)
         // Test-only drop-ins: a free loopback port (the box shares the host's network), and no start limit,
         // which would otherwise stop a unit restarted more than 5 times in 10 s, as on any host.
         try "[Socket]\nListenStream=\nListenStream=127.0.0.1:\(port)\n"
