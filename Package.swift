@@ -55,6 +55,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Metrc's reference lists: kept in the store with the Default key, served to handhelds by `pull`.
+        .target(name: "Reference", dependencies: [
+            "OutlawProtocol", "OutlawStore", "Metrc",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // libsystemd, as Debian's libsystemd-dev ships it.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // Swift face of libsystemd: notify, watchdog, listen fds, journal log handler.
@@ -74,6 +80,7 @@ let package = Package(
         // The daemon's wiring: configuration to running services.
         .target(name: "OutlawDaemon", dependencies: [
             "OutlawProtocol", "OutlawConfig", "OutlawStore", "OutlawKeys", "DeviceServer", "Metrc", "Upload", "Systemd",
+            "Reference",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -86,7 +93,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "outlawctl", dependencies: [
-            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawKeys",
+            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawKeys", "Reference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "metrc-sandbox", dependencies: [
@@ -115,7 +122,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
-        .testTarget(name: "UploadTests", dependencies: ["Upload", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
+        .testTarget(name: "UploadTests", dependencies: ["Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",

@@ -4,14 +4,14 @@ import OutlawProtocol
 /// Metrc's field names differ in case between states (`LocationName` vs `locationName`): look them up
 /// exactly first, then ignoring case.
 extension Dictionary where Key == String, Value == JSONValue {
-    func field(_ name: String) -> JSONValue? {
+    public func field(_ name: String) -> JSONValue? {
         if let exact = self[name] { return exact }
         let lowered = name.lowercased()
         return first { $0.key.lowercased() == lowered }?.value
     }
 
     /// The first of `names` present and not null.
-    func field(anyOf names: [String]) -> JSONValue? {
+    public func field(anyOf names: [String]) -> JSONValue? {
         for name in names {
             if let value = field(name), !value.isNull { return value }
         }

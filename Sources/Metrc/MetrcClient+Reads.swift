@@ -79,6 +79,66 @@ extension MetrcClient {
         }
     }
 
+    /// Reads every page of a list, up to `concurrency` pages at once once the first page told how many there
+    /// are, and hands each page's records to `each` as it arrives (one call at a time, pages in any order),
+    /// so a list of 100,000 plants is never held whole. A bare array is one page. Throws `MetrcReadError`.
+    public func pages(path: String, license: String?, userKey: String, since: Date, until: Date, concurrency: Int,
+                      each: @Sendable ([[String: JSONValue]]) async throws -> Void) async throws {
+        var window: [(String, String)] = []
+        if let license { window.append(("licenseNumber", license)) }
+        window.append(("lastModifiedStart", MetrcWindowTimestamp.format(since, roundingUp: false)))
+        window.append(("lastModifiedEnd", MetrcWindowTimestamp.format(until, roundingUp: true)))
+        let query = window
+        let pageSize = 20
+        @Sendable func page(_ number: Int) async throws -> (records: [[String: JSONValue]], totalPages: Int?) {
+            let value = try await read(path: path, query: query + [("pageNumber", String(number)), ("pageSize", String(pageSize))],
+                                       userKey: userKey)
+            switch value {
+            case .array(let items):
+                return (try Self.objects(items, path: path), 1)
+            case .object(let fields):
+                guard case .array(let items)? = fields.field("Data") else {
+                    throw MetrcReadError(status: 200, message: "GET \(path): a page without a Data array")
+                }
+                let total = fields.field("TotalPages").flatMap(\.int64Value).map { Int(clamping: $0) }
+                return (try Self.objects(items, path: path), total)
+            default:
+                throw MetrcReadError(status: 200, message: "GET \(path): answer is neither a list nor a page")
+            }
+        }
+        let first = try await page(1)
+        try await each(first.records)
+        guard var total = first.totalPages else {
+            // No TotalPages: follow pages one by one until a short one.
+            var number = 1
+            var last = first.records
+            while last.count == pageSize, number < 100_000 {
+                number += 1
+                last = try await page(number).records
+                try await each(last)
+            }
+            return
+        }
+        total = min(total, 100_000)
+        guard total > 1 else { return }
+        try await withThrowingTaskGroup(of: [[String: JSONValue]].self) { group in
+            var next = 2
+            while next <= total, next < 2 + max(1, concurrency) {
+                let number = next
+                group.addTask { try await page(number).records }
+                next += 1
+            }
+            while let records = try await group.next() {
+                try await each(records)
+                if next <= total {
+                    let number = next
+                    group.addTask { try await page(number).records }
+                    next += 1
+                }
+            }
+        }
+    }
+
     /// One applied package adjustment, as Metrc's adjustment history gives it.
     public struct Adjustment: Sendable, Equatable {
         public let id: Int64

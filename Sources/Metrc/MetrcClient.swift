@@ -13,6 +13,14 @@ public final class MetrcClient: Sendable {
     let logger: Logger
     /// `baseURL` without a trailing slash.
     let base: String
+    /// Every GET of this client waits its turn here (`configuration.readLimits`).
+    public let readBudget: ReadBudget
+
+    /// The tally the current task's GETs count into (the sync sets one per kind).
+    @TaskLocal public static var readTally: ReadTally?
+
+    /// Times a GET answered 429 is sent again (after the pause Metrc asked for) before the 429 is returned.
+    static let rateLimitedRetries = 4
 
     /// Owns its `HTTPClient` (on the shared event loop group); call `shutdown()` when done.
     public init(configuration: MetrcClientConfiguration, logger: Logger = Logger(label: "outlawd.metrc")) {
@@ -21,6 +29,7 @@ public final class MetrcClient: Sendable {
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.base = base
+        self.readBudget = ReadBudget(limits: configuration.readLimits)
         let timeout = TimeAmount.fromSeconds(configuration.requestTimeout)
         var httpConfiguration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,   // never send the keys anywhere else
@@ -45,9 +54,39 @@ public final class MetrcClient: Sendable {
     /// Largest answer read (a list page or a bare array).
     static let maximumResponseBytes = 64 * 1024 * 1024
 
-    /// Sends one request and reads the whole answer within `requestTimeout`. Logs one debug line.
+    /// Sends one request and reads the whole answer. A GET first waits its turn in the read budget, and one
+    /// answered 429 waits the pause Metrc asked for (shared by every read of that facility) and goes again.
     func exchange(method: HTTPMethod, path: String, query: [(String, String)], userKey: String,
                   body: [UInt8]? = nil) async -> Exchange {
+        guard method == .GET else { return await send(method: method, path: path, query: query, userKey: userKey, body: body) }
+        let facility = query.first { $0.0 == "licenseNumber" }?.1
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await readBudget.acquire(facility: facility)
+            } catch {
+                return .failure("cancelled")
+            }
+            let result = await send(method: method, path: path, query: query, userKey: userKey, body: nil)
+            readBudget.finish(facility: facility)
+            guard case .answer(429, let retryAfter, _) = result else {
+                if case .answer(let status, _, _) = result { Self.readTally?.count(status: status) } else { Self.readTally?.count(status: nil) }
+                return result
+            }
+            Self.readTally?.count(status: 429)
+            let seconds = retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            readBudget.rateLimited(facility: facility, retryAfter: seconds, attempt: attempt)
+            logger.notice("Metrc answered 429: reads of this facility pause", metadata: [
+                "license": .string(facility ?? "-"), "retry_after": .string(retryAfter ?? "-"), "attempt": "\(attempt)",
+            ])
+            if attempt > Self.rateLimitedRetries { return result }
+        }
+    }
+
+    /// Sends one request and reads the whole answer within `requestTimeout`. Logs one debug line.
+    func send(method: HTTPMethod, path: String, query: [(String, String)], userKey: String,
+              body: [UInt8]? = nil) async -> Exchange {
         var request = HTTPClientRequest(url: base + path + Self.queryString(query))
         request.method = method
         request.headers.add(name: "Authorization", value: Self.basicAuthorization(configuration.vendorKey, userKey))

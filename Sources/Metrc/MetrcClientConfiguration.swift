@@ -6,10 +6,13 @@ public struct MetrcClientConfiguration: Sendable {
     public var vendorKey: String
     /// Seconds one request may take, from sending to the whole answer; past it: `.transportFailure`.
     public var requestTimeout: Double
+    /// Metrc's GET limits: every read waits for its turn in them, and a 429 pauses that facility's reads.
+    public var readLimits: ReadLimits
 
-    public init(baseURL: String, vendorKey: String, requestTimeout: Double = 60) {
+    public init(baseURL: String, vendorKey: String, requestTimeout: Double = 60, readLimits: ReadLimits = ReadLimits()) {
         self.baseURL = baseURL
         self.vendorKey = vendorKey
         self.requestTimeout = requestTimeout
+        self.readLimits = readLimits
     }
 }

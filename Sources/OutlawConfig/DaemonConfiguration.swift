@@ -36,6 +36,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// Further licenses this daemon serves besides the default one.
         public var otherLicenses: [String] = []
         public var requirePersonalKeys = false
+        /// Warn (never refuse) when an event names a tag, location, strain, unit or reason missing from Metrc's lists.
+        public var checkScansAgainstReference = true
 
         public var licenses: [String] { [license] + otherLicenses.filter { $0 != license } }
     }
@@ -48,6 +50,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var concurrency = 4
         public var requestTimeoutSeconds = 60.0
         public var alertAfterHours = 48.0
+        /// Keep a copy of Metrc's reference lists for handhelds (`pull`) and scan checks.
+        public var referenceSync = true
+        /// Reference data: how often the incremental sync runs, and how often a full one catches what left the lists.
+        public var syncIntervalSeconds = 300.0
+        public var fullSyncHours = 24.0
+        /// Metrc's GET limits (its rate-limiting notice): per facility and per vendor key, a second and at once.
+        public var getsPerSecondPerFacility = 50
+        public var concurrentGetsPerFacility = 10
+        public var getsPerSecondPerVendorKey = 150
+        public var concurrentGetsPerVendorKey = 30
     }
 
     /// `[keys]`: how personal keys and the Default key are watched (checked with Metrc; expiry warnings).
@@ -158,7 +170,8 @@ extension DaemonConfiguration {
             if let v = try reader.integer(store, "store.min_free_megabytes", in: 0...1_000_000) { config.store.minFreeMegabytes = v }
         }
         if let facility = try reader.table(root, "facility") {
-            try reader.only(facility, known: ["license", "licenses", "require_personal_keys"], prefix: "facility")
+            try reader.only(facility, known: ["license", "licenses", "require_personal_keys", "check_scans_against_reference"],
+                            prefix: "facility")
             if let v = try reader.string(facility, "facility.license") {
                 guard isLicense(v) else {
                     throw ConfigError(file: file, key: "facility.license", problem: "must be a license number such as \"LIC-0001\"")
@@ -172,10 +185,15 @@ extension DaemonConfiguration {
                 config.facility.otherLicenses = v
             }
             if let v = try reader.bool(facility, "facility.require_personal_keys") { config.facility.requirePersonalKeys = v }
+            if let v = try reader.bool(facility, "facility.check_scans_against_reference") {
+                config.facility.checkScansAgainstReference = v
+            }
         }
         if let metrc = try reader.table(root, "metrc") {
             try reader.only(metrc, known: ["base_url", "vendor_key_file", "default_key_file", "objects_per_request", "concurrency",
-                                           "request_timeout_seconds", "alert_after_hours"], prefix: "metrc")
+                                           "request_timeout_seconds", "alert_after_hours", "reference_sync", "sync_interval_seconds",
+                                           "full_sync_hours", "gets_per_second_per_facility", "concurrent_gets_per_facility",
+                                           "gets_per_second_per_vendor_key", "concurrent_gets_per_vendor_key"], prefix: "metrc")
             if let v = try reader.string(metrc, "metrc.base_url") {
                 guard let url = URL(string: v), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
                     throw ConfigError(file: file, key: "metrc.base_url", problem: "must be an http:// or https:// URL")
@@ -188,6 +206,21 @@ extension DaemonConfiguration {
             if let v = try reader.integer(metrc, "metrc.concurrency", in: 1...64) { config.metrc.concurrency = v }
             if let v = try reader.seconds(metrc, "metrc.request_timeout_seconds") { config.metrc.requestTimeoutSeconds = v }
             if let v = try reader.seconds(metrc, "metrc.alert_after_hours") { config.metrc.alertAfterHours = v }
+            if let v = try reader.bool(metrc, "metrc.reference_sync") { config.metrc.referenceSync = v }
+            if let v = try reader.seconds(metrc, "metrc.sync_interval_seconds") { config.metrc.syncIntervalSeconds = v }
+            if let v = try reader.seconds(metrc, "metrc.full_sync_hours") { config.metrc.fullSyncHours = v }
+            if let v = try reader.integer(metrc, "metrc.gets_per_second_per_facility", in: 1...10_000) {
+                config.metrc.getsPerSecondPerFacility = v
+            }
+            if let v = try reader.integer(metrc, "metrc.concurrent_gets_per_facility", in: 1...1000) {
+                config.metrc.concurrentGetsPerFacility = v
+            }
+            if let v = try reader.integer(metrc, "metrc.gets_per_second_per_vendor_key", in: 1...10_000) {
+                config.metrc.getsPerSecondPerVendorKey = v
+            }
+            if let v = try reader.integer(metrc, "metrc.concurrent_gets_per_vendor_key", in: 1...1000) {
+                config.metrc.concurrentGetsPerVendorKey = v
+            }
         }
         if let review = try reader.table(root, "review") {
             try reader.only(review, known: ["event_types", "users"], prefix: "review")

@@ -9,6 +9,7 @@ import OutlawConfig
 import OutlawKeys
 import OutlawProtocol
 import OutlawStore
+import Reference
 import ServiceLifecycle
 import Synchronization
 import Systemd
@@ -46,13 +47,18 @@ public struct Daemon {
                 "users": "\(configuration.review.users.joined(separator: ","))",
             ])
         }
-        let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20, review: review)
+        let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20, review: review,
+                                 checkScans: configuration.facility.checkScansAgainstReference)
 
         var client: MetrcClient?
         var uploader: Uploader?
         if let vendorKey = credentials.vendorKey {
+            let m = configuration.metrc
             let metrc = MetrcClient(configuration: MetrcClientConfiguration(
-                baseURL: configuration.metrc.baseURL, vendorKey: vendorKey, requestTimeout: configuration.metrc.requestTimeoutSeconds))
+                baseURL: m.baseURL, vendorKey: vendorKey, requestTimeout: m.requestTimeoutSeconds,
+                readLimits: ReadLimits(perSecondPerFacility: m.getsPerSecondPerFacility, concurrentPerFacility: m.concurrentGetsPerFacility,
+                                       perSecondPerVendorKey: m.getsPerSecondPerVendorKey,
+                                       concurrentPerVendorKey: m.concurrentGetsPerVendorKey)))
             client = metrc
             if credentials.defaultKey == nil {
                 logger.warning("no Default Metrc key: users without a personal key wait (held)",
@@ -77,6 +83,16 @@ public struct Daemon {
             keyHealth = KeyHealthMonitor(store: store, client: client, uploader: uploader, defaultKey: credentials.defaultKey,
                                          policy: keyPolicy, logger: logger)
         }
+        var referenceSync: ReferenceSync?
+        if let client, configuration.metrc.referenceSync {
+            referenceSync = ReferenceSync(
+                store: store, client: client, defaultKey: credentials.defaultKey,
+                configuration: ReferenceSyncConfiguration(
+                    licenses: configuration.facility.licenses, interval: configuration.metrc.syncIntervalSeconds,
+                    fullEvery: configuration.metrc.fullSyncHours * 3600, pagesAtOnce: configuration.metrc.concurrentGetsPerFacility),
+                logger: logger)
+        }
+        let pull = ReferencePull(store: store, defaultLicense: configuration.facility.license, licenses: configuration.facility.licenses)
         let services = DeviceServices(
             store: store, writer: writer,
             metrcKeyStatus: { user in await keys.loginStatus(user, policy: keyPolicy) },
@@ -91,6 +107,7 @@ public struct Daemon {
         // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads stop.
         if let uploader { list.append(.init(service: uploader)) }
         if let keyHealth { list.append(.init(service: keyHealth)) }
+        if let referenceSync { list.append(.init(service: referenceSync)) }
         list.append(.init(service: server))
         list += extraServices.map { .init(service: $0) }
         list.append(.init(service: systemd))

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import OutlawStore
+import Reference
 import ServiceLifecycle
 import Systemd
 import Upload
@@ -100,6 +101,7 @@ final class SystemdService: Service, Sendable {
         }
         if (try? store.uploadsPaused()) == true { parts.append("uploads paused") }
         if uploader == nil { parts.append("uploads off: no Metrc vendor key") }
+        if let problem = try? store.setting(ReferenceSync.problemSetting) { parts.append(problem) }
         return parts.joined(separator: "; ")
     }
 

@@ -1,13 +1,23 @@
 /// A server message, its fields kept in the order they are written (`op` first) for readable lines.
 public struct Reply: Sendable, Equatable {
     public private(set) var fields: [(String, JSONValue)]
+    /// A line written elsewhere (a `data` line spliced from stored JSON), sent as it is.
+    private var preformatted: String?
 
     public init(op: String, _ fields: [(String, JSONValue)] = []) {
         self.fields = [("op", .string(op))] + fields
     }
 
+    /// A line built by the caller from JSON it already holds (without the final `\n`), so thousands of stored
+    /// items are not parsed only to be written again. `fields` holds just its `op`.
+    public init(op: String, preformattedLine: String) {
+        self.fields = [("op", .string(op))]
+        self.preformatted = preformattedLine + "\n"
+    }
+
     public static func == (lhs: Reply, rhs: Reply) -> Bool {
-        lhs.fields.map(\.0) == rhs.fields.map(\.0) && lhs.fields.map(\.1) == rhs.fields.map(\.1)
+        lhs.preformatted == rhs.preformatted
+            && lhs.fields.map(\.0) == rhs.fields.map(\.0) && lhs.fields.map(\.1) == rhs.fields.map(\.1)
     }
 
     public subscript(key: String) -> JSONValue? {
@@ -16,6 +26,7 @@ public struct Reply: Sendable, Equatable {
 
     /// The line as sent, ending in `\n`.
     public var line: String {
+        if let preformatted { return preformatted }
         var out = "{"
         for (i, (k, v)) in fields.enumerated() {
             if i > 0 { out += "," }

@@ -18,13 +18,16 @@ public final class BatchWriter: Sendable {
     private let clock: @Sendable () -> Date
     /// Which uploadable events are stored in `review` rather than `queued` (`[review]`).
     private let review: ReviewRule
+    /// Check each event's names against the copy of Metrc's lists (`[facility] check_scans_against_reference`).
+    private let checkScans: Bool
     // SQLite's commit blocks on fsync: keep that off Swift's small cooperative thread pool.
     private let queue = DispatchQueue(label: "outlawd.batch-writer")
 
-    public init(store: Store, minFreeBytes: Int64 = 64 << 20, review: ReviewRule = .none,
+    public init(store: Store, minFreeBytes: Int64 = 64 << 20, review: ReviewRule = .none, checkScans: Bool = false,
                 clock: @escaping @Sendable () -> Date = Date.init)
     {
         self.store = store
+        self.checkScans = checkScans
         self.minFreeBytes = minFreeBytes
         self.review = review
         self.clock = clock
@@ -59,7 +62,7 @@ public final class BatchWriter: Sendable {
                 outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server's disk is nearly full; retry later") }
             } else {
                 do {
-                    outcomes = try store.commit(group.map(\.0), now: clock(), review: review)
+                    outcomes = try store.commit(group.map(\.0), now: clock(), review: review, checkScans: checkScans)
                 } catch {
                     outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server cannot store right now; retry later") }
                 }

@@ -105,6 +105,8 @@ public struct StoredEvent: Sendable, Equatable, Codable {
     public let metrcID: String?
     public let firstAttemptAt: Date?
     public let lastAttemptAt: Date?
+    /// What the scan check found missing from Metrc's lists when the event was stored.
+    public var warning: String? = nil
 }
 
 /// A stored batch with its events' progress.
@@ -118,6 +120,8 @@ public struct BatchSummary: Sendable, Equatable, Codable {
     public let events: EventCounts
     public let heldReason: String?
     public let errors: [BatchError]
+    /// Events stored with a scan warning (a tag or name missing from the copy of Metrc's lists).
+    public var warnings: [BatchError] = []
 }
 
 /// A failed event's message, as `status` reports it.

@@ -33,13 +33,15 @@ public struct BatchFilter: Sendable {
 extension Store {
     /// Stores several batches in one transaction (group commit); every outcome holds only once this returns.
     /// Uploadable events the review rule names are stored in `review` instead of `queued`.
-    public func commit(_ batches: [IncomingBatch], now: Date = Date(), review: ReviewRule = .none) throws -> [BatchOutcome] {
+    /// With `checkScans`, an event naming what the copy of Metrc's lists lacks is stored with a warning.
+    public func commit(_ batches: [IncomingBatch], now: Date = Date(), review: ReviewRule = .none,
+                       checkScans: Bool = false) throws -> [BatchOutcome] {
         try pool.write { db in
             try batches.map { incoming in
                 var outcome = BatchOutcome.rejected(code: .unavailable, message: "not stored")
                 // A savepoint per batch: one batch's failure never takes the others' events with it.
                 try db.inSavepoint {
-                    outcome = try Store.insert(incoming, db: db, now: now, review: review)
+                    outcome = try Store.insert(incoming, db: db, now: now, review: review, checkScans: checkScans)
                     if case .stored = outcome { return .commit }
                     return .rollback
                 }
@@ -48,7 +50,8 @@ extension Store {
         }
     }
 
-    static func insert(_ incoming: IncomingBatch, db: Database, now: Date, review: ReviewRule = .none) throws -> BatchOutcome {
+    static func insert(_ incoming: IncomingBatch, db: Database, now: Date, review: ReviewRule = .none,
+                       checkScans: Bool = false) throws -> BatchOutcome {
         let batch = incoming.batch
         let hash = Secrets.contentHash(batch.canonicalContent)
         if let existing = try Row.fetchOne(db, sql: "SELECT content_hash, event_count FROM batches WHERE device_id = ? AND batch_id = ?",
@@ -72,9 +75,12 @@ extension Store {
             """, arguments: [incoming.deviceID, batch.id, userID, batch.license, hash, batch.events.count, t, incoming.session])
         let batchRowID = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
+                                warning)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        // Only lists synced at least once are checked: before the first sync every name would look unknown.
+        let checkedKinds: Set<ReferenceKind> = checkScans ? try Store.syncedKinds(db, license: batch.license) : []
         let tagStatement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
         for event in batch.events {
             let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
@@ -82,6 +88,7 @@ extension Store {
             try statement.execute(arguments: [
                 batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
                 JSONValue.object(event.fields).serialized(sortedKeys: true), userID, batch.license, state, why, t,
+                checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db),
             ])
             // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
             // in review keeps its place there, so later events of its tags wait for the decision).
@@ -91,6 +98,23 @@ extension Store {
             }
         }
         return .stored(events: batch.events.count)
+    }
+
+    static func syncedKinds(_ db: Database, license: String) throws -> Set<ReferenceKind> {
+        Set(try String.fetchAll(db, sql: "SELECT kind FROM reference_syncs WHERE license = ? AND last_success_at IS NOT NULL",
+                                arguments: [license]).compactMap(ReferenceKind.init(rawValue:)))
+    }
+
+    /// The warning for what `event` names that the copy does not list as active (nil: all known).
+    static func scanWarning(_ event: ValidatedEvent, license: String, kinds: Set<ReferenceKind>, db: Database) throws -> String? {
+        let lookup = try db.cachedStatement(sql: """
+            SELECT 1 FROM reference_items WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL
+            """)
+        var missing: [ReferenceChecks.Lookup] = []
+        for item in ReferenceChecks.lookups(type: event.type, fields: event.fields) where kinds.contains(item.kind) {
+            if try Int.fetchOne(lookup, arguments: [license, item.kind.rawValue, item.value]) == nil { missing.append(item) }
+        }
+        return ReferenceChecks.warning(missing)
     }
 
     /// The `status` of each id for one device; ids of other devices are unknown to it.
@@ -167,7 +191,9 @@ extension Store {
                 (SELECT json_group_array(json_object('seq', f.seq, 'message', f.message))
                    FROM (SELECT seq, message FROM events WHERE batch_id = b.id
                            AND state IN ('\(EventState.failed.rawValue)', '\(EventState.rejected.rawValue)')
-                         ORDER BY seq) f) AS failures
+                         ORDER BY seq) f) AS failures,
+                (SELECT json_group_array(json_object('seq', w.seq, 'message', w.warning))
+                   FROM (SELECT seq, warning FROM events WHERE batch_id = b.id AND warning IS NOT NULL ORDER BY seq) w) AS warnings
               FROM batches b JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
               LEFT JOIN events e ON e.batch_id = b.id
             """
@@ -196,10 +222,13 @@ extension Store {
             let message: String?
         }
         let failures = (row["failures"] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
-        return BatchSummary(device: row["device_name"], id: row["batch_id"], user: row["user_name"], license: row["license"],
+        let warnings = (row["warnings"] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
+        var summary = BatchSummary(device: row["device_name"], id: row["batch_id"], user: row["user_name"], license: row["license"],
                             receivedAt: Date(timeIntervalSince1970: row["received_at"]), state: counts.batchState,
                             events: counts, heldReason: row["held_reason"],
                             errors: failures.map { BatchError(seq: $0.seq, message: $0.message ?? "failed") })
+        summary.warnings = warnings.map { BatchError(seq: $0.seq, message: $0.message ?? "") }
+        return summary
     }
 
     static func storedEvent(_ row: Row) -> StoredEvent {
@@ -207,6 +236,7 @@ extension Store {
                     user: row["user_name"], license: row["license"], state: row["state"], fields: row["fields"], message: row["message"],
                     attempts: row["attempts"], keyKind: row["key_kind"], keyReason: row["key_reason"], metrcID: row["metrc_id"],
                     firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    warning: row["warning"])
     }
 }

@@ -202,6 +202,7 @@ extension Store {
             case .uploaded(let metrcID):
                 try db.execute(sql: "UPDATE events SET state = ?, message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
                                arguments: [EventState.uploaded, metrcID, t, id])
+                try reflectUpload(eventID: id, db: db, now: t)
             case .failed(let message):
                 try db.execute(sql: "UPDATE events SET state = ?, message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
                                arguments: [EventState.failed, message, t, id])

@@ -245,6 +245,47 @@ public final class Store: Sendable {
                   WHERE status = 'rejected' AND checked_at IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v6: reference data, sync state, scan warnings") { db in
+            // Metrc's lists as handhelds pull them. `change` is the license's change counter when the item last
+            // changed: a pull's cursor is that counter, so it yields exactly what changed after it. An item that
+            // left Metrc's active list keeps its row with `removed_at`, so a pull with a cursor can say so.
+            try db.execute(sql: """
+                CREATE TABLE reference_items (
+                  license TEXT NOT NULL,
+                  kind TEXT NOT NULL,
+                  key TEXT NOT NULL COLLATE NOCASE,
+                  item TEXT NOT NULL,
+                  change INTEGER NOT NULL,
+                  removed_at REAL,
+                  PRIMARY KEY (license, kind, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX reference_items_by_change ON reference_items (license, kind, change, key);
+                CREATE TABLE reference_changes (
+                  license TEXT PRIMARY KEY,
+                  last INTEGER NOT NULL
+                );
+                CREATE TABLE reference_syncs (
+                  license TEXT NOT NULL,
+                  kind TEXT NOT NULL,
+                  last_success_at REAL,
+                  last_full_at REAL,
+                  window_end REAL,
+                  last_error TEXT,
+                  last_error_at REAL,
+                  PRIMARY KEY (license, kind)
+                );
+                CREATE TABLE sync_requests (
+                  id INTEGER PRIMARY KEY,
+                  requested_by TEXT NOT NULL,
+                  full INTEGER NOT NULL DEFAULT 0,
+                  requested_at REAL NOT NULL,
+                  started_at REAL,
+                  finished_at REAL,
+                  result TEXT
+                );
+                ALTER TABLE events ADD COLUMN warning TEXT;
+                """)
+        }
         return migrator
     }
 }

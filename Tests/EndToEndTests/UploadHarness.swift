@@ -11,11 +11,14 @@ final class UploadHarness: @unchecked Sendable {
 
     /// Users: jane (personal key), john (no key: Default), admin. Device HH-1. `review` is the body of a `[review]` table,
     /// `keys` of a `[keys]` table.
+    /// The reference sync stays off unless `referenceSync`: most tests are about uploads, and its reads would
+    /// share their GET budget.
     static func start(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
-                      sandboxConfiguration: SandboxConfiguration = .init(),
+                      sandboxConfiguration: SandboxConfiguration = .init(), sandboxState: SandboxState = .demo(),
+                      referenceSync: Bool = false,
                       janeKey: Bool = true, prepare: (TempDirectory) throws -> Void = { _ in }) async throws -> UploadHarness
     {
-        let sandbox = MetrcSandboxServer(state: .demo(), configuration: sandboxConfiguration)
+        let sandbox = MetrcSandboxServer(state: sandboxState, configuration: sandboxConfiguration)
         let port = try await sandbox.start()
         let dir = try TempDirectory("outlawd-upload")
         try dir.write("secrets/vendor-key", SandboxDemo.vendorKey + "\n")
@@ -26,6 +29,7 @@ final class UploadHarness: @unchecked Sendable {
             vendor_key_file = "secrets/vendor-key"
             default_key_file = "secrets/default-key"
             request_timeout_seconds = 3
+            reference_sync = \(referenceSync)
             \(metrc)
             \(review.isEmpty ? "" : "[review]\n" + review)
             \(keys.isEmpty ? "" : "[keys]\n" + keys)
@@ -50,11 +54,13 @@ final class UploadHarness: @unchecked Sendable {
     /// Runs `body` against a fresh harness, then stops the daemon with SIGTERM and waits for it, whatever
     /// the body did: a daemon that does not stop cleanly fails the test.
     static func run(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
-                    sandboxConfiguration: SandboxConfiguration = .init(), janeKey: Bool = true,
+                    sandboxConfiguration: SandboxConfiguration = .init(), sandboxState: SandboxState = .demo(), referenceSync: Bool = false,
+                    janeKey: Bool = true,
                     prepare: (TempDirectory) throws -> Void = { _ in }, _ body: (UploadHarness) async throws -> Void) async throws
     {
         let h = try await start(server: server, store: store, facility: facility, metrc: metrc, review: review, keys: keys,
-                                sandboxConfiguration: sandboxConfiguration, janeKey: janeKey, prepare: prepare)
+                                sandboxConfiguration: sandboxConfiguration, sandboxState: sandboxState, referenceSync: referenceSync,
+                                janeKey: janeKey, prepare: prepare)
         do {
             try await body(h)
         } catch {

@@ -1,0 +1,292 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+
+/// One item of a reference list as stored: its key (tag label or name) and the JSON object handhelds get.
+public struct ReferenceItem: Sendable, Equatable {
+    public let key: String
+    /// Canonical JSON (sorted keys) of the item, exactly as a `data` line carries it.
+    public let json: String
+
+    public init(key: String, json: String) {
+        self.key = key
+        self.json = json
+    }
+}
+
+/// What applying a sync's records changed.
+public struct ReferenceChanges: Sendable, Equatable {
+    public var changed = 0
+    public var removed = 0
+
+    public init(changed: Int = 0, removed: Int = 0) {
+        self.changed = changed
+        self.removed = removed
+    }
+}
+
+/// The sync state of one kind for one license, for `outlawctl sync status` and the pull's `synced_at`.
+public struct ReferenceSyncState: Sendable, Equatable, Codable {
+    public let license: String
+    public let kind: ReferenceKind
+    /// Active items in the copy.
+    public let count: Int
+    public let lastSuccessAt: Date?
+    public let lastFullAt: Date?
+    /// The end of the last window read: the next incremental sync starts a little before it.
+    public let windowEnd: Date?
+    public let lastError: String?
+    public let lastErrorAt: Date?
+
+    public init(license: String, kind: ReferenceKind, count: Int, lastSuccessAt: Date?, lastFullAt: Date?, windowEnd: Date?,
+                lastError: String?, lastErrorAt: Date?) {
+        self.license = license
+        self.kind = kind
+        self.count = count
+        self.lastSuccessAt = lastSuccessAt
+        self.lastFullAt = lastFullAt
+        self.windowEnd = windowEnd
+        self.lastError = lastError
+        self.lastErrorAt = lastErrorAt
+    }
+}
+
+/// One page of a pull: items (or removed keys) after a position, in change order.
+public struct ReferencePage: Sendable {
+    public let items: [(change: Int64, key: String, json: String)]
+}
+
+/// A `sync` asked for by `outlawctl sync`, run by the daemon (the one holder of the GET budget).
+public struct SyncRequest: Sendable, Equatable {
+    public let id: Int64
+    public let requestedBy: String
+    /// Everything again, not just what changed (`outlawctl sync --full`).
+    public let full: Bool
+    public let finishedAt: Date?
+    /// The run's report as JSON, once finished.
+    public let result: String?
+}
+
+extension Store {
+    // MARK: Sync side
+
+    /// Upserts `items` and marks `removedKeys` removed for one kind, in one transaction; only items whose JSON
+    /// changed (or that come back after removal) take the next change number, so a cursor sees real changes only.
+    public func applyReference(license: String, kind: ReferenceKind, items: [ReferenceItem], removedKeys: [String],
+                               now: Date = Date()) throws -> ReferenceChanges {
+        guard !items.isEmpty || !removedKeys.isEmpty else { return ReferenceChanges() }
+        return try pool.write { db in
+            let change = try Store.nextReferenceChange(db, license: license)
+            var result = ReferenceChanges()
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO reference_items (license, kind, key, item, change, removed_at) VALUES (?, ?, ?, ?, ?, NULL)
+                ON CONFLICT (license, kind, key) DO UPDATE SET item = excluded.item, change = excluded.change, removed_at = NULL
+                  WHERE item IS NOT excluded.item OR removed_at IS NOT NULL
+                """)
+            for item in items {
+                try upsert.execute(arguments: [license, kind.rawValue, item.key, item.json, change])
+                result.changed += db.changesCount
+            }
+            let remove = try db.cachedStatement(sql: """
+                UPDATE reference_items SET removed_at = ?, change = ?
+                WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL
+                """)
+            for key in removedKeys {
+                try remove.execute(arguments: [now.timeIntervalSince1970, change, license, kind.rawValue, key])
+                result.removed += db.changesCount
+            }
+            if result.changed + result.removed > 0 {
+                try db.execute(sql: """
+                    INSERT INTO reference_changes (license, last) VALUES (?, ?)
+                    ON CONFLICT (license) DO UPDATE SET last = excluded.last
+                    """, arguments: [license, change])
+            }
+            return result
+        }
+    }
+
+    /// The change number the current write transaction gives what it changes.
+    static func nextReferenceChange(_ db: Database, license: String) throws -> Int64 {
+        (try Int64.fetchOne(db, sql: "SELECT last FROM reference_changes WHERE license = ?", arguments: [license]) ?? 0) + 1
+    }
+
+    /// The keys of the active items of a kind (a full sync marks removed those Metrc no longer lists).
+    public func activeReferenceKeys(license: String, kind: ReferenceKind) throws -> Set<String> {
+        try pool.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT key FROM reference_items WHERE license = ? AND kind = ? AND removed_at IS NULL",
+                                    arguments: [license, kind.rawValue]))
+        }
+    }
+
+    /// Records a sync of one kind that read everything up to `windowEnd`.
+    public func recordReferenceSuccess(license: String, kind: ReferenceKind, full: Bool, windowEnd: Date, now: Date = Date()) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO reference_syncs (license, kind, last_success_at, last_full_at, window_end, last_error, last_error_at)
+                VALUES (?, ?, ?, ?, ?, NULL, NULL)
+                ON CONFLICT (license, kind) DO UPDATE SET last_success_at = excluded.last_success_at,
+                  last_full_at = COALESCE(excluded.last_full_at, last_full_at), window_end = excluded.window_end,
+                  last_error = NULL, last_error_at = NULL
+                """, arguments: [license, kind.rawValue, now.timeIntervalSince1970, full ? now.timeIntervalSince1970 : nil,
+                                 windowEnd.timeIntervalSince1970])
+        }
+    }
+
+    /// Records a failed sync of one kind; the copy and its last success stay as they were.
+    public func recordReferenceFailure(license: String, kind: ReferenceKind, error: String, now: Date = Date()) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO reference_syncs (license, kind, last_error, last_error_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (license, kind) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at
+                """, arguments: [license, kind.rawValue, error, now.timeIntervalSince1970])
+        }
+    }
+
+    /// Every kind's sync state for `license` (all licenses when nil), with the copy's counts.
+    public func referenceSyncStates(license: String? = nil) throws -> [ReferenceSyncState] {
+        try pool.read { db in
+            var sql = """
+                SELECT s.*, (SELECT COUNT(*) FROM reference_items i
+                             WHERE i.license = s.license AND i.kind = s.kind AND i.removed_at IS NULL) AS count
+                FROM reference_syncs s
+                """
+            var arguments: StatementArguments = []
+            if let license {
+                sql += " WHERE s.license = ?"
+                arguments = [license]
+            }
+            func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> ReferenceSyncState? in
+                guard let kind = ReferenceKind(rawValue: row["kind"]) else { return nil }
+                return ReferenceSyncState(license: row["license"], kind: kind, count: row["count"],
+                                          lastSuccessAt: date(row["last_success_at"]), lastFullAt: date(row["last_full_at"]),
+                                          windowEnd: date(row["window_end"]), lastError: row["last_error"],
+                                          lastErrorAt: date(row["last_error_at"]))
+            }.sorted { ($0.license, $0.kind) < ($1.license, $1.kind) }
+        }
+    }
+
+    // MARK: Pull side
+
+    /// The license's change counter now: what a pull's cursor records.
+    public func referenceChangeCount(license: String) throws -> Int64 {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT last FROM reference_changes WHERE license = ?", arguments: [license]) ?? 0
+        }
+    }
+
+    /// Up to `limit` active items (or, with `removed`, removed keys) of a kind that changed in (`since`, `upTo`],
+    /// after `position`, in (change, key) order: one page of a pull, read without holding anything open.
+    public func referencePage(license: String, kind: ReferenceKind, since: Int64, upTo: Int64, removed: Bool,
+                              after position: (change: Int64, key: String)?, limit: Int) throws -> ReferencePage {
+        try pool.read { db in
+            var sql = """
+                SELECT change, key, item FROM reference_items
+                WHERE license = ? AND kind = ? AND change > ? AND change <= ? AND removed_at IS \(removed ? "NOT NULL" : "NULL")
+                """
+            var arguments: StatementArguments = [license, kind.rawValue, since, upTo]
+            if let position {
+                sql += " AND (change, key) > (?, ?)"
+                arguments += [position.change, position.key]
+            }
+            sql += " ORDER BY change, key LIMIT ?"
+            arguments += [limit]
+            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            return ReferencePage(items: rows.map { (change: $0["change"], key: $0["key"], json: $0["item"]) })
+        }
+    }
+
+    // MARK: Our own uploads
+
+    /// What an event Metrc just accepted changes in the copy, at once rather than at the next sync: a move sets
+    /// the location, an adjustment the quantity, a harvest or destroy removes the plant. Runs in the
+    /// transaction that marks the event uploaded.
+    static func reflectUpload(eventID: Int64, db: Database, now: Double) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT type, tag, license, fields FROM events WHERE id = ?", arguments: [eventID]),
+              let type = EventType(rawValue: row["type"]) else { return }
+        let license: String = row["license"]
+        let tag: String = row["tag"]
+        let fields: String = row["fields"]
+        var change: Int64?
+        func nextChange() throws -> Int64 {
+            if let change { return change }
+            let next = try nextReferenceChange(db, license: license)
+            change = next
+            return next
+        }
+        switch type {
+        case .plantMove, .packageMove:
+            let kind: ReferenceKind = type == .plantMove ? .plants : .packages
+            try db.execute(sql: """
+                UPDATE reference_items SET change = ?,
+                  item = json_set(item, '$.location', json_extract(?, '$.location'),
+                                        '$.sublocation', json_extract(?, '$.sublocation'))
+                WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL
+                """, arguments: [try nextChange(), fields, fields, license, kind.rawValue, tag])
+        case .packageAdjust:
+            try db.execute(sql: """
+                UPDATE reference_items SET change = ?,
+                  item = json_set(item, '$.quantity', json_extract(item, '$.quantity') + json_extract(?, '$.quantity'))
+                WHERE license = ? AND kind = 'packages' AND key = ? AND removed_at IS NULL
+                  AND json_type(item, '$.quantity') IN ('integer', 'real')
+                """, arguments: [try nextChange(), fields, license, tag])
+        case .plantHarvest, .plantDestroy:
+            try db.execute(sql: """
+                UPDATE reference_items SET change = ?, removed_at = ?
+                WHERE license = ? AND kind = 'plants' AND key = ? AND removed_at IS NULL
+                """, arguments: [try nextChange(), now, license, tag])
+        default:
+            return
+        }
+        if let change, db.changesCount > 0 {
+            try db.execute(sql: """
+                INSERT INTO reference_changes (license, last) VALUES (?, ?)
+                ON CONFLICT (license) DO UPDATE SET last = MAX(last, excluded.last)
+                """, arguments: [license, change])
+        }
+    }
+
+    // MARK: outlawctl sync
+
+    /// Asks the daemon for a sync now; returns the request's id to wait on.
+    public func requestSync(by actor: String, full: Bool, now: Date = Date()) throws -> Int64 {
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO sync_requests (requested_by, full, requested_at) VALUES (?, ?, ?)",
+                           arguments: [actor, full, now.timeIntervalSince1970])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// The requests not yet started, marked started: one run answers them all (full when any asked for it).
+    public func takeSyncRequests(now: Date = Date()) throws -> [SyncRequest] {
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, requested_by, full FROM sync_requests WHERE started_at IS NULL ORDER BY id")
+            guard !rows.isEmpty else { return [] }
+            try db.execute(sql: "UPDATE sync_requests SET started_at = ? WHERE started_at IS NULL",
+                           arguments: [now.timeIntervalSince1970])
+            return rows.map { SyncRequest(id: $0["id"], requestedBy: $0["requested_by"], full: $0["full"], finishedAt: nil, result: nil) }
+        }
+    }
+
+    /// Whether requests wait, without taking them (a cheap check the daemon makes every second).
+    public func syncRequested() throws -> Bool {
+        try pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sync_requests WHERE started_at IS NULL)") ?? false }
+    }
+
+    /// Every request started and not finished gets this run's report (requests made during a run share it).
+    public func finishSyncRequests(result: String, now: Date = Date()) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE sync_requests SET finished_at = ?, result = ? WHERE started_at IS NOT NULL AND finished_at IS NULL",
+                           arguments: [now.timeIntervalSince1970, result])
+        }
+    }
+
+    public func syncRequest(id: Int64) throws -> SyncRequest? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sync_requests WHERE id = ?", arguments: [id]).map { row in
+                SyncRequest(id: row["id"], requestedBy: row["requested_by"], full: row["full"],
+                            finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)), result: row["result"])
+            }
+        }
+    }
+}

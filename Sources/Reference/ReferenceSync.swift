@@ -1,0 +1,310 @@
+import Foundation
+import Logging
+import Metrc
+import OutlawProtocol
+import OutlawStore
+import ServiceLifecycle
+import Synchronization
+
+/// The reference sync's settings, from `[metrc]` and `[facility]`.
+public struct ReferenceSyncConfiguration: Sendable {
+    public var licenses: [String]
+    public var interval: TimeInterval
+    public var fullEvery: TimeInterval
+    /// Pages of one list read at once (Metrc allows 10 concurrent GETs per facility).
+    public var pagesAtOnce: Int
+    /// How often outlawctl's requests are looked for.
+    public var requestPoll: Duration
+
+    public init(licenses: [String], interval: TimeInterval = 300, fullEvery: TimeInterval = 86_400, pagesAtOnce: Int = 10,
+                requestPoll: Duration = .seconds(1)) {
+        self.licenses = licenses
+        self.interval = interval
+        self.fullEvery = fullEvery
+        self.pagesAtOnce = pagesAtOnce
+        self.requestPoll = requestPoll
+    }
+}
+
+/// What one sync did for one kind of one license: `outlawctl sync` prints it.
+public struct KindSyncReport: Sendable, Codable, Equatable {
+    public var license: String
+    public var kind: ReferenceKind
+    public var full: Bool
+    public var fetched = 0
+    public var changed = 0
+    public var removed = 0
+    public var requests = 0
+    public var rateLimited = 0
+    public var seconds = 0.0
+    public var error: String?
+}
+
+/// One whole sync: every kind of every license.
+public struct SyncReport: Sendable, Codable, Equatable {
+    public var startedAt: Date
+    public var seconds: Double
+    public var kinds: [KindSyncReport]
+    /// Set when the sync could not run at all (no Default key).
+    public var error: String?
+
+    public var failed: Bool { error != nil || kinds.contains { $0.error != nil } }
+}
+
+/// Keeps the copy of Metrc's lists in the store with the Default key: a full read first and once a day,
+/// overlapping windows between, on a schedule and when `outlawctl sync` asks. A failing sync keeps the last
+/// good copy, logs, and tries again with backoff.
+public final class ReferenceSync: Service, Sendable {
+    let store: Store
+    let client: MetrcClient
+    let defaultKey: String?
+    let configuration: ReferenceSyncConfiguration
+    let logger: Logger
+    let clock: @Sendable () -> Date
+    private let lastReport = Mutex<SyncReport?>(nil)
+
+    /// The store setting that says what is wrong with the sync (shown by `outlawctl status` and STATUS=).
+    public static let problemSetting = "reference_sync_problem"
+
+    public init(store: Store, client: MetrcClient, defaultKey: String?, configuration: ReferenceSyncConfiguration,
+                logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.client = client
+        self.defaultKey = defaultKey
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public var latestReport: SyncReport? { lastReport.withLock { $0 } }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var failures = 0
+            var nextDue = self.clock()
+            while !Task.isCancelled {
+                let requests = (try? self.store.takeSyncRequests(now: self.clock())) ?? []
+                if requests.isEmpty, self.clock() < nextDue {
+                    try? await Task.sleep(for: self.configuration.requestPoll)
+                    continue
+                }
+                let report = await self.syncAll(forceFull: requests.contains { $0.full })
+                if !requests.isEmpty, let json = try? JSONEncoder.report.encode(report) {
+                    try? self.store.finishSyncRequests(result: String(decoding: json, as: UTF8.self), now: self.clock())
+                }
+                if Task.isCancelled { break }
+                failures = report.failed ? failures + 1 : 0
+                // After a failure: 30 s, 1, 2, 4 ... min, never longer than the interval.
+                let wait = failures == 0 ? self.configuration.interval
+                    : min(self.configuration.interval, 30 * pow(2, Double(min(failures - 1, 10))))
+                nextDue = self.clock().addingTimeInterval(wait)
+                if report.failed {
+                    self.logger.notice("reference sync: next try", metadata: ["retry_in_s": "\(Int(wait))"])
+                }
+            }
+        }
+    }
+
+    /// Runs one sync of every kind of every license now.
+    public func syncAll(forceFull: Bool) async -> SyncReport {
+        let started = clock()
+        let startedInstant = ContinuousClock.now
+        guard let defaultKey else {
+            let message = "no Default Metrc key: reference data cannot be downloaded"
+            try? store.setSetting(Self.problemSetting, message)
+            logger.warning("reference sync skipped: \(message)")
+            let report = SyncReport(startedAt: started, seconds: 0, kinds: [], error: message)
+            lastReport.withLock { $0 = report }
+            return report
+        }
+        var kinds: [KindSyncReport] = []
+        for license in configuration.licenses {
+            let states = Dictionary((try? store.referenceSyncStates(license: license))?.map { ($0.kind, $0) } ?? []) { a, _ in a }
+            let steps = SyncPlan.steps(kinds: ReferenceKind.allCases, states: states, now: clock(),
+                                       fullEvery: configuration.fullEvery, forceFull: forceFull)
+            let reports = await withTaskGroup(of: KindSyncReport.self) { group in
+                for step in steps {
+                    group.addTask { await self.sync(step, license: license, key: defaultKey) }
+                }
+                var all: [KindSyncReport] = []
+                for await report in group { all.append(report) }
+                return all.sorted { $0.kind < $1.kind }
+            }
+            kinds += reports
+            log(license: license, reports)
+        }
+        let report = SyncReport(startedAt: started, seconds: (ContinuousClock.now - startedInstant).seconds, kinds: kinds)
+        let refused = kinds.first { $0.error?.contains("refused") == true }
+        if let refused {
+            try? store.setSetting(Self.problemSetting, "the Default Metrc key was refused by Metrc (reference sync of \(refused.license))")
+        } else if let failed = kinds.first(where: { $0.error != nil }) {
+            try? store.setSetting(Self.problemSetting, "reference sync failing for \(failed.license): \(failed.error ?? "")")
+        } else {
+            try? store.setSetting(Self.problemSetting, nil)
+        }
+        lastReport.withLock { $0 = report }
+        return report
+    }
+
+    /// One log line per license and sync, never one per record.
+    private func log(license: String, _ reports: [KindSyncReport]) {
+        var metadata: Logger.Metadata = [
+            "facility": "\(license)",
+            "changed": "\(reports.reduce(0) { $0 + $1.changed })",
+            "removed": "\(reports.reduce(0) { $0 + $1.removed })",
+            "requests": "\(reports.reduce(0) { $0 + $1.requests })",
+            "rate_limited": "\(reports.reduce(0) { $0 + $1.rateLimited })",
+            "full": "\(reports.filter(\.full).map(\.kind.rawValue).joined(separator: ","))",
+        ]
+        let failed = reports.filter { $0.error != nil }
+        if failed.isEmpty {
+            logger.info("reference data synced", metadata: metadata)
+        } else {
+            metadata["failed_kinds"] = "\(failed.map(\.kind.rawValue).joined(separator: ","))"
+            metadata["error"] = "\(failed[0].error ?? "")"
+            logger.error("reference sync failed; the last good copy is still served", metadata: metadata)
+        }
+    }
+
+    /// Reads one kind and applies it; a failure is recorded and reported, never thrown.
+    func sync(_ step: SyncPlan.Step, license: String, key: String) async -> KindSyncReport {
+        var report = KindSyncReport(license: license, kind: step.kind, full: step.full)
+        let tally = ReadTally()
+        let started = ContinuousClock.now
+        do {
+            let changes = try await MetrcClient.$readTally.withValue(tally) {
+                try await read(step, license: license, key: key)
+            }
+            report.fetched = changes.fetched
+            report.changed = changes.changed
+            report.removed = changes.removed
+            try store.recordReferenceSuccess(license: license, kind: step.kind, full: step.full, windowEnd: step.window.end, now: clock())
+        } catch {
+            report.error = Self.describe(error)
+            try? store.recordReferenceFailure(license: license, kind: step.kind, error: report.error ?? "", now: clock())
+        }
+        report.requests = tally.requests
+        report.rateLimited = tally.rateLimited
+        report.seconds = (ContinuousClock.now - started).seconds
+        return report
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let read = error as? MetrcReadError {
+            if read.status == 401 || read.status == 403 { return "Default key refused by Metrc (\(read.status!))" }
+            return read.description
+        }
+        return String(describing: error)
+    }
+
+    struct Counts {
+        var fetched = 0
+        var changed = 0
+        var removed = 0
+    }
+
+    /// Applies pages as they arrive, 500 items a transaction, and remembers the keys seen for a full sync.
+    final class Applier: Sendable {
+        struct State {
+            var buffer: [ReferenceItem] = []
+            var seen = Set<String>()
+            var counts = Counts()
+        }
+
+        let store: Store
+        let license: String
+        let kind: ReferenceKind
+        let now: Date
+        let state = Mutex(State())
+
+        init(store: Store, license: String, kind: ReferenceKind, now: Date) {
+            self.store = store
+            self.license = license
+            self.kind = kind
+            self.now = now
+        }
+
+        func add(_ records: [[String: JSONValue]]) throws {
+            let items = records.compactMap { ReferenceLists.item(kind, $0) }
+            let full: [ReferenceItem]? = state.withLock { s in
+                s.counts.fetched += records.count
+                for item in items { s.seen.insert(item.key.uppercased()) }
+                s.buffer += items
+                guard s.buffer.count >= 500 else { return nil }
+                defer { s.buffer = [] }
+                return s.buffer
+            }
+            if let full { try apply(full, removed: []) }
+        }
+
+        func flush() throws {
+            let rest = state.withLock { s in
+                defer { s.buffer = [] }
+                return s.buffer
+            }
+            try apply(rest, removed: [])
+        }
+
+        func apply(_ items: [ReferenceItem], removed: [String]) throws {
+            let changes = try store.applyReference(license: license, kind: kind, items: items, removedKeys: removed, now: now)
+            state.withLock { s in
+                s.counts.changed += changes.changed
+                s.counts.removed += changes.removed
+            }
+        }
+
+        var seen: Set<String> { state.withLock { $0.seen } }
+        var counts: Counts { state.withLock { $0.counts } }
+    }
+
+    private func read(_ step: SyncPlan.Step, license: String, key: String) async throws -> Counts {
+        let applier = Applier(store: store, license: license, kind: step.kind, now: clock())
+        for endpoint in ReferenceLists.active(step.kind) {
+            try await readPages(endpoint, license: license, key: key, window: step.window) { try applier.add($0) }
+        }
+        try applier.flush()
+        if step.full {
+            // Whatever the copy holds that Metrc no longer lists has left the active list.
+            let seen = applier.seen
+            let gone = try store.activeReferenceKeys(license: license, kind: step.kind).filter { !seen.contains($0.uppercased()) }
+            try applier.apply([], removed: gone.sorted())
+        } else if let inactive = ReferenceLists.inactive(step.kind) {
+            let kind = step.kind
+            try await readPages(inactive, license: license, key: key, window: step.window) { records in
+                try applier.apply([], removed: records.compactMap { ReferenceLists.key(kind, $0) })
+            }
+        }
+        return applier.counts
+    }
+
+    /// Reads every page of a window; a window Metrc refuses as too wide is read as two halves.
+    private func readPages(_ endpoint: ReferenceLists.Endpoint, license: String, key: String, window: SyncPlan.Window,
+                           depth: Int = 0, each: @escaping @Sendable ([[String: JSONValue]]) throws -> Void) async throws {
+        do {
+            try await client.pages(path: endpoint.path, license: endpoint.licensed ? license : nil, userKey: key,
+                                   since: window.start, until: window.end, concurrency: configuration.pagesAtOnce) { try each($0) }
+        } catch let error as MetrcReadError where SyncPlan.isTooWide(error) {
+            guard depth < 32, let halves = SyncPlan.split(window) else { throw error }
+            for half in halves {
+                try await readPages(endpoint, license: license, key: key, window: half, depth: depth + 1, each: each)
+            }
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// The encoder of sync reports (stored for outlawctl, printed with --json).
+    public static var report: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
