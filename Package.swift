@@ -101,7 +101,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The benchmark (scripts/bench): the real daemon under load, figures printed.
-        .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport"]),
+        .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport", "OutlawStore", "OutlawProtocol", "Metrc", "Reference", .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         // The simulated handheld behind scripts/demo: a shift streamed to `outlawd --dev`, then who signed what at Metrc.
         .executableTarget(name: "outlaw-handheld", dependencies: [
             "OutlawConfig", "OutlawTestSupport",
@@ -125,7 +125,8 @@ let package = Package(
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "OutlawTestSupport", "MetrcSandbox", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
+            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ]
 )

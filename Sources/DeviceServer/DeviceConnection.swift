@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import OutlawProtocol
 import OutlawStore
+import Synchronization
 
 /// One device's session: reads lines in order, answers in the same order, pipelines batches up to `window`.
 struct DeviceConnection {
@@ -14,10 +15,19 @@ struct DeviceConnection {
     /// Built once by the server: the same rules for every batch of every connection.
     let validator: BatchValidator
 
-    /// An answer owed to the device, in request order: ready now, or when its work finishes.
+    /// How long a closing connection keeps reading (and dropping) what the device still sends after our last
+    /// answer and FIN. Closing with unread input makes the kernel send a reset, which makes the device's kernel
+    /// throw away answers it has received but the device has not read yet (acks lost: batches sent again).
+    /// A device that reads our last lines closes within a round trip or two; 2 s covers a slow Wi-Fi without
+    /// holding a stopping daemon back for long.
+    static let drainTimeout: TimeAmount = .seconds(2)
+
+    /// An answer owed to the device, in request order: ready now, or when its work finishes, or written by a
+    /// handler that streams its lines (run by the writer once every earlier answer is written).
     enum Answer: Sendable {
         case now(Reply)
         case later(Task<Reply, Never>)
+        case streamed(@Sendable (PullSink) async -> Reply)
     }
 
     /// What a non-batch request needs: an answer now, or work to run once everything before it is done.
@@ -35,38 +45,73 @@ struct DeviceConnection {
         var barrier: Task<Reply, Never>?
     }
 
+    typealias Frames = NIOAsyncChannelInboundStream<InboundFrame>.AsyncIterator
+
     func run() async {
         do {
             try await channel.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
                 let (answers, sink) = AsyncStream.makeStream(of: Answer.self)
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await answer in answers {
-                            let reply: Reply
-                            switch answer {
-                            case .now(let r): reply = r
-                            case .later(let task): reply = await task.value
-                            }
-                            try await outbound.write(ByteBuffer(string: reply.line))
-                        }
-                    }
-                    let device = await read(inbound, answer: sink)
+                    group.addTask { try await Self.write(answers, to: outbound) }
+                    let device = await read(&frames, answer: sink)
                     sink.finish()
                     if let device { services.connected(device: device.name, delta: -1) }
                     try await group.waitForAll()
                 }
+                // Every answer is written (a failed write skips this: the connection is gone).
+                if ProcessInfo.processInfo.environment["TMP_NO_DRAIN"] == nil { await Self.closeGracefully(channel.channel, frames: &frames, configuration: configuration) }
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["remote": "\(remote)", "error": "\(error)"])
         }
     }
 
+    /// Writes the answers in request order; a streamed one runs here, so its lines come right after the answer
+    /// before it and right before the one after it. Returns once the last answer is handed to the connection.
+    private static func write(_ answers: AsyncStream<Answer>, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        for await answer in answers {
+            let reply: Reply
+            switch answer {
+            case .now(let r): reply = r
+            case .later(let task): reply = await task.value
+            case .streamed(let handler):
+                let lines = StreamedLines(outbound)
+                reply = await handler(PullSink(send: lines.send))
+                try lines.finish()
+            }
+            // Suspends while the connection is not writable (the channel's write-buffer water marks), so a
+            // device that reads slowly holds the session back instead of piling answers up in memory.
+            try await outbound.write(ByteBuffer(string: reply.line))
+        }
+    }
+
+    /// Ends a connection whose every answer is written without losing any of them: FIN after the last line,
+    /// then input is read and dropped until the device closes, `drainTimeout` passes, or more than a window of
+    /// full lines arrives; then the caller closes. See `drainTimeout` for why.
+    static func closeGracefully(_ channel: any Channel, frames: inout Frames, configuration: DeviceServerConfiguration) async {
+        // A device that honours the window has at most `window` requests we have not read, each one line.
+        let maxBytes = (configuration.window + 1) * (configuration.maxLineBytes + 2)
+        channel.pipeline.fireUserInboundEventTriggered(DrainRequest(maxBytes: maxBytes, timeout: drainTimeout))
+        // The empty write completes once every line before it has reached the socket: only then FIN (under TLS,
+        // close_notify first). NIO drops pending writes when asked to close output after the device has
+        // half-closed, so waiting for them first matters.
+        let outputClosed = channel.writeAndFlush(ByteBuffer()).flatMap { channel.close(mode: .output) }
+        do {
+            while try await frames.next() != nil {}
+        } catch {
+            // A read error ends the drain like the device's close does.
+        }
+        // Drained: the device closed, or the drain limit closed the channel (which fails this at once).
+        _ = try? await outputClosed.get()
+    }
+
     /// Reads until the session must close; every answer goes to `answer`, so the writer sends them in order.
     /// Returns the device the session authenticated, if any.
-    private func read(_ inbound: NIOAsyncChannelInboundStream<InboundFrame>, answer: AsyncStream<Answer>.Continuation) async -> Device? {
+    private func read(_ frames: inout Frames, answer: AsyncStream<Answer>.Continuation) async -> Device? {
         var session = Session(device: nil, id: Self.newSessionID())
         do {
-            for try await frame in inbound {
+            while let frame = try await frames.next() {
                 let keepOpen = await handle(frame, session: &session, answer: answer)
                 if !keepOpen { break }
             }
@@ -160,7 +205,7 @@ struct DeviceConnection {
         case .setKey(let request):
             answer.yield(ordered(setKey(request, device: device), session: &session))
         case .pull(let request):
-            answer.yield(ordered(pull(request), session: &session))
+            answer.yield(pull(request))
         }
         return true
     }
@@ -267,11 +312,14 @@ struct DeviceConnection {
         return .work({ await handler(request, device) })
     }
 
-    private func pull(_ request: ClientMessage.Pull) -> Request {
+    /// Streamed by the writer, so it starts only once every earlier answer is written (hence every earlier
+    /// request's work is done) and later answers wait for its last line. It is no barrier for the work of later
+    /// requests: a pull only reads, so nothing later can depend on its effects.
+    private func pull(_ request: ClientMessage.Pull) -> Answer {
         guard let handler = services.pullHandler else {
             return .now(.error(.unavailable, "reference data is not available from this daemon yet"))
         }
-        return .work({ await handler(request) })
+        return .streamed({ sink in await handler(request, sink) })
     }
 
     private func deviceMetadata(_ session: Session) -> Logger.Metadata {
@@ -280,5 +328,54 @@ struct DeviceConnection {
 
     static func newSessionID() -> String {
         (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}
+
+/// The connection side of one streamed answer: lines go straight to the writer; the first failed send fails
+/// every later one, and sends after the handler has returned fail too (they would land among later answers).
+final class StreamedLines: Sendable {
+    private enum State {
+        case open
+        case failed(any Error)
+        case finished
+    }
+
+    /// A send after the streamed answer's handler returned.
+    struct Finished: Error, CustomStringConvertible {
+        var description: String { "the streamed answer is complete; no more lines can be sent" }
+    }
+
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let state = Mutex<State>(.open)
+
+    init(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+        self.outbound = outbound
+    }
+
+    func send(_ reply: Reply) async throws {
+        try state.withLock { state in
+            switch state {
+            case .open: return
+            case .failed(let error): throw error
+            case .finished: throw Finished()
+            }
+        }
+        do {
+            try await outbound.write(ByteBuffer(string: reply.line))
+        } catch {
+            state.withLock { state in
+                if case .open = state { state = .failed(error) }
+            }
+            throw error
+        }
+    }
+
+    /// Closes the sink; throws the error that broke the connection, if a send failed.
+    func finish() throws {
+        let previous = state.withLock { state in
+            defer { state = .finished }
+            return state
+        }
+        if case .failed(let error) = previous { throw error }
     }
 }

@@ -51,6 +51,13 @@ public final class DeviceServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         }
+        bootstrap = bootstrap
+            // A device that half-closes still gets every answer owed, and a closing session can read until the
+            // device's FIN (graceful close: DeviceConnection.closeGracefully).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // Writes suspend once this much waits unsent, so a device that reads slowly (a streamed pull of
+            // 100,000 plants) holds the writer back instead of the answer piling up in memory.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<InboundFrame, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 if let tls = configuration.tls {

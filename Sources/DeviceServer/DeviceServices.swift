@@ -20,6 +20,23 @@ public struct LoginKey: Sendable, Equatable {
     }
 }
 
+/// Where a `pull` handler writes its `data` lines, in order, straight to the device's connection.
+public struct PullSink: Sendable {
+    /// Writes one line; returns once the connection has taken it, suspending while the device reads slower
+    /// than we write (TCP back-pressure). Throws once the connection is gone or the handler has returned,
+    /// and for every call after that. Call it from one task at a time: lines go out in call order.
+    public let send: @Sendable (Reply) async throws -> Void
+
+    public init(send: @escaping @Sendable (Reply) async throws -> Void) {
+        self.send = send
+    }
+}
+
+/// Answers a `pull`: sends any number of `data` lines through the sink, then returns the final line
+/// (`pulled`, or an `error` when it fails before sending anything). It runs only after every earlier request
+/// of the connection has been answered, and later answers wait until it returns.
+public typealias PullHandler = @Sendable (ClientMessage.Pull, PullSink) async -> Reply
+
 /// What a device session needs from the rest of the daemon: the store, group commit, and later features' hooks.
 public final class DeviceServices: Sendable {
     public let store: Store
@@ -28,14 +45,14 @@ public final class DeviceServices: Sendable {
     /// when known their personal key's expected expiry and last acceptance by Metrc.
     let metrcKeyStatus: @Sendable (User) async -> LoginKey
     let setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)?
-    let pullHandler: (@Sendable (ClientMessage.Pull) async -> Reply)?
+    let pullHandler: PullHandler?
     let onBatchStored: @Sendable () -> Void
     private let connectedDevices = Mutex([String: Int]())
 
     public init(store: Store, writer: BatchWriter,
                 metrcKeyStatus: @escaping @Sendable (User) async -> LoginKey = { _ in LoginKey(metrcKey: "default") },
                 setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)? = nil,
-                pullHandler: (@Sendable (ClientMessage.Pull) async -> Reply)? = nil,
+                pullHandler: PullHandler? = nil,
                 onBatchStored: @escaping @Sendable () -> Void = {})
     {
         self.store = store
@@ -107,6 +124,10 @@ enum StatusReply {
         }
         if !summary.errors.isEmpty {
             item["errors"] = .array(summary.errors.map { ["seq": .number(Double($0.seq)), "message": .string($0.message)] })
+        }
+        // Names missing from the copy of Metrc's lists when the batch was stored: the batch was kept anyway.
+        if !summary.warnings.isEmpty {
+            item["warnings"] = .array(summary.warnings.map { ["seq": .number(Double($0.seq)), "message": .string($0.message)] })
         }
         return .object(item)
     }

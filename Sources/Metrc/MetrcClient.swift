@@ -19,9 +19,6 @@ public final class MetrcClient: Sendable {
     /// The tally the current task's GETs count into (the sync sets one per kind).
     @TaskLocal public static var readTally: ReadTally?
 
-    /// Times a GET answered 429 is sent again (after the pause Metrc asked for) before the 429 is returned.
-    static let rateLimitedRetries = 4
-
     /// Owns its `HTTPClient` (on the shared event loop group); call `shutdown()` when done.
     public init(configuration: MetrcClientConfiguration, logger: Logger = Logger(label: "outlawd.metrc")) {
         self.configuration = configuration
@@ -80,7 +77,7 @@ public final class MetrcClient: Sendable {
             logger.notice("Metrc answered 429: reads of this facility pause", metadata: [
                 "license": .string(facility ?? "-"), "retry_after": .string(retryAfter ?? "-"), "attempt": "\(attempt)",
             ])
-            if attempt > Self.rateLimitedRetries { return result }
+            if attempt > configuration.rateLimitedRetries { return result }
         }
     }
 

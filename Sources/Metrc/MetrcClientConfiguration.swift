@@ -8,8 +8,12 @@ public struct MetrcClientConfiguration: Sendable {
     public var requestTimeout: Double
     /// Metrc's GET limits: every read waits for its turn in them, and a 429 pauses that facility's reads.
     public var readLimits: ReadLimits
+    /// Times a GET answered 429 is sent again, after the pause Metrc asked for, before the 429 is returned.
+    public var rateLimitedRetries: Int
 
-    public init(baseURL: String, vendorKey: String, requestTimeout: Double = 60, readLimits: ReadLimits = ReadLimits()) {
+    public init(baseURL: String, vendorKey: String, requestTimeout: Double = 60, readLimits: ReadLimits = ReadLimits(),
+                rateLimitedRetries: Int = 4) {
+        self.rateLimitedRetries = max(0, rateLimitedRetries)
         self.baseURL = baseURL
         self.vendorKey = vendorKey
         self.requestTimeout = requestTimeout

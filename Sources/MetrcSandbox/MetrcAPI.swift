@@ -2,15 +2,23 @@ import Foundation
 
 extension SandboxState {
     /// Answers a read route for `license` (nil for the global lists), as Metrc would: paged envelope or bare array.
-    public func read(_ route: MetrcRoute, license: String?, user: SandboxUser, query: QueryParameters)
-        throws(MetrcError) -> JSONValue
+    /// `maxModifiedWindow` (seconds) refuses wider `lastModifiedStart`/`lastModifiedEnd` windows on windowed lists.
+    public func read(_ route: MetrcRoute, license: String?, user: SandboxUser, query: QueryParameters,
+                     maxModifiedWindow: TimeInterval? = nil) throws(MetrcError) -> JSONValue
     {
         let window = try ModifiedWindow.parse(query)
+        if route.isWindowed, let maxModifiedWindow { try window.checkWidth(atMost: maxModifiedWindow) }
         let page = try PageRequest.parse(query)
         let lic = license ?? ""
-        func paged<T>(_ records: [T], _ lastModified: (T) -> Date?, _ render: (T) -> JSONValue) -> JSONValue {
-            let kept = records.filter { record in lastModified(record).map(window.contains) ?? true }
-            return pageEnvelope(kept.map(render), page: page)
+        // Filters to positions (no copies), then renders only the requested page: lists may hold 100,000 plants.
+        func paged<T>(_ records: [T], where keep: (T) -> Bool = { _ in true }, _ lastModified: (T) -> Date?,
+                      _ render: (T) -> JSONValue) -> JSONValue {
+            var kept: [Int] = []
+            for index in records.indices where keep(records[index]) {
+                if let date = lastModified(records[index]), !window.contains(date) { continue }
+                kept.append(index)
+            }
+            return pageEnvelope(total: kept.count, page: page) { range in kept[range].map { render(records[$0]) } }
         }
         switch route {
         case .facilities:
@@ -26,27 +34,29 @@ extension SandboxState {
         case .adjustReasons:
             return paged(adjustmentReasons, { _ in nil }) { json(reason: $0) }
         case .vegetativePlants:
-            return paged(plants.filter { $0.license == lic && $0.isActive && $0.growthPhase == .vegetative }, \.lastModified) { json(plant: $0) }
+            return paged(plants, where: { $0.license == lic && $0.isActive && $0.growthPhase == .vegetative },
+                         \.lastModified) { json(plant: $0) }
         case .floweringPlants:
-            return paged(plants.filter { $0.license == lic && $0.isActive && $0.growthPhase == .flowering }, \.lastModified) { json(plant: $0) }
+            return paged(plants, where: { $0.license == lic && $0.isActive && $0.growthPhase == .flowering },
+                         \.lastModified) { json(plant: $0) }
         case .inactivePlants:
-            return paged(plants.filter { $0.license == lic && !$0.isActive }, \.lastModified) { json(plant: $0) }
+            return paged(plants, where: { $0.license == lic && !$0.isActive }, \.lastModified) { json(plant: $0) }
         case .onHoldPlants:
             return paged([SandboxPlant](), \.lastModified) { json(plant: $0) }
         case .plant(let label):
             guard let found = plant(label: label, license: lic) else { throw .notFound("Plant \(label) was not found.") }
             return json(plant: found)
         case .activePackages:
-            return paged(packages.filter { $0.license == lic && $0.isActive }, \.lastModified) { json(package: $0) }
+            return paged(packages, where: { $0.license == lic && $0.isActive }, \.lastModified) { json(package: $0) }
         case .inactivePackages:
-            return paged(packages.filter { $0.license == lic && !$0.isActive }, \.lastModified) { json(package: $0) }
+            return paged(packages, where: { $0.license == lic && !$0.isActive }, \.lastModified) { json(package: $0) }
         case .package(let label):
             guard let found = package(label: label, license: lic) else { throw .notFound("Package \(label) was not found.") }
             return json(package: found)
         case .adjustments:
-            return paged(adjustments.filter { $0.license == lic }, \.lastModified) { json(adjustment: $0) }
+            return paged(adjustments, where: { $0.license == lic }, \.lastModified) { json(adjustment: $0) }
         case .locations:
-            return paged(locations.filter { $0.license == lic }, \.lastModified) { json(location: $0) }
+            return paged(locations, where: { $0.license == lic }, \.lastModified) { json(location: $0) }
         case .locationTypes:
             let types = Set(locations.filter { $0.license == lic }.compactMap(\.locationType)).sorted()
             return paged(types, { _ in nil }) { name in
@@ -54,15 +64,20 @@ extension SandboxState {
                  "ForPackages": true]
             }
         case .sublocations:
-            return paged(sublocations.filter { $0.license == lic }, \.lastModified) { json(sublocation: $0) }
+            return paged(sublocations, where: { $0.license == lic }, \.lastModified) { json(sublocation: $0) }
         case .strains:
-            return paged(strains.filter { $0.license == lic }, \.lastModified) { json(strain: $0) }
+            // One pass over the plants for every strain's IsUsed, not one pass per strain.
+            let used = Set(plants.lazy.filter { $0.license == lic }.map(\.strain))
+            return paged(strains, where: { $0.license == lic }, \.lastModified) {
+                json(strain: $0, isUsed: used.contains($0.name))
+            }
         case .items:
-            return paged(items.filter { $0.license == lic }, \.lastModified) { json(item: $0) }
+            let used = Set(packages.lazy.filter { $0.license == lic }.map(\.item))
+            return paged(items, where: { $0.license == lic }, \.lastModified) { json(item: $0, isUsed: used.contains($0.name)) }
         case .activeHarvests:
-            return paged(harvests.filter { $0.license == lic }, \.lastModified) { json(harvest: $0) }
+            return paged(harvests, where: { $0.license == lic }, \.lastModified) { json(harvest: $0) }
         case .plantWaste:
-            return paged(plantWaste.filter { $0.license == lic }, \.lastModified) { json(plantWaste: $0) }
+            return paged(plantWaste, where: { $0.license == lic }, \.lastModified) { json(plantWaste: $0) }
         case .write:
             throw MetrcError(status: 405, message: "The requested resource does not support http method 'GET'.")
         }

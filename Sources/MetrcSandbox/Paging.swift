@@ -90,19 +90,27 @@ public struct PageRequest: Sendable, Equatable {
 
 /// Metrc's page envelope: `{"Data":[...],"Total":N,"TotalRecords":N,"PageSize":s,"RecordsOnPage":n,"Page":p,"CurrentPage":p,"TotalPages":T}`.
 public func pageEnvelope(_ items: [JSONValue], page: PageRequest?) -> JSONValue {
-    let total = items.count
+    pageEnvelope(total: items.count, page: page) { Array(items[$0]) }
+}
+
+/// The page envelope of `total` records; `render` is asked only for the positions on the requested page, so a list of
+/// 100,000 records costs 20 renderings, not 100,000.
+func pageEnvelope(total: Int, page: PageRequest?, render: (Range<Int>) -> [JSONValue]) -> JSONValue {
     let pageNumber = page?.pageNumber ?? 1
     let pageSize = page?.pageSize ?? total
-    let slice: [JSONValue]
+    let range: Range<Int>
     let totalPages: Int
     if let page {
-        let start = (page.pageNumber - 1) * page.pageSize
-        slice = start < total ? Array(items[start..<min(total, start + page.pageSize)]) : []
+        // A huge pageNumber must give an empty page, not an overflow trap.
+        let (offset, overflow) = (page.pageNumber - 1).multipliedReportingOverflow(by: page.pageSize)
+        let start = overflow ? total : min(offset, total)
+        range = start..<min(total, start + page.pageSize)
         totalPages = (total + page.pageSize - 1) / page.pageSize
     } else {
-        slice = items
+        range = 0..<total
         totalPages = total == 0 ? 0 : 1
     }
+    let slice = render(range)
     return [
         "Data": .array(slice),
         "Total": .int(total),
@@ -143,6 +151,24 @@ public struct ModifiedWindow: Sendable, Equatable {
             throw .badRequest("The lastModifiedStart parameter must not be later than lastModifiedEnd.")
         }
         return window
+    }
+
+    /// Refuses (400) a window wider than `limit` seconds; a window open at one end counts as wider than any limit.
+    /// No window at all passes.
+    public func checkWidth(atMost limit: TimeInterval) throws(MetrcError) {
+        switch (start, end) {
+        case (nil, nil): return
+        case (let start?, let end?) where end.timeIntervalSince(start) <= limit: return
+        default: throw .badRequest(ModifiedWindow.tooWideMessage(limit: limit))
+        }
+    }
+
+    /// The 400 message for a too-wide window. Clients recognise it by "lastModifiedStart", "lastModifiedEnd" and
+    /// "apart", so those words stay.
+    public static func tooWideMessage(limit: TimeInterval) -> String {
+        let hours = (limit / 3600 * 10_000).rounded() / 10_000
+        let unit = hours == 1 ? "hour" : "hours"
+        return "The lastModifiedStart and lastModifiedEnd parameters must not be more than \(JSONValue.format(hours)) \(unit) apart."
     }
 
     public func contains(_ date: Date) -> Bool {

@@ -44,6 +44,18 @@ public enum MetrcRoute: Sendable, Equatable {
         }
     }
 
+    /// Whether the list is filtered by `lastModifiedStart`/`lastModifiedEnd` (the lists Metrc documents those
+    /// parameters for); only these are subject to `SandboxConfiguration.maxModifiedWindow`.
+    public var isWindowed: Bool {
+        switch self {
+        case .vegetativePlants, .floweringPlants, .inactivePlants, .onHoldPlants, .activePackages, .inactivePackages,
+             .adjustments, .locations, .sublocations, .strains, .items, .activeHarvests, .plantWaste:
+            true
+        default:
+            false
+        }
+    }
+
     public var isWrite: Bool {
         if case .write = self { return true }
         return false

@@ -13,18 +13,22 @@ public struct SandboxConfiguration: Sendable {
     public var faultSeed: UInt64
     /// Days after today (UTC) a write date may be before it counts as "in the future".
     public var futureToleranceDays: Int
+    /// Widest `lastModifiedStart`/`lastModifiedEnd` window a list accepts, in seconds; wider, or open at one end,
+    /// is a 400 (so a client's window splitting can be tested). `nil` (the default): no limit.
+    public var maxModifiedWindow: TimeInterval?
     /// The sandbox's clock: `LastModified` stamps, key expiry, rate-limit windows. Tests inject their own.
     public var now: @Sendable () -> Date
 
     public init(objectLimit: Int = 100, maxBodyBytes: Int = 8 * 1024 * 1024, rateLimits: RateLimits = .init(),
                 sendRetryAfter: Bool = true, faultSeed: UInt64 = 1, futureToleranceDays: Int = 1,
-                now: @escaping @Sendable () -> Date = { Date() }) {
+                maxModifiedWindow: TimeInterval? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         self.objectLimit = objectLimit
         self.maxBodyBytes = maxBodyBytes
         self.rateLimits = rateLimits
         self.sendRetryAfter = sendRetryAfter
         self.faultSeed = faultSeed
         self.futureToleranceDays = futureToleranceDays
+        self.maxModifiedWindow = maxModifiedWindow
         self.now = now
     }
 }

@@ -83,7 +83,8 @@ actor SandboxEngine {
     func execute(_ admitted: Admitted, _ request: SandboxRequest) -> (response: SandboxResponse, applied: Bool) {
         guard case .write(let action) = admitted.route else {
             do {
-                let value = try state.read(admitted.route, license: admitted.license, user: admitted.user, query: request.query)
+                let value = try state.read(admitted.route, license: admitted.license, user: admitted.user,
+                                           query: request.query, maxModifiedWindow: configuration.maxModifiedWindow)
                 return (.json(value), false)
             } catch {
                 return (.error(error), false)
@@ -178,4 +179,85 @@ actor SandboxEngine {
         state.locations.append(record)
         return state.json(location: record)
     }
+
+    // MARK: Records added by hand
+
+    /// Applies `body` to a copy of the state and keeps the copy only if `body` succeeds: a list of records is added
+    /// all or nothing.
+    private func change<T>(_ body: (inout SandboxState, Date) throws(MetrcError) -> T) throws(MetrcError) -> T {
+        var draft = state
+        let result = try body(&draft, now)
+        state = draft
+        return result
+    }
+
+    func addPlants(_ specs: [PlantSpec]) throws(MetrcError) -> [SandboxPlant] {
+        try change { state, now throws(MetrcError) in
+            var added: [SandboxPlant] = []
+            for spec in specs {
+                added.append(try state.addPlant(
+                    license: spec.license, label: spec.label, strain: spec.strain, location: spec.location,
+                    sublocation: spec.sublocation, phase: spec.phase, plantedDate: spec.plantedDate, now: now))
+            }
+            return added
+        }
+    }
+
+    func addPackages(_ specs: [PackageSpec]) throws(MetrcError) -> [SandboxPackage] {
+        try change { state, now throws(MetrcError) in
+            var added: [SandboxPackage] = []
+            for spec in specs {
+                added.append(try state.addPackage(
+                    license: spec.license, label: spec.label, item: spec.item, quantity: spec.quantity,
+                    unitOfMeasure: spec.unitOfMeasure, location: spec.location, sublocation: spec.sublocation,
+                    packagedDate: spec.packagedDate, now: now))
+            }
+            return added
+        }
+    }
+
+    // The single-record changes below check everything before changing anything, so they need no copy.
+
+    func addStrain(license: String, name: String, indicaPercentage: Double?,
+                   sativaPercentage: Double?) throws(MetrcError) -> SandboxStrain {
+        try state.addStrain(license: license, name: name, indicaPercentage: indicaPercentage,
+                            sativaPercentage: sativaPercentage, now: now)
+    }
+
+    func addItem(license: String, name: String, category: String, unitOfMeasure: String,
+                 strain: String?) throws(MetrcError) -> SandboxItem {
+        try state.addItem(license: license, name: name, category: category, unitOfMeasure: unitOfMeasure,
+                          strain: strain, now: now)
+    }
+
+    func finishPackage(license: String, label: String, date: MetrcDay?) throws(MetrcError) -> SandboxPackage {
+        try state.finishPackage(license: license, label: label, date: date, now: now)
+    }
+
+    func seed(license: String, plants: Int, packages: Int) throws(MetrcError) -> SandboxSeedResult {
+        try state.seed(license: license, plants: plants, packages: packages, now: now)
+    }
+}
+
+/// One plant to add by hand (`addPlant`, `POST /_sandbox/plants`).
+struct PlantSpec: Sendable {
+    var license: String
+    var label: String
+    var strain: String
+    var location: String
+    var sublocation: String?
+    var phase: PlantGrowthPhase
+    var plantedDate: MetrcDay?
+}
+
+/// One package to add by hand (`addPackage`, `POST /_sandbox/packages`).
+struct PackageSpec: Sendable {
+    var license: String
+    var label: String
+    var item: String
+    var quantity: Double
+    var unitOfMeasure: String?
+    var location: String
+    var sublocation: String?
+    var packagedDate: MetrcDay?
 }

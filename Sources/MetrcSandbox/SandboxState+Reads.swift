@@ -50,7 +50,8 @@ extension SandboxState {
         ["Id": .int(sublocation.id), "Name": .string(sublocation.name)]
     }
 
-    func json(strain: SandboxStrain) -> JSONValue {
+    /// `isUsed` nil: worked out here, by a pass over the plants.
+    func json(strain: SandboxStrain, isUsed: Bool? = nil) -> JSONValue {
         let genetics: JSONValue
         if let indica = strain.indicaPercentage, let sativa = strain.sativaPercentage {
             genetics = .string("\(JSONValue.format(indica))% Indica / \(JSONValue.format(sativa))% Sativa")
@@ -65,12 +66,13 @@ extension SandboxState {
             "CbdLevel": nil,
             "IndicaPercentage": .optional(strain.indicaPercentage),
             "SativaPercentage": .optional(strain.sativaPercentage),
-            "IsUsed": .bool(plants.contains { $0.license == strain.license && $0.strain == strain.name }),
+            "IsUsed": .bool(isUsed ?? plants.contains { $0.license == strain.license && $0.strain == strain.name }),
             "Genetics": genetics,
         ]
     }
 
-    func json(item: SandboxItem) -> JSONValue {
+    /// `isUsed` nil: worked out here, by a pass over the packages.
+    func json(item: SandboxItem, isUsed: Bool? = nil) -> JSONValue {
         let strainRecord = item.strain.flatMap { strain($0, license: item.license) }
         return [
             "Id": .int(item.id),
@@ -83,7 +85,7 @@ extension SandboxState {
             "ApprovalStatus": "Approved",
             "StrainId": .optional(strainRecord?.id),
             "StrainName": .optional(item.strain),
-            "IsUsed": .bool(packages.contains { $0.license == item.license && $0.item == item.name }),
+            "IsUsed": .bool(isUsed ?? packages.contains { $0.license == item.license && $0.item == item.name }),
         ]
     }
 
@@ -169,7 +171,8 @@ extension SandboxState {
             "ArchivedDate": nil,
             "LabTestingState": "NotSubmitted",
             "LastModified": .string(MetrcTimestamp.format(package.lastModified)),
-            "Item": itemRecord.map { json(item: $0) } ?? ["Name": .string(package.item)],
+            // This package uses its item: no pass over every package (a package list would be quadratic).
+            "Item": itemRecord.map { json(item: $0, isUsed: true) } ?? ["Name": .string(package.item)],
         ]
     }
 

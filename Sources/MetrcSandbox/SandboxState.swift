@@ -174,6 +174,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
 
 extension String {
     func caseInsensitiveEquals(_ other: String) -> Bool {
-        self.count == other.count && self.lowercased() == other.lowercased()
+        // The exact match first: it is the common case and allocates nothing (lookups run per rendered record).
+        if self == other { return true }
+        return self.count == other.count && self.lowercased() == other.lowercased()
     }
 }

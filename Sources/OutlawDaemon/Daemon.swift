@@ -97,6 +97,7 @@ public struct Daemon {
             store: store, writer: writer,
             metrcKeyStatus: { user in await keys.loginStatus(user, policy: keyPolicy) },
             setKeyHandler: { message, _ in await keys.handle(message) },
+            pullHandler: { request, sink in await pull.answer(request, send: sink.send) },
             onBatchStored: wake)
         let group = MultiThreadedEventLoopGroup.singleton
         let server = DeviceServer(configuration: try deviceServerConfiguration(), services: services, logger: logger, group: group)

@@ -64,6 +64,7 @@ final class SystemdService: Service, Sendable {
             }
         }
         _ = notifier.stopping(status: "stopping: finishing answers owed to devices")
+        try? store.clearDaemonStatus()
     }
 
     /// STATUS= for systemctl, and the same facts in the store for `outlawctl status`.

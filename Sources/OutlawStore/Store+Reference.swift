@@ -268,12 +268,19 @@ extension Store {
         }
     }
 
+    /// Requests a daemon took and never answered (it stopped mid-sync) wait again for the next run.
+    public func retakeUnfinishedSyncRequests() throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE sync_requests SET started_at = NULL WHERE started_at IS NOT NULL AND finished_at IS NULL")
+        }
+    }
+
     /// Whether requests wait, without taking them (a cheap check the daemon makes every second).
     public func syncRequested() throws -> Bool {
         try pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sync_requests WHERE started_at IS NULL)") ?? false }
     }
 
-    /// Every request started and not finished gets this run's report (requests made during a run share it).
+    /// Every request taken for this run gets its report (requests made during the run wait for the next one).
     public func finishSyncRequests(result: String, now: Date = Date()) throws {
         try pool.write { db in
             try db.execute(sql: "UPDATE sync_requests SET finished_at = ?, result = ? WHERE started_at IS NOT NULL AND finished_at IS NULL",

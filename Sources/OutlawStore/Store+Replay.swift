@@ -37,6 +37,8 @@ public struct FailedEvent: Sendable, Equatable, Codable {
     public let attempts: Int
     public let firstAttemptAt: Date?
     public let lastAttemptAt: Date?
+    /// What the scan check found missing from Metrc's lists when the event was stored.
+    public var warning: String? = nil
 }
 
 /// A batch with its failed or held events.
@@ -71,7 +73,8 @@ extension Store {
         }
         let rows = try Row.fetchAll(db, sql: """
             SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
-                   e.seq, e.type, e.tag, e.state, e.held_code, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at
+                   e.seq, e.type, e.tag, e.state, e.held_code, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at,
+                   e.warning
             FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
             WHERE \(conditions.joined(separator: " AND "))
             ORDER BY b.id, e.seq
@@ -82,7 +85,8 @@ extension Store {
             let event = FailedEvent(seq: row["seq"], type: row["type"], tag: row["tag"], state: row["state"], heldCode: row["held_code"],
                                     message: row["message"], keyKind: row["key_kind"], attempts: row["attempts"],
                                     firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                                    warning: row["warning"])
             let pk: Int64 = row["pk"]
             if let c = current, c.pk == pk {
                 current = (pk, FailedBatch(device: c.batch.device, id: c.batch.id, user: c.batch.user, license: c.batch.license,

@@ -54,6 +54,11 @@ extension Store {
         try setSetting("daemon_status", String(decoding: data, as: UTF8.self))
     }
 
+    /// A daemon stopping cleanly says so at once, rather than letting its last report go stale.
+    public func clearDaemonStatus() throws {
+        try setSetting("daemon_status", nil)
+    }
+
     public func daemonStatus() throws -> DaemonStatus? {
         guard let text = try setting("daemon_status") else { return nil }
         return try? JSONDecoder().decode(DaemonStatus.self, from: Data(text.utf8))

@@ -79,6 +79,7 @@ public final class ReferenceSync: Service, Sendable {
     public var latestReport: SyncReport? { lastReport.withLock { $0 } }
 
     public func run() async throws {
+        try? store.retakeUnfinishedSyncRequests()
         await cancelWhenGracefulShutdown {
             var failures = 0
             var nextDue = self.clock()

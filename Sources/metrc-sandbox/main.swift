@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import MetrcSandbox
 
-/// `metrc-sandbox --port P [--host 127.0.0.1] [--state FILE] [--demo]`: a local Metrc v2 for development and tests.
+/// `metrc-sandbox --port P [--host 127.0.0.1] [--state FILE] [--demo] [--max-window-hours H]
+/// [--seed-plants N --seed-packages M]`: a local Metrc v2 for development, tests and benchmarks.
 @main
 struct MetrcSandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,6 +38,20 @@ struct MetrcSandboxCommand: AsyncParsableCommand {
     @Flag(help: "Turn off the GET rate limits.")
     var noRateLimits = false
 
+    @Option(help: ArgumentHelp("Refuse (400) a lastModifiedStart/lastModifiedEnd window wider than H hours, or open at one end.",
+                               valueName: "H"))
+    var maxWindowHours: Double?
+
+    @Option(help: ArgumentHelp("At start, add N active plants with fresh tags to --seed-license (for benchmarks).",
+                               valueName: "N"))
+    var seedPlants: Int = 0
+
+    @Option(help: ArgumentHelp("At start, add M active packages with fresh tags to --seed-license.", valueName: "M"))
+    var seedPackages: Int = 0
+
+    @Option(help: "The facility --seed-plants and --seed-packages fill (it must exist: --demo or --state).")
+    var seedLicense: String = SandboxDemo.license
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -44,6 +59,16 @@ struct MetrcSandboxCommand: AsyncParsableCommand {
         if demo, state != nil { throw ValidationError("Give either --demo or --state, not both.") }
         if persist, state == nil { throw ValidationError("--persist needs --state.") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535.") }
+        if let maxWindowHours, !(maxWindowHours > 0 && maxWindowHours.isFinite) {
+            throw ValidationError("--max-window-hours must be a positive number.")
+        }
+        let seedRange = 0...SandboxState.maximumSeedCount
+        if !seedRange.contains(seedPlants) || !seedRange.contains(seedPackages) {
+            throw ValidationError("--seed-plants and --seed-packages must be 0...\(SandboxState.maximumSeedCount).")
+        }
+        if seedPlants + seedPackages > 0, !demo, state == nil {
+            throw ValidationError("--seed-plants and --seed-packages need --demo or --state (a facility to fill).")
+        }
     }
 
     func run() async throws {
@@ -63,7 +88,19 @@ struct MetrcSandboxCommand: AsyncParsableCommand {
         }
         var configuration = SandboxConfiguration(objectLimit: objectLimit, sendRetryAfter: !noRetryAfter, faultSeed: seed)
         if noRateLimits { configuration.rateLimits = .unlimited }
+        configuration.maxModifiedWindow = maxWindowHours.map { $0 * 3600 }
         let server = MetrcSandboxServer(state: initial, configuration: configuration)
+        if seedPlants + seedPackages > 0 {
+            // Before listening, so no client sees a half-seeded facility.
+            let seeded: SandboxSeedResult
+            do {
+                seeded = try await server.seed(license: seedLicense, plants: seedPlants, packages: seedPackages)
+            } catch {
+                FileHandle.standardError.write(Data("metrc-sandbox: cannot seed: \(error.message ?? "status \(error.status)")\n".utf8))
+                throw ExitCode(2)
+            }
+            say("seeded \(seeded.plantLabels.count) plants and \(seeded.packageLabels.count) packages at \(seeded.license)")
+        }
         let bound = try await server.start(host: host, port: port)
 
         say("metrc-sandbox listening on http://\(host):\(bound)")

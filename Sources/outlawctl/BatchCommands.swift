@@ -51,12 +51,19 @@ struct BatchCommand: ParsableCommand {
             if json { return try printJSON(Detail(batch: summary, events: events)) }
             print("batch \(summary.id) from \(summary.device)")
             print("collected by: \(summary.user)   license: \(summary.license)   received: \(formatDate(summary.receivedAt))")
-            print("state: \(summary.state)   events: \(summary.events.total) (pending \(summary.events.pending), uploaded \(summary.events.uploaded), failed \(summary.events.failed))")
+            print("state: \(summary.state)   events: \(summary.events.total) (pending \(summary.events.pending), uploaded \(summary.events.uploaded), failed \(summary.events.failed))   scan warnings: \(summary.warnings.count)")
             if let reason = summary.heldReason { print("held: \(reason)") }
             print("")
             print(table(["SEQ", "TYPE", "TAG", "AT", "USER", "STATE", "MESSAGE"], events.map {
                 ["\($0.seq)", $0.type, $0.tag, $0.at, $0.user, $0.state.rawValue, $0.message ?? ""]
             }))
+            // Below the table, not in it: a warning names several tags and places and would push MESSAGE off screen.
+            let warned = events.compactMap { event in event.warning.map { (event.seq, $0) } }
+            if !warned.isEmpty {
+                print("")
+                print("scan warnings (not in the copy of Metrc's lists when stored; the events were accepted):")
+                for (seq, warning) in warned { print("  seq \(seq): \(warning)") }
+            }
         }
     }
 }

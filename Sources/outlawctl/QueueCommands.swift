@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutlawStore
+import Reference
 
 /// `--since` accepts a date (`2026-11-28`) or an RFC 3339 time.
 func parseSince(_ text: String?) throws -> Date? {
@@ -24,7 +25,8 @@ struct FailedCommand: ParsableCommand {
     @Flag(name: .long, help: "JSON output.") var json = false
 
     func run() throws {
-        let batches = try options.openStore().failures(FailureFilter(device: device, user: user, since: try parseSince(since)))
+        let store = try options.openStore()
+        let batches = try store.failures(FailureFilter(device: device, user: user, since: try parseSince(since)))
         if causes {
             for cause in FailureCauses.summarize(batches) {
                 print("\(cause.events) events (\(cause.users.joined(separator: ", "))): \(cause.message)")
@@ -38,10 +40,16 @@ struct FailedCommand: ParsableCommand {
             print("\(batch.device) \(batch.id)  collected by \(batch.user)  \(batch.license)  received \(formatDate(batch.receivedAt))")
             print(table(["  SEQ", "TYPE", "TAG", "STATE", "KEY", "TRIES", "FIRST TRY", "LAST TRY", "WHY"], batch.events.map {
                 ["  \($0.seq)", $0.type, $0.tag, $0.state.rawValue, $0.keyKind?.rawValue ?? "-", "\($0.attempts)", formatDate($0.firstAttemptAt),
-                 formatDate($0.lastAttemptAt), $0.message ?? ""]
+                 formatDate($0.lastAttemptAt), why($0.message, warning: $0.warning)]
             }))
             print("")
         }
+    }
+
+    /// Metrc's message, then what the scan check noted when the event was stored (often the same cause, told earlier).
+    func why(_ message: String?, warning: String?) -> String {
+        let parts = [message, warning.map { "(scan warning: \($0))" }].compactMap { $0 }
+        return parts.joined(separator: " ")
     }
 }
 
@@ -135,18 +143,23 @@ struct StatusCommand: ParsableCommand {
         let defaultKey: String
         /// Keys Metrc refuses, and keys within `[keys] warn_days` of their expected expiry.
         let keys: KeyCounts
+        /// The oldest last success of any reference list (every list is at least this fresh); nil: none synced yet.
         let lastReferenceSync: Date?
+        /// What is wrong with the reference sync (e.g. the Default key refused), nil when nothing is.
+        let referenceProblem: String?
     }
 
     func run() throws {
         let store = try options.openStore()
+        let lists = try ReferenceListState.load(store, licenses: try options.load().facility.licenses)
+        let synced = lists.compactMap(\.lastSuccessAt)
         let queue = try store.queueStats()
         let daemon = try store.daemonStatus()
         let fresh = daemon.map { Date().timeIntervalSince($0.updatedAt) < 30 } ?? false
         let status = Status(daemonRunning: fresh, connectedDevices: fresh ? daemon?.connectedDevices : nil, daemonStatusAt: daemon?.updatedAt,
                             uploadsPaused: try store.uploadsPaused(), queue: queue,
                             defaultKey: try store.defaultKeyStatus()?.rawValue ?? "unknown", keys: try KeyCounts.load(options, store: store),
-                            lastReferenceSync: nil)
+                            lastReferenceSync: synced.min(), referenceProblem: try store.setting(ReferenceSync.problemSetting))
         if json { return try printJSON(status) }
         print("daemon:        " + (fresh ? "running, \(daemon?.connectedDevices ?? 0) devices connected" : "not reporting (last: \(formatDate(daemon?.updatedAt)))"))
         print("uploads:       " + (status.uploadsPaused ? "PAUSED (outlawctl resume)" : "running"))
@@ -158,6 +171,12 @@ struct StatusCommand: ParsableCommand {
         print("keys:          \(status.keys.summary)")
         print("Metrc success: \(formatDate(queue.lastSuccessAt))")
         print("Metrc error:   " + (queue.lastErrorAt.map { "\(formatDate($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"))
-        print("last sync:     never (reference data sync is not part of this version)")
+        // The least recent list says how stale the copy may be; lists never synced are counted, not hidden.
+        let never = lists.count - synced.count
+        print("last sync:     " + (status.lastReferenceSync.map {
+            formatDate($0) + (never > 0 ? " (least recent list; \(never) of \(lists.count) never synced: outlawctl sync status)"
+                                        : " (least recent of \(lists.count) lists)")
+        } ?? "never"))
+        if let problem = status.referenceProblem { print("reference:     \(problem)") }
     }
 }

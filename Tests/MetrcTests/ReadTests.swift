@@ -47,7 +47,8 @@ struct ReadTests {
         let frozen = Date()
         let limits = RateLimits(getsPerSecondPerFacility: 1, getsPerSecondPerVendorKey: 2,
                                 concurrentGetsPerFacility: 10, concurrentGetsPerVendorKey: 30)
-        try await withSandbox(SandboxConfiguration(rateLimits: limits, now: { frozen })) { server, client in
+        // No retries: with the sandbox's clock frozen its second never ends, so every retry would be refused too.
+        try await withSandbox(SandboxConfiguration(rateLimits: limits, now: { frozen }), rateLimitedRetries: 0) { server, client in
             _ = try await client.list(path: "/locations/v2/active", license: SandboxDemo.license,
                                       userKey: SandboxDemo.janeKey, since: nil, until: nil)
             do {
@@ -64,6 +65,22 @@ struct ReadTests {
                 Issue.record("expected unreachable on 429")
                 return
             }
+        }
+    }
+
+    @Test func aGetAnswered429WaitsThePauseAndGoesAgain() async throws {
+        try await withSandbox { server, client in
+            try await server.setFaults(.error(status: 429, message: "slow down", count: 2, method: "GET"))
+            let tally = ReadTally()
+            let started = ContinuousClock.now
+            let locations = try await MetrcClient.$readTally.withValue(tally) {
+                try await client.list(path: "/locations/v2/active", license: SandboxDemo.license, userKey: SandboxDemo.janeKey,
+                                      since: nil, until: nil)
+            }
+            #expect(!locations.isEmpty)
+            #expect(tally.requests == 3 && tally.rateLimited == 2)
+            // Without Retry-After the pauses are 1 s then 2 s.
+            #expect(ContinuousClock.now - started >= .seconds(3))
         }
     }
 

@@ -14,12 +14,14 @@ func withSandbox(
     _ configuration: SandboxConfiguration = .init(),
     // A safety net for a hung sandbox, not a speed test: tests of timeouts pass their own.
     requestTimeout: Double = 30,
+    rateLimitedRetries: Int = 4,
     _ body: (MetrcSandboxServer, MetrcClient) async throws -> Void
 ) async throws {
     let server = MetrcSandboxServer(state: .demo(), configuration: configuration)
     try await server.start()
     let client = MetrcClient(configuration: .init(
-        baseURL: server.baseURL + "/", vendorKey: SandboxDemo.vendorKey, requestTimeout: requestTimeout))
+        baseURL: server.baseURL + "/", vendorKey: SandboxDemo.vendorKey, requestTimeout: requestTimeout,
+        rateLimitedRetries: rateLimitedRetries))
     do {
         try await body(server, client)
     } catch {
