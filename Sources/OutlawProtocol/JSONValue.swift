@@ -97,6 +97,13 @@ extension JSONValue {
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
         // Foundation's decoder accepts some invalid UTF-8 by replacing it; the contract says such a line is bad_json.
         guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+        if let parsed = bytes.withContiguousStorageIfAvailable({ JSONParser.parse($0) }) { return parsed }
+        return Array(bytes).withUnsafeBufferPointer { JSONParser.parse($0) }
+    }
+
+    /// What Foundation's decoder makes of the same bytes: the reference the parser is tested against.
+    static func parseWithFoundation(_ bytes: some Collection<UInt8>) -> JSONValue? {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
         return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
     }
 
@@ -140,6 +147,37 @@ extension JSONValue {
     }
 
     public static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        var s = s
+        s.withUTF8 { utf8 in
+            // Runs that need no escape are appended whole: the canonical content of every batch goes through here.
+            var runStart = 0
+            for i in 0..<utf8.count {
+                let byte = utf8[i]
+                guard byte == 0x22 || byte == 0x5C || byte < 0x20 else { continue }
+                if runStart < i { out += String(decoding: UnsafeBufferPointer(rebasing: utf8[runStart..<i]), as: UTF8.self) }
+                runStart = i + 1
+                switch byte {
+                case 0x22: out += "\\\""
+                case 0x5C: out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                default:
+                    let hex = String(byte, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
+            }
+            if runStart < utf8.count {
+                out += String(decoding: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]), as: UTF8.self)
+            }
+        }
+        out += "\""
+    }
+
+    /// The escaping `writeString` did before it worked on bytes: its output must never change, since stored
+    /// content hashes depend on it (a test compares the two).
+    static func writeStringScalarByScalar(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
