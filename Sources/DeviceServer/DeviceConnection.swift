@@ -60,7 +60,7 @@ struct DeviceConnection {
                     try await group.waitForAll()
                 }
                 // Every answer is written (a failed write skips this: the connection is gone).
-                if ProcessInfo.processInfo.environment["TMP_NO_DRAIN"] == nil { await Self.closeGracefully(channel.channel, frames: &frames, configuration: configuration) }
+                await Self.closeGracefully(channel.channel, frames: &frames, configuration: configuration)
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["remote": "\(remote)", "error": "\(error)"])

@@ -33,6 +33,10 @@ public final class MetrcClient: Sendable {
             timeout: .init(connect: min(timeout, .seconds(30)), read: timeout))
         // The uploader retries with its own backoff; a refused connection must fail now, not at the deadline.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        // Every read the budget lets start gets a connection at once, beside the uploader's writes: a request
+        // queued in the pool would spend its deadline waiting (the pool's default is 8 a host).
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
+            max(8, configuration.readLimits.concurrentPerVendorKey + 16)
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
     }
 

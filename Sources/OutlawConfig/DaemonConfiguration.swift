@@ -170,8 +170,7 @@ extension DaemonConfiguration {
             if let v = try reader.integer(store, "store.min_free_megabytes", in: 0...1_000_000) { config.store.minFreeMegabytes = v }
         }
         if let facility = try reader.table(root, "facility") {
-            try reader.only(facility, known: ["license", "licenses", "require_personal_keys", "check_scans_against_reference"],
-                            prefix: "facility")
+            try reader.only(facility, known: ["license", "licenses", "require_personal_keys", "check_scans_against_reference"], prefix: "facility")
             if let v = try reader.string(facility, "facility.license") {
                 guard isLicense(v) else {
                     throw ConfigError(file: file, key: "facility.license", problem: "must be a license number such as \"LIC-0001\"")

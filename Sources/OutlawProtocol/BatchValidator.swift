@@ -100,8 +100,19 @@ public struct BatchValidator: Sendable {
             let noun = invalidCount == 1 ? "event is" : "events are"
             return .failure(.init(.badEvents, "\(invalidCount) \(noun) invalid", errors: errors))
         }
-        let canonical = JSONValue.object(["user": .string(user), "license": .string(license), "events": eventsValue])
-            .serialized(sortedKeys: true)
+        // The same text as serializing {"events","license","user"} with sorted keys, built from each event's
+        // canonical JSON (which the store keeps too) instead of serializing every event twice.
+        var canonical = #"{"events":["#
+        canonical.reserveCapacity(valid.reduce(64) { $0 + $1.canonicalJSON.utf8.count + 1 })
+        for (i, event) in valid.enumerated() {
+            if i > 0 { canonical += "," }
+            canonical += event.canonicalJSON
+        }
+        canonical += #"],"license":"#
+        JSONValue.writeString(license, to: &canonical)
+        canonical += #","user":"#
+        JSONValue.writeString(user, to: &canonical)
+        canonical += "}"
         return .success(ValidatedBatch(id: id, user: user, license: license, events: valid, canonicalContent: canonical))
     }
 

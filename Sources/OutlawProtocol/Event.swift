@@ -55,13 +55,17 @@ public struct ValidatedEvent: Sendable, Hashable {
     public var tags: [String] { type.orderTags(fields) }
     /// The whole event object as received (unknown fields included), for storage and upload mapping.
     public let fields: [String: JSONValue]
+    /// `fields` as canonical JSON (sorted keys): what the store keeps, written once per event and also the
+    /// event's part of the batch's canonical content.
+    public let canonicalJSON: String
 
-    public init(seq: Int, type: EventType, at: Timestamp, tag: String, fields: [String: JSONValue]) {
+    public init(seq: Int, type: EventType, at: Timestamp, tag: String, fields: [String: JSONValue], canonicalJSON: String? = nil) {
         self.seq = seq
         self.type = type
         self.at = at
         self.tag = tag
         self.fields = fields
+        self.canonicalJSON = canonicalJSON ?? JSONValue.object(fields).serialized(sortedKeys: true)
     }
 }
 

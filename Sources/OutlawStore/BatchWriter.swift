@@ -34,8 +34,11 @@ public final class BatchWriter: Sendable {
     }
 
     /// Returns once the batch is durably committed (or refused); safe to call from many connections at once.
-    public func write(_ batch: IncomingBatch) async -> BatchOutcome {
-        await withCheckedContinuation { continuation in
+    public func write(_ incoming: IncomingBatch) async -> BatchOutcome {
+        var batch = incoming
+        // The scan check reads, on the caller's task: the one writer only writes.
+        if checkScans { batch.scanWarnings = (try? await store.scanWarnings(batch.batch)) ?? [:] }
+        return await withCheckedContinuation { continuation in
             let startWriter = state.withLock { s in
                 s.pending.append((batch, continuation))
                 if s.writing { return false }
@@ -62,7 +65,7 @@ public final class BatchWriter: Sendable {
                 outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server's disk is nearly full; retry later") }
             } else {
                 do {
-                    outcomes = try store.commit(group.map(\.0), now: clock(), review: review, checkScans: checkScans)
+                    outcomes = try store.commit(group.map(\.0), now: clock(), review: review)
                 } catch {
                     outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server cannot store right now; retry later") }
                 }

@@ -7,11 +7,16 @@ public struct IncomingBatch: Sendable {
     public let deviceID: Int64
     public let session: String
     public let batch: ValidatedBatch
+    /// SHA-256 of the canonical content, computed by the connection's task so the one writer does not.
+    public let contentHash: Data
+    /// Scan warnings by seq when they were looked up before the commit (`BatchWriter` does, outside the write).
+    public var scanWarnings: [Int: String]?
 
     public init(deviceID: Int64, session: String, batch: ValidatedBatch) {
         self.deviceID = deviceID
         self.session = session
         self.batch = batch
+        self.contentHash = Secrets.contentHash(batch.canonicalContent)
     }
 }
 
@@ -53,7 +58,7 @@ extension Store {
     static func insert(_ incoming: IncomingBatch, db: Database, now: Date, review: ReviewRule = .none,
                        checkScans: Bool = false) throws -> BatchOutcome {
         let batch = incoming.batch
-        let hash = Secrets.contentHash(batch.canonicalContent)
+        let hash = incoming.contentHash
         if let existing = try Row.fetchOne(db, sql: "SELECT content_hash, event_count FROM batches WHERE device_id = ? AND batch_id = ?",
                                            arguments: [incoming.deviceID, batch.id]) {
             let storedHash: Data = existing["content_hash"]
@@ -80,15 +85,17 @@ extension Store {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
-        let checkedKinds: Set<ReferenceKind> = checkScans ? try Store.syncedKinds(db, license: batch.license) : []
+        let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
+            ? try Store.syncedKinds(db, license: batch.license) : []
         let tagStatement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
         for event in batch.events {
             let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
             let state: EventState = !event.type.isUploaded ? .recorded : why == nil ? .queued : .review
             try statement.execute(arguments: [
                 batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
-                JSONValue.object(event.fields).serialized(sortedKeys: true), userID, batch.license, state, why, t,
-                checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db),
+                event.canonicalJSON, userID, batch.license, state, why, t,
+                incoming.scanWarnings?[event.seq]
+                    ?? (checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db)),
             ])
             // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
             // in review keeps its place there, so later events of its tags wait for the decision).
@@ -103,6 +110,19 @@ extension Store {
     static func syncedKinds(_ db: Database, license: String) throws -> Set<ReferenceKind> {
         Set(try String.fetchAll(db, sql: "SELECT kind FROM reference_syncs WHERE license = ? AND last_success_at IS NOT NULL",
                                 arguments: [license]).compactMap(ReferenceKind.init(rawValue:)))
+    }
+
+    /// The scan warnings of a batch by seq, read before its commit (a read never waits for the writer).
+    public func scanWarnings(_ batch: ValidatedBatch) async throws -> [Int: String] {
+        try await pool.read { db in
+            let kinds = try Store.syncedKinds(db, license: batch.license)
+            guard !kinds.isEmpty else { return [:] }
+            var warnings: [Int: String] = [:]
+            for event in batch.events {
+                if let warning = try Store.scanWarning(event, license: batch.license, kinds: kinds, db: db) { warnings[event.seq] = warning }
+            }
+            return warnings
+        }
     }
 
     /// The warning for what `event` names that the copy does not list as active (nil: all known).

@@ -40,7 +40,8 @@ public struct ReferencePull: Sendable {
             cursor = parsed
         }
         do {
-            let upTo = try store.referenceChangeCount(license: license)
+            let store = self.store
+            let upTo = try await Blocking.run { try store.referenceChangeCount(license: license) }
             if let cursor, cursor.change > upTo {
                 return .error(.badRequest, "since is not a cursor this server gave")
             }
@@ -53,7 +54,8 @@ public struct ReferencePull: Sendable {
                 }
                 counts.append((kind.rawValue, .number(Double(sent))))
             }
-            let states = Dictionary(try store.referenceSyncStates(license: license).map { ($0.kind, $0) }) { a, _ in a }
+            let known = try await Blocking.run { try store.referenceSyncStates(license: license) }
+            let states = Dictionary(known.map { ($0.kind, $0) }) { a, _ in a }
             let synced = kinds.map { states[$0]?.lastSuccessAt }
             let syncedAt: JSONValue = synced.contains(where: { $0 == nil })
                 ? .null : .string(Timestamp.format(synced.compactMap { $0 }.min()!))
@@ -72,8 +74,11 @@ public struct ReferencePull: Sendable {
         var position: (change: Int64, key: String)?
         var sent = 0
         while true {
-            let page = try store.referencePage(license: license, kind: kind, since: since, upTo: upTo, removed: removed,
-                                               after: position, limit: Self.itemsPerLine)
+            let (store, after) = (self.store, position)
+            let page = try await Blocking.run {
+                try store.referencePage(license: license, kind: kind, since: since, upTo: upTo, removed: removed,
+                                        after: after, limit: Self.itemsPerLine)
+            }
             guard let last = page.items.last else { return sent }
             var line = #"{"op":"data","kind":"# + "\"\(kind.rawValue)\"," + (removed ? #""removed":["# : #""items":["#)
             for (i, item) in page.items.enumerated() {

@@ -84,14 +84,16 @@ public final class ReferenceSync: Service, Sendable {
             var failures = 0
             var nextDue = self.clock()
             while !Task.isCancelled {
-                let requests = (try? self.store.takeSyncRequests(now: self.clock())) ?? []
+                let now = self.clock()
+                let requests = (try? await Blocking.run { try self.store.takeSyncRequests(now: now) }) ?? []
                 if requests.isEmpty, self.clock() < nextDue {
                     try? await Task.sleep(for: self.configuration.requestPoll)
                     continue
                 }
                 let report = await self.syncAll(forceFull: requests.contains { $0.full })
                 if !requests.isEmpty, let json = try? JSONEncoder.report.encode(report) {
-                    try? self.store.finishSyncRequests(result: String(decoding: json, as: UTF8.self), now: self.clock())
+                    let finished = self.clock()
+                    _ = try? await Blocking.run { try self.store.finishSyncRequests(result: String(decoding: json, as: UTF8.self), now: finished) }
                 }
                 if Task.isCancelled { break }
                 failures = report.failed ? failures + 1 : 0
@@ -112,7 +114,7 @@ public final class ReferenceSync: Service, Sendable {
         let startedInstant = ContinuousClock.now
         guard let defaultKey else {
             let message = "no Default Metrc key: reference data cannot be downloaded"
-            try? store.setSetting(Self.problemSetting, message)
+            _ = try? await Blocking.run { try self.store.setSetting(Self.problemSetting, message) }
             logger.warning("reference sync skipped: \(message)")
             let report = SyncReport(startedAt: started, seconds: 0, kinds: [], error: message)
             lastReport.withLock { $0 = report }
@@ -120,7 +122,8 @@ public final class ReferenceSync: Service, Sendable {
         }
         var kinds: [KindSyncReport] = []
         for license in configuration.licenses {
-            let states = Dictionary((try? store.referenceSyncStates(license: license))?.map { ($0.kind, $0) } ?? []) { a, _ in a }
+            let known = (try? await Blocking.run { try self.store.referenceSyncStates(license: license) }) ?? []
+            let states = Dictionary(known.map { ($0.kind, $0) }) { a, _ in a }
             let steps = SyncPlan.steps(kinds: ReferenceKind.allCases, states: states, now: clock(),
                                        fullEvery: configuration.fullEvery, forceFull: forceFull)
             let reports = await withTaskGroup(of: KindSyncReport.self) { group in
@@ -135,14 +138,15 @@ public final class ReferenceSync: Service, Sendable {
             log(license: license, reports)
         }
         let report = SyncReport(startedAt: started, seconds: (ContinuousClock.now - startedInstant).seconds, kinds: kinds)
-        let refused = kinds.first { $0.error?.contains("refused") == true }
-        if let refused {
-            try? store.setSetting(Self.problemSetting, "the Default Metrc key was refused by Metrc (reference sync of \(refused.license))")
+        let problem: String?
+        if let refused = kinds.first(where: { $0.error?.contains("refused") == true }) {
+            problem = "the Default Metrc key was refused by Metrc (reference sync of \(refused.license))"
         } else if let failed = kinds.first(where: { $0.error != nil }) {
-            try? store.setSetting(Self.problemSetting, "reference sync failing for \(failed.license): \(failed.error ?? "")")
+            problem = "reference sync failing for \(failed.license): \(failed.error ?? "")"
         } else {
-            try? store.setSetting(Self.problemSetting, nil)
+            problem = nil
         }
+        _ = try? await Blocking.run { try self.store.setSetting(Self.problemSetting, problem) }
         lastReport.withLock { $0 = report }
         return report
     }
@@ -179,10 +183,15 @@ public final class ReferenceSync: Service, Sendable {
             report.fetched = changes.fetched
             report.changed = changes.changed
             report.removed = changes.removed
-            try store.recordReferenceSuccess(license: license, kind: step.kind, full: step.full, windowEnd: step.window.end, now: clock())
+            let now = clock()
+            try await Blocking.run {
+                try self.store.recordReferenceSuccess(license: license, kind: step.kind, full: step.full, windowEnd: step.window.end, now: now)
+            }
         } catch {
             report.error = Self.describe(error)
-            try? store.recordReferenceFailure(license: license, kind: step.kind, error: report.error ?? "", now: clock())
+            let now = clock()
+            let message = report.error ?? ""
+            _ = try? await Blocking.run { try self.store.recordReferenceFailure(license: license, kind: step.kind, error: message, now: now) }
         }
         report.requests = tally.requests
         report.rateLimited = tally.rateLimited
@@ -225,7 +234,7 @@ public final class ReferenceSync: Service, Sendable {
             self.now = now
         }
 
-        func add(_ records: [[String: JSONValue]]) throws {
+        func add(_ records: [[String: JSONValue]]) async throws {
             let items = records.compactMap { ReferenceLists.item(kind, $0) }
             let full: [ReferenceItem]? = state.withLock { s in
                 s.counts.fetched += records.count
@@ -235,19 +244,23 @@ public final class ReferenceSync: Service, Sendable {
                 defer { s.buffer = [] }
                 return s.buffer
             }
-            if let full { try apply(full, removed: []) }
+            if let full { try await apply(full, removed: []) }
         }
 
-        func flush() throws {
+        func flush() async throws {
             let rest = state.withLock { s in
                 defer { s.buffer = [] }
                 return s.buffer
             }
-            try apply(rest, removed: [])
+            try await apply(rest, removed: [])
         }
 
-        func apply(_ items: [ReferenceItem], removed: [String]) throws {
-            let changes = try store.applyReference(license: license, kind: kind, items: items, removedKeys: removed, now: now)
+        func apply(_ items: [ReferenceItem], removed: [String]) async throws {
+            guard !items.isEmpty || !removed.isEmpty else { return }
+            let (store, license, kind, now) = (self.store, self.license, self.kind, self.now)
+            let changes = try await Blocking.run {
+                try store.applyReference(license: license, kind: kind, items: items, removedKeys: removed, now: now)
+            }
             state.withLock { s in
                 s.counts.changed += changes.changed
                 s.counts.removed += changes.removed
@@ -261,29 +274,47 @@ public final class ReferenceSync: Service, Sendable {
     private func read(_ step: SyncPlan.Step, license: String, key: String) async throws -> Counts {
         let applier = Applier(store: store, license: license, kind: step.kind, now: clock())
         for endpoint in ReferenceLists.active(step.kind) {
-            try await readPages(endpoint, license: license, key: key, window: step.window) { try applier.add($0) }
+            try await readPages(endpoint, license: license, key: key, window: step.window) { try await applier.add($0) }
         }
-        try applier.flush()
+        try await applier.flush()
         if step.full {
             // Whatever the copy holds that Metrc no longer lists has left the active list.
             let seen = applier.seen
-            let gone = try store.activeReferenceKeys(license: license, kind: step.kind).filter { !seen.contains($0.uppercased()) }
-            try applier.apply([], removed: gone.sorted())
+            let kind = step.kind
+            let gone = try await Blocking.run { try self.store.activeReferenceKeys(license: license, kind: kind) }
+                .filter { !seen.contains($0.uppercased()) }
+            try await applier.apply([], removed: gone.sorted())
         } else if let inactive = ReferenceLists.inactive(step.kind) {
             let kind = step.kind
             try await readPages(inactive, license: license, key: key, window: step.window) { records in
-                try applier.apply([], removed: records.compactMap { ReferenceLists.key(kind, $0) })
+                try await applier.apply([], removed: records.compactMap { ReferenceLists.key(kind, $0) })
             }
         }
         return applier.counts
     }
 
-    /// Reads every page of a window; a window Metrc refuses as too wide is read as two halves.
+    /// Reads every page of a window; a window Metrc refuses as too wide is read as two halves, and one that fails
+    /// on the way (no answer, 5xx) is read again twice, 1 then 2 s later, before the kind counts as failed: a blip
+    /// should not leave a list a whole sync interval behind. (Reading a window again only upserts what it gives.)
     private func readPages(_ endpoint: ReferenceLists.Endpoint, license: String, key: String, window: SyncPlan.Window,
-                           depth: Int = 0, each: @escaping @Sendable ([[String: JSONValue]]) throws -> Void) async throws {
+                           depth: Int = 0, each: @escaping @Sendable ([[String: JSONValue]]) async throws -> Void) async throws {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await readWindow(endpoint, license: license, key: key, window: window, depth: depth, each: each)
+            } catch let error as MetrcReadError where SyncPlan.isWorthRetrying(error) && attempt < 3 {
+                logger.debug("reference sync: reading \(endpoint.path) again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(attempt))
+            }
+        }
+    }
+
+    private func readWindow(_ endpoint: ReferenceLists.Endpoint, license: String, key: String, window: SyncPlan.Window,
+                            depth: Int, each: @escaping @Sendable ([[String: JSONValue]]) async throws -> Void) async throws {
         do {
             try await client.pages(path: endpoint.path, license: endpoint.licensed ? license : nil, userKey: key,
-                                   since: window.start, until: window.end, concurrency: configuration.pagesAtOnce) { try each($0) }
+                                   since: window.start, until: window.end, concurrency: configuration.pagesAtOnce) { try await each($0) }
         } catch let error as MetrcReadError where SyncPlan.isTooWide(error) {
             guard depth < 32, let halves = SyncPlan.split(window) else { throw error }
             for half in halves {

@@ -48,6 +48,12 @@ public enum SyncPlan {
         error.status == 400 && error.message.lowercased().contains("lastmodified")
     }
 
+    /// No answer or a server fault: the same read may well work a moment later.
+    public static func isWorthRetrying(_ error: MetrcReadError) -> Bool {
+        guard let status = error.status else { return true }
+        return (500...599).contains(status)
+    }
+
     /// The two halves of a window Metrc refused; nil when it is already down to a second.
     public static func split(_ window: Window) -> [Window]? {
         let width = window.end.timeIntervalSince(window.start)

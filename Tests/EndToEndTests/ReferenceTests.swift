@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MetrcSandbox
 import OutlawStore
 import OutlawTestSupport
@@ -8,6 +9,9 @@ import Testing
 /// real TCP, outlawctl asking for syncs and showing their state.
 @Suite("Reference data end to end")
 struct ReferenceTests {
+    /// The sandbox shares this process's cooperative threads with every parallel test: a safety net, not a speed test.
+    static let requestTimeout = 30.0
+
     /// What a `pull` answered: items and removed keys by kind, and the `pulled` line.
     struct Pulled {
         var items: [String: [[String: Any]]] = [:]
@@ -57,7 +61,7 @@ struct ReferenceTests {
     }
 
     @Test func handheldsPullTheCopyAndThenExactlyWhatChangedSinceTheirCursor() async throws {
-        try await UploadHarness.run(referenceSync: true) { h in
+        try await UploadHarness.run(referenceSync: true, requestTimeout: Self.requestTimeout) { h in
             let first = try await Self.sync(h)
             #expect(first.status == 0, "\(first.stderr)")
             let (c, _) = try await h.daemon.session(device: "HH-1", token: h.token)
@@ -112,7 +116,7 @@ struct ReferenceTests {
     }
 
     @Test func aRevokedDefaultKeyIsLoggedShownAndTheOldCopyStillServed() async throws {
-        try await UploadHarness.run(referenceSync: true) { h in
+        try await UploadHarness.run(referenceSync: true, requestTimeout: Self.requestTimeout) { h in
             #expect(try await Self.sync(h).status == 0)
             #expect(await h.sandbox.revokeUserKey(SandboxDemo.ownerKey))
             let failed = try await Self.sync(h)
@@ -132,7 +136,7 @@ struct ReferenceTests {
     }
 
     @Test func eventsNamingWhatMetrcDoesNotListAreStoredWithAWarning() async throws {
-        try await UploadHarness.run(referenceSync: true) { h in
+        try await UploadHarness.run(referenceSync: true, requestTimeout: Self.requestTimeout) { h in
             #expect(try await Self.sync(h).status == 0)
             let unknownTag = "1A4FF0000000000000077777"
             try await h.send("scan-1", user: "jane", events: [
@@ -156,15 +160,22 @@ struct ReferenceTests {
         try await UploadHarness.run(prepare: { dir in
             // The copy as a sync would have left it, written before the daemon starts (syncing 5,000 pages
             // would take this test minutes at Metrc's 50 GET/s).
-            let store = try Store(path: dir.file("state/outlawd.sqlite"), pinRounds: 10_000)
-            var items: [ReferenceItem] = []
-            for n in 1...plants {
-                let label = String(format: "1A4FF%019d", n)
-                items.append(ReferenceItem(key: label, json: """
-                    {"label":"\(label)","location":"Flower Room \(n % 3 + 1)","phase":"Flowering","strain":"Strain \(n % 40)","sublocation":"Bench \(n % 4 + 1)"}
-                    """))
+            let path = dir.file("state/outlawd.sqlite")
+            _ = try Store(path: path, pinRounds: 10_000)   // the daemon's schema
+            // One statement in SQLite, not 100,000 upserts through a debug build: the test is about the pull.
+            let db = try DatabaseQueue(path: path)
+            try db.write { db in
+                try db.execute(sql: """
+                    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+                    INSERT INTO reference_items (license, kind, key, item, change, removed_at)
+                    SELECT ?, 'plants', printf('1A4FF%019d', i),
+                           printf('{"label":"1A4FF%019d","location":"Flower Room %d","phase":"Flowering","strain":"Strain %d","sublocation":"Bench %d"}',
+                                  i, i % 3 + 1, i % 40, i % 4 + 1),
+                           1, NULL
+                    FROM n;
+                    INSERT INTO reference_changes (license, last) VALUES (?, 1);
+                    """, arguments: [plants, SandboxDemo.license, SandboxDemo.license])
             }
-            _ = try store.applyReference(license: SandboxDemo.license, kind: .plants, items: items, removedKeys: [])
         }) { h in
             let (c, _) = try await h.daemon.session(device: "HH-1", token: h.token)
             let before = Self.residentBytes(h.daemon.pid)
@@ -197,7 +208,9 @@ struct ReferenceTests {
             let growth = peak - before
             print("pull of \(plants) plants: answer \(answerBytes / 1024) KiB in \(lines) lines; daemon RSS before \(before / 1024) KiB, "
                   + "peak during \(peak / 1024) KiB, growth \(growth / 1024) KiB")
-            #expect(growth < answerBytes / 2, "the daemon's memory grew with the answer: \(growth) bytes for a \(answerBytes)-byte answer")
+            // Holding the answer would take at least its size (and several times it as Swift strings); what does grow
+            // is bounded by other things: SQLite's page cache of each reader connection (2 MB each) and the socket.
+            #expect(growth < answerBytes, "the daemon's memory grew with the answer: \(growth) bytes for a \(answerBytes)-byte answer")
         }
     }
 

@@ -15,20 +15,21 @@ final class UploadHarness: @unchecked Sendable {
     /// share their GET budget.
     static func start(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
                       sandboxConfiguration: SandboxConfiguration = .init(), sandboxState: SandboxState = .demo(),
-                      referenceSync: Bool = false,
-                      janeKey: Bool = true, prepare: (TempDirectory) throws -> Void = { _ in }) async throws -> UploadHarness
+                      referenceSync: Bool = false, requestTimeout: Double = 3,
+                      janeKey: Bool = true, prepare: @escaping @Sendable (TempDirectory) throws -> Void = { _ in }) async throws -> UploadHarness
     {
         let sandbox = MetrcSandboxServer(state: sandboxState, configuration: sandboxConfiguration)
         let port = try await sandbox.start()
         let dir = try TempDirectory("outlawd-upload")
         try dir.write("secrets/vendor-key", SandboxDemo.vendorKey + "\n")
         try dir.write("secrets/default-key", SandboxDemo.ownerKey + "\n")
-        try prepare(dir)
+        // Preparing may write a big store: on a thread of its own, not the cooperative pool other tests share.
+        try await offload { try prepare(dir) }
         let daemon = try await DaemonProcess(server: server, store: store, facility: facility, metrc: """
             base_url = "http://127.0.0.1:\(port)"
             vendor_key_file = "secrets/vendor-key"
             default_key_file = "secrets/default-key"
-            request_timeout_seconds = 3
+            request_timeout_seconds = \(requestTimeout)
             reference_sync = \(referenceSync)
             \(metrc)
             \(review.isEmpty ? "" : "[review]\n" + review)
@@ -55,12 +56,12 @@ final class UploadHarness: @unchecked Sendable {
     /// the body did: a daemon that does not stop cleanly fails the test.
     static func run(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
                     sandboxConfiguration: SandboxConfiguration = .init(), sandboxState: SandboxState = .demo(), referenceSync: Bool = false,
-                    janeKey: Bool = true,
-                    prepare: (TempDirectory) throws -> Void = { _ in }, _ body: (UploadHarness) async throws -> Void) async throws
+                    requestTimeout: Double = 3, janeKey: Bool = true,
+                    prepare: @escaping @Sendable (TempDirectory) throws -> Void = { _ in }, _ body: (UploadHarness) async throws -> Void) async throws
     {
         let h = try await start(server: server, store: store, facility: facility, metrc: metrc, review: review, keys: keys,
                                 sandboxConfiguration: sandboxConfiguration, sandboxState: sandboxState, referenceSync: referenceSync,
-                                janeKey: janeKey, prepare: prepare)
+                                requestTimeout: requestTimeout, janeKey: janeKey, prepare: prepare)
         do {
             try await body(h)
         } catch {

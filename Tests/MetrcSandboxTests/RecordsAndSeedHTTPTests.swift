@@ -212,15 +212,16 @@ struct RecordsAndSeedHTTPTests {
         #expect(beyond[field: "RecordsOnPage"]?.intValue == 0)
     }
 
-    /// 100,000 plants seed with unique tags and page correctly. How fast is not asserted (a loaded machine would
+    /// 20,000 plants seed with unique tags and page correctly (the sandbox shares the test process's two
+    /// cooperative threads with every other test's sandbox: a bigger seed would starve them). How fast is not asserted (a loaded machine would
     /// make that flaky): `theEnvelopeRendersOnlyTheRequestedPage` checks that a page renders only its records.
-    @Test func aHundredThousandPlantsSeedAndPage() async throws {
+    @Test func twentyThousandPlantsSeedAndPage() async throws {
         let clock = ManualClock(Self.t0)
         try await withSandbox(configuration: Self.configuration(clock)) { (h: Harness) async throws in
-            let result = try await h.server.seed(license: SandboxDemo.license, plants: 100_000, packages: 20_000)
-            #expect(result.plantLabels.count == 100_000)
-            #expect(Set(result.plantLabels).count == 100_000)
-            for (path, total) in [("/plants/v2/vegetative", 50_150), ("/plants/v2/flowering", 50_150), ("/packages/v2/active", 20_300)] {
+            let result = try await h.server.seed(license: SandboxDemo.license, plants: 20_000, packages: 5_000)
+            #expect(result.plantLabels.count == 20_000)
+            #expect(Set(result.plantLabels).count == 20_000)
+            for (path, total) in [("/plants/v2/vegetative", 10_150), ("/plants/v2/flowering", 10_150), ("/packages/v2/active", 5_300)] {
                 let lastPage = (total + 19) / 20
                 for pageNumber in [1, lastPage] {
                     let page = try await h.get(path, query: ["pageNumber": String(pageNumber), "pageSize": "20"])
@@ -230,8 +231,8 @@ struct RecordsAndSeedHTTPTests {
                             "\(path) page \(pageNumber)")
                 }
             }
-            let windowed = try await h.get("/plants/v2/flowering", query: Self.today.merging(["pageNumber": "2500", "pageSize": "20"]) { $1 })
-            #expect(windowed.json?[field: "TotalRecords"]?.intValue == 50_000)
+            let windowed = try await h.get("/plants/v2/flowering", query: Self.today.merging(["pageNumber": "500", "pageSize": "20"]) { $1 })
+            #expect(windowed.json?[field: "TotalRecords"]?.intValue == 10_000)
             #expect(windowed.json?.labels == Array(result.plantLabels.enumerated().filter { $0.offset % 2 == 1 }.map(\.element).suffix(20)))
         }
     }

@@ -48,6 +48,24 @@ struct BatchValidatorTests {
         #expect(result.events[0].tag == Self.plant)
     }
 
+    /// Stored content hashes must not change across versions: the canonical content built from each event's
+    /// canonical JSON is exactly the old whole-object serialization, escapes, unknown fields and licenses included.
+    @Test func canonicalContentIsTheSortedSerializationOfUserLicenseAndEvents() throws {
+        let events: [JSONValue] = [
+            Self.harvest,
+            Self.event("plant.move", seq: 2, ["plant": .string(Self.plant), "location": "Flower \"Room\" 1\n\u{1}é",
+                                              "extra": ["z": 1, "a": [true, nil, 2.5]]]),
+        ]
+        for extra in [[:], ["license": "LIC-0002"], ["license": nil]] as [[String: JSONValue]] {
+            let b = batch(events, extra: extra)
+            let result = try validator.validate(b, now: now).get()
+            let old = JSONValue.object(["user": b["user"]!, "license": .string(result.license), "events": b["events"]!])
+                .serialized(sortedKeys: true)
+            #expect(result.canonicalContent == old)
+            #expect(result.events.map(\.canonicalJSON) == events.map { $0.serialized(sortedKeys: true) })
+        }
+    }
+
     @Test func scansAreAccepted() throws {
         let result = try validator.validate(batch([Self.event("plant.scan", ["plant": .string(Self.plant)]),
                                                    Self.event("package.scan", seq: 2, ["package": .string(Self.package), "location": "Vault"])]),

@@ -84,6 +84,10 @@ struct ReferenceLogicTests {
         #expect(SyncPlan.isTooWide(MetrcReadError(status: 400, message: "The lastModifiedStart and lastModifiedEnd parameters must not be more than 24 hours apart.")))
         #expect(!SyncPlan.isTooWide(MetrcReadError(status: 400, message: "The licenseNumber parameter is required.")))
         #expect(!SyncPlan.isTooWide(MetrcReadError(status: 500, message: "lastModified")))
+        #expect(SyncPlan.isWorthRetrying(MetrcReadError(status: nil, message: "timed out")))
+        #expect(SyncPlan.isWorthRetrying(MetrcReadError(status: 503, message: "busy")))
+        #expect(!SyncPlan.isWorthRetrying(MetrcReadError(status: 401, message: "key rejected (401)")))
+        #expect(!SyncPlan.isWorthRetrying(MetrcReadError(status: 400, message: "bad")))
     }
 
     // MARK: Cursor

@@ -1,0 +1,130 @@
+import Foundation
+
+/// The benchmark's options (`outlawd-bench --help`).
+struct BenchOptions: Sendable {
+    enum Part: String, CaseIterable, Sendable {
+        case flat, baseline, paced, drain, reference
+    }
+
+    var seconds = 20.0
+    var parts = Set(Part.allCases)
+    var handhelds = 32
+    var eventsPerBatch = 500
+    var window = 16
+    var pacedHandhelds = 50
+    /// Events a second per handheld, paced and light.
+    var pacedRate = 100
+    var lightRate = 20
+    var pacedEventsPerBatch = 20
+    /// Paced: seconds of sending before the measured run (not counted).
+    var warmup = 2.0
+    /// Plants and packages seeded into the sandbox (the ingest events name them; the reference sync reads them).
+    var plants = 5000
+    var packages = 2000
+    var drainEvents = 10_000
+    var drainUsers = 5
+    var drainTags = 600
+    var drainLatencyMs = 200
+    var drainConcurrency = 4
+    var drainObjects = 100
+    var doc: String?
+    var command: String
+    var quick = false
+
+    static let usage = """
+        outlawd-bench: the real outlawd under load, every figure against its limit measured in the same run.
+        Run through scripts/bench (it builds outlawd, outlawctl and this in one configuration, release by default).
+
+          --seconds N           length of each ingest run (default 20)
+          --quick               a smoke run: 3 s runs, 8 flat-out handhelds × 100-event batches, 10 paced handhelds,
+                                1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages (each still settable)
+          --only LIST           parts to run, comma-separated: flat,baseline,paced,drain,reference (default all)
+          --handhelds N         flat-out handhelds (default 32)      --events N   events a flat-out batch (500)
+          --paced-handhelds N   paced handhelds (default 50)         --paced-rate N   events/s each (100; light: 20)
+          --warmup N            paced: seconds at the same pace before each measured run, not counted (2)
+          --plants N --packages N   seeded into the sandbox (5000, 2000)
+          --drain-events N      backlog to upload (10000)            --drain-latency-ms N   added to each write (200)
+          --drain-users N --drain-tags N --drain-concurrency N --drain-objects N   (5, 600, 4, 100)
+          --window N            flat-out batches in flight (16)      --light-rate N   light load events/s each (20)
+          --doc PATH            add the figures to PATH (docs/performance.md) under a dated heading
+          --command TEXT        the command to record in the doc (scripts/bench sets it)
+        """
+
+    init(arguments: [String]) throws {
+        command = ProcessInfo.processInfo.environment["OUTLAWD_BENCH_COMMAND"] ?? arguments.joined(separator: " ")
+        var explicitSeconds: Double?
+        var explicit: Set<String> = []
+        var i = 1
+        func value() throws -> String {
+            guard i + 1 < arguments.count else { throw BenchError("\(arguments[i]) needs a value") }
+            i += 1
+            return arguments[i]
+        }
+        func int() throws -> Int {
+            let name = arguments[i]
+            let text = try value()
+            guard let v = Int(text), v > 0 else { throw BenchError("\(name) needs a whole number above 0, not \(text)") }
+            explicit.insert(name)
+            return v
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--seconds":
+                let text = try value()
+                guard let v = Double(text), v > 0 else { throw BenchError("--seconds needs a number above 0, not \(text)") }
+                explicitSeconds = v
+            case "--quick": quick = true
+            case "--only":
+                let names = try value().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                parts = []
+                for name in names {
+                    guard let part = Part(rawValue: name) else {
+                        throw BenchError("--only: unknown part \(name) (known: \(Part.allCases.map(\.rawValue).joined(separator: ",")))")
+                    }
+                    parts.insert(part)
+                }
+            case "--handhelds": handhelds = try int()
+            case "--events": eventsPerBatch = try int()
+            case "--window": window = try int()
+            case "--paced-handhelds": pacedHandhelds = try int()
+            case "--warmup":
+                explicit.insert("--warmup")
+                let text = try value()
+                guard let v = Double(text), v >= 0 else { throw BenchError("--warmup needs a number of seconds, not \(text)") }
+                warmup = v
+            case "--paced-rate": pacedRate = try int()
+            case "--light-rate": lightRate = try int()
+            case "--plants": plants = try int()
+            case "--packages": packages = try int()
+            case "--drain-events": drainEvents = try int()
+            case "--drain-users": drainUsers = try int()
+            case "--drain-tags": drainTags = try int()
+            case "--drain-latency-ms": drainLatencyMs = try int()
+            case "--drain-concurrency": drainConcurrency = try int()
+            case "--drain-objects": drainObjects = try int()
+            case "--doc": doc = try value()
+            case "--command": command = try value()
+            case "--help", "-h":
+                print(Self.usage)
+                exit(0)
+            default:
+                throw BenchError("unknown option \(arguments[i]) (see --help)")
+            }
+            i += 1
+        }
+        if quick {
+            seconds = 3
+            if !explicit.contains("--handhelds") { handhelds = 8 }
+            if !explicit.contains("--events") { eventsPerBatch = 100 }
+            if !explicit.contains("--paced-handhelds") { pacedHandhelds = 10 }
+            if !explicit.contains("--drain-events") { drainEvents = 2000 }
+            if !explicit.contains("--warmup") { warmup = 1 }
+            if !explicit.contains("--plants") { plants = 1000 }
+            if !explicit.contains("--packages") { packages = 400 }
+        }
+        if let explicitSeconds { seconds = explicitSeconds }
+        guard plants >= eventsPerBatch, packages >= 100 else {
+            throw BenchError("--plants must be at least --events (tags within a batch are distinct) and --packages at least 100")
+        }
+    }
+}
