@@ -41,6 +41,8 @@ struct ReviewTests {
             try await h.send("rv-john", user: "john", events: [Events.move(1, plant: p80), Events.move(2, plant: p82)])
             try await h.send("rv-jane", user: "jane", events: [Events.harvest(1, plant: p80), Events.move(2, plant: p81)])
             try await waitForWrite(h, label: p81)
+            // Metrc's write log has p81 before the daemon has recorded Metrc's answer: wait for the record too.
+            try await h.waitFor(["rv-jane"], states: ["uploading"])
             var status = try await h.status(["rv-john", "rv-jane"])
             #expect(status["rv-john"]?["state"] as? String == "review")
             #expect(status["rv-john"]?["reason"] as? String == "2 events wait for review")
