@@ -7,7 +7,9 @@ import Testing
 
 /// Reference data end to end: the real outlawd syncing from the sandbox over real HTTP, handhelds pulling over
 /// real TCP, outlawctl asking for syncs and showing their state.
-@Suite("Reference data end to end")
+// Serialized: each daemon syncs from its in-process sandbox at Metrc's full 50 GET/s, served by this process's
+// two cooperative threads, which every other test's sandbox shares.
+@Suite("Reference data end to end", .serialized)
 struct ReferenceTests {
     /// The sandbox shares this process's cooperative threads with every parallel test: a safety net, not a speed test.
     static let requestTimeout = 30.0

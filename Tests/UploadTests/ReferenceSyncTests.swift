@@ -11,7 +11,9 @@ import Testing
 
 /// The reference sync and `pull` against the sandbox over real HTTP and a real store file (no daemon: the
 /// end-to-end tests drive the real one).
-@Suite("Reference sync against the sandbox")
+// Serialized: each test drives its in-process sandbox at Metrc's full 50 GET/s, and this process's two cooperative
+// threads serve every in-process sandbox of every test running beside these.
+@Suite("Reference sync against the sandbox", .serialized)
 struct ReferenceSyncTests {
     static let license = SandboxDemo.license
 
