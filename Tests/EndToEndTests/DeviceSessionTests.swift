@@ -64,6 +64,13 @@ final class SinkProbe: Sendable {
 /// back-pressure (an in-process server), and closes that lose no answer (the real daemon, stopped by SIGTERM).
 @Suite("Device sessions: streamed pull and graceful close", .serialized)
 struct DeviceSessionTests {
+    /// Caps the device's receive buffer at 64 KiB (the kernel doubles it) and stops autotuning from growing it, so
+    /// "more than the buffers hold" means a few MB, whatever tcp_rmem allows.
+    static func pinReceiveBuffer(_ c: LineClient) {
+        var size: Int32 = 64 * 1024
+        _ = setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     static func batchLine(_ id: String) -> [String: Any] {
         DeviceProtocolTests.batch(id)
     }
@@ -168,11 +175,11 @@ struct DeviceSessionTests {
         #expect(outcome.failedAgain)
     }
 
-    /// 25,000 lines of about 1 KB (25 MB, several times what the socket buffers hold) to a device that does not
-    /// read: the handler's sends must stop (suspended by back-pressure) well below that, and go on once the device
-    /// reads. (Bigger answers only cost the test process's two cooperative threads, which other tests share.)
+    /// 20,000 lines of about 1 KB (20 MB) to a device that does not read: the handler's sends must stop (suspended
+    /// by back-pressure) well below that, and go on once the device reads. The device's receive buffer is pinned to
+    /// 64 KiB: loopback autotuning may otherwise grow it to tcp_rmem's maximum (32 MB here) and hold the whole answer.
     @Test func aSlowReaderHoldsTheStreamBack() async throws {
-        let total = 25_000
+        let total = 20_000
         let sent = SentLines()
         let filler = String(repeating: "x", count: 1000)
         let handler: PullHandler = { _, sink in
@@ -189,6 +196,7 @@ struct DeviceSessionTests {
         }
         let server = try await InProcessDeviceServer { _ in handler }
         let c = try await server.session()
+        Self.pinReceiveBuffer(c)
         try c.send(json: ["op": "pull", "kinds": ["plants"]])
         // Wait until the handler stops making progress (the socket buffers and the channel's are full): the
         // same count three times running, so a handler merely slowed by a busy machine does not pass for stalled.
@@ -233,6 +241,7 @@ struct DeviceSessionTests {
             return Reply(op: "pulled", [("cursor", "c-late")])
         } }
         let c = try await server.session()
+        Self.pinReceiveBuffer(c)
         try c.send(json: ["op": "pull", "kinds": ["plants"]])
         try c.send(json: ["op": "bye"])
         for i in 0..<100 { try c.send(json: Self.batchLine("after-bye-\(i)")) }
