@@ -1,9 +1,18 @@
 import Foundation
 import Logging
+import NIOPosix
+
+/// The threads every sandbox engine runs on, apart from Swift's cooperative pool: a sandbox in a test process
+/// shares that pool (two threads on a 2-core machine) with every other test, and a big seed or list answered
+/// there stalled them all long enough for the daemon under test to time out on requests the sandbox then applied.
+private let engineThreads = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
 /// The sandbox's brain: state, write log, rate limiter and faults behind one actor. No sockets here;
 /// `MetrcSandboxServer` feeds it requests.
 actor SandboxEngine {
+    private let executor: any SerialExecutor = engineThreads.next().executor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     var state: SandboxState
     var writeLog: [SandboxWrite] = []
     var limiter: RateLimiter

@@ -71,7 +71,11 @@ struct KeyHealthTests {
 
     @Test func keysNearTheirExpectedExpiryAreWarnedAboutOnceADay() async throws {
         // A one-day lifetime warned from one day before: a key set today is expected to expire tomorrow.
-        try await UploadHarness.run(keys: "check_interval_hours = 0.0005\nlifetime_days = 1\nwarn_days = 1") { h in
+        // Jane's key is set once, here: the harness sets it again until `key set`'s own check got an answer, and
+        // every setting is a new key with its own warning. The scheduled check (every 1.8 s) verifies it anyway.
+        try await UploadHarness.run(keys: "check_interval_hours = 0.0005\nlifetime_days = 1\nwarn_days = 1", janeKey: false) { h in
+            let set = try await h.daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
+            try #require(set.status == 0, "\(set.stderr)")
             let jane = try await logLine(h, containing: "jane's personal Metrc key is expected to expire")
             #expect(jane.hasPrefix("warning") && jane.contains("outlaw_user=jane") && jane.contains("outlawctl key set jane"), "\(jane)")
             let facility = try await logLine(h, containing: "the facility's Default Metrc key is expected to expire")

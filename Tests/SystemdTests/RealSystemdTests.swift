@@ -244,7 +244,12 @@ struct RealSystemdTests {
         ])
         do {
             // outlawd creates and migrates its store; outlawctl only opens one that exists.
-            try #require(try await box.run(["systemctl", "start", "outlawd.service"]).status == 0)
+            let started = try await box.run(["systemctl", "start", "outlawd.service"])
+            if started.status != 0 {
+                let journal = try await box.output(["journalctl", "--no-pager", "-n", "60"])
+                Issue.record("systemctl start outlawd.service: \(started.status) \(started.stderr)\njournal:\n\(journal)")
+                throw TestFailure("outlawd.service did not start")
+            }
             // Provision a device and a user as the service's own (dynamic) user, in its state dir.
             let admin = [
                 "systemd-run", "--wait", "--pipe", "--quiet", "-p", "DynamicUser=yes", "-p", "User=outlawd",

@@ -133,24 +133,30 @@ enum TestSupport {
         }
     }
 
-    /// A free TCP port on 127.0.0.1 (bound then released; a small race is accepted).
+    /// A free TCP port on 127.0.0.1, outside the ephemeral range (bound then released; a small race is accepted).
     static func freePort() throws -> UInt16 {
+        // Below the kernel's ephemeral range (32768-60999 here): a port bound seconds later (by a unit in a box,
+        // by systemd-socket-activate) must not meanwhile become the local end of one of the thousands of
+        // outgoing connections the other tests open. Port 0 would pick one from exactly that range.
+        for _ in 0..<200 {
+            let port = UInt16.random(in: 20_000..<32_000)
+            if try canBind(port) { return port }
+        }
+        throw TestFailure("no free port found between 20000 and 32000")
+    }
+
+    private static func canBind(_ port: UInt16) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: \(errnoText())") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
+        addr.sin_port = port.bigEndian
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw TestFailure("bind: \(errnoText())") }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return UInt16(bigEndian: addr.sin_port)
+        return bound == 0
     }
 
     /// Connects to 127.0.0.1:port (retrying until `timeout`), optionally sends `send`, and reads
