@@ -225,11 +225,17 @@ struct DeviceConnection {
         case .success(let batch):
             validated = batch
         }
+        let writer = services.writer
+        // While the writer is behind, read no further until this device's batches are answered: what it has yet
+        // to send waits in the device (TCP back-pressure), not in our memory.
+        if writer.isBusy {
+            for earlier in session.batchesInFlight { _ = await earlier.value }
+            session.batchesInFlight.removeAll()
+        }
         // Pipelining window: stop reading until the oldest batch in flight is answered.
         if session.batchesInFlight.count >= configuration.window {
             _ = await session.batchesInFlight.removeFirst().value
         }
-        let writer = services.writer
         let logger = self.logger
         var metadata = deviceMetadata(session)
         let incoming = IncomingBatch(deviceID: device.id, session: session.id, batch: validated)

@@ -68,7 +68,11 @@ public final class DeviceServer: Service, Sendable {
                 try channel.pipeline.syncOperations.addHandler(
                     FrameHandler(maxLineBytes: configuration.maxLineBytes,
                                  helloTimeout: .nanoseconds(Int64(configuration.helloTimeout * 1e9))))
-                return try NIOAsyncChannel<InboundFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                // A few lines read ahead, not NIO's default ten: a line may be a megabyte, and the rest of a
+                // device's window waits in its socket (TCP back-pressure) rather than in our memory.
+                return try NIOAsyncChannel<InboundFrame, ByteBuffer>(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 3)))
             }
         }
         let server: NIOAsyncChannel<NIOAsyncChannel<InboundFrame, ByteBuffer>, Never>

@@ -10,17 +10,23 @@ struct BootstrapTests {
         .deletingLastPathComponent().path
 
     /// A folder of fake tools: `dpkg-query` says only `installed` is installed; `apt-get` records its arguments.
-    static func fakeTools(installed: [String]) throws -> TempDirectory {
+    /// A child shell writes them: a script this process had open for writing while another test forked would
+    /// be "Text file busy" to exec for as long as that child held the inherited descriptor.
+    static func fakeTools(installed: [String]) async throws -> TempDirectory {
         let dir = try TempDirectory("bootstrap-fakes")
-        let query = try dir.write("dpkg-query", """
+        let query = """
             #!/bin/sh
             for a; do package=$a; done
             for p in \(installed.joined(separator: " ")); do [ "$package" = "$p" ] && { printf 'install ok installed'; exit 0; }; done
             exit 1
-            """)
-        let apt = try dir.write("apt-get", "#!/bin/sh\necho \"$@\" >> \(dir.file("apt-calls"))\n")
-        for tool in [query, apt] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: tool) }
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
+
+            """
+        let apt = "#!/bin/sh\necho \"$@\" >> \(dir.file("apt-calls"))\n"
+        let written = try await runCommand("/bin/sh", [
+            "-c", #"printf '%s' "$2" > "$1/dpkg-query" && printf '%s' "$3" > "$1/apt-get" && chmod 755 "$1" "$1/dpkg-query" "$1/apt-get""#,
+            "sh", dir.path, query, apt,
+        ])
+        guard written.status == 0 else { throw LineClient.Failure(description: "cannot write the fake tools: \(written.stderr)") }
         return dir
     }
 
@@ -30,7 +36,7 @@ struct BootstrapTests {
 
     @Test func asRootItInstallsOnlyWhatIsMissing() async throws {
         try #require(getuid() == 0, "runs as root, as CI does")
-        let fakes = try Self.fakeTools(installed: ["libsqlite3-dev", "pkg-config"])
+        let fakes = try await Self.fakeTools(installed: ["libsqlite3-dev", "pkg-config"])
         let run = try await runCommand("/bin/bash", [Self.repository + "/scripts/bootstrap", "--test"], environment: Self.environment(fakes))
         #expect(run.status == 0, "\(run.stderr)")
         let calls = try String(contentsOfFile: fakes.file("apt-calls"), encoding: .utf8)
@@ -44,7 +50,7 @@ struct BootstrapTests {
 
     @Test func withNothingMissingItDoesNothing() async throws {
         let all = ["libsqlite3-dev", "libsystemd-dev", "libssl-dev", "pkg-config", "systemd", "util-linux", "curl", "openssl", "sqlite3"]
-        let fakes = try Self.fakeTools(installed: all)
+        let fakes = try await Self.fakeTools(installed: all)
         let run = try await runCommand("/bin/bash", [Self.repository + "/scripts/bootstrap", "--test"], environment: Self.environment(fakes))
         #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fakes.file("apt-calls")))
@@ -52,7 +58,7 @@ struct BootstrapTests {
 
     @Test func notRootItPrintsTheOneSudoLineAndStops() async throws {
         try #require(getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to become nobody")
-        let fakes = try Self.fakeTools(installed: ["libsqlite3-dev"])
+        let fakes = try await Self.fakeTools(installed: ["libsqlite3-dev"])
         let started = ContinuousClock.now
         let run = try await runCommand("/usr/bin/setpriv", [
             "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", Self.repository + "/scripts/bootstrap",

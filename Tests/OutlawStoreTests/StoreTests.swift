@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import OutlawProtocol
 import OutlawTestSupport
+import Synchronization
 import Testing
 @testable import OutlawStore
 
@@ -160,6 +161,36 @@ struct StoreTests {
         #expect(outcomes.count == 50)
         #expect(outcomes.allSatisfy { $0 == .stored(events: 2) })
         #expect(try store.batches(BatchFilter()).count == 50)
+    }
+
+    @Test func aGroupTakesBatchesUpToTheEventLimitAndAlwaysTheFirst() {
+        #expect(BatchWriter.groupSize([], limit: 10) == 0)
+        #expect(BatchWriter.groupSize([4, 4, 2, 1], limit: 10) == 3)
+        #expect(BatchWriter.groupSize([4, 7, 1], limit: 10) == 1, "a batch that does not fit waits, even if a later one would")
+        #expect(BatchWriter.groupSize([25, 1], limit: 10) == 1, "a batch bigger than the limit goes alone")
+        #expect(BatchWriter.groupSize(Array(repeating: 500, count: 40)) == BatchWriter.eventsPerTransaction / 500)
+    }
+
+    /// Many big batches at once: every one answered, in transactions of at most the limit, and the backlog that
+    /// tells connections to stop reading empties again.
+    @Test func bigGroupsAreSplitAndTheBacklogEmpties() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        // Each transaction asks the clock once: a second later each time, so its batches share a received_at.
+        let ticks = Mutex(0.0)
+        let writer = BatchWriter(store: store, minFreeBytes: 0, clock: { Date(timeIntervalSince1970: ticks.withLock { $0 += 1; return $0 }) })
+        let batches = try (0..<30).map { try validated(id: "big-\($0)", events: 500) }
+        let outcomes = await withTaskGroup(of: BatchOutcome.self) { group in
+            for b in batches { group.addTask { await writer.write(IncomingBatch(deviceID: d.id, session: "s", batch: b)) } }
+            return await group.reduce(into: [BatchOutcome]()) { $0.append($1) }
+        }
+        #expect(outcomes.count == 30 && outcomes.allSatisfy { $0 == .stored(events: 500) })
+        #expect(!writer.isBusy)
+        let received = try await store.pool.read { db in try Double.fetchAll(db, sql: "SELECT received_at FROM batches") }
+        #expect(received.count == 30)
+        let perTransaction = Dictionary(grouping: received, by: { $0 }).values.map(\.count)
+        #expect(perTransaction.allSatisfy { $0 <= BatchWriter.eventsPerTransaction / 500 }, "\(perTransaction)")
+        #expect(perTransaction.count >= 30 / (BatchWriter.eventsPerTransaction / 500))
     }
 
     @Test func nearlyFullDiskRefusesWithUnavailable() async throws {
