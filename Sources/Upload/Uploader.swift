@@ -96,25 +96,70 @@ public final class Uploader: Service, Sendable {
     /// Asks the uploader to look at the queue now (new batch, key change).
     public func wake() { wakeup.signal() }
 
-    /// One pass over ready events. Returns whether anything was sent or decided.
+    /// One pass: sends what is ready, and as each answer frees a request slot, what that answer made ready (the
+    /// next events of its tags), until nothing more is ready. No request waits for the slowest of a round of
+    /// others. Returns whether anything was sent or decided.
     func round() async throws -> Bool {
         if try store.uploadsPaused() { return false }
         // A key set by outlawctl without the store key is sealed here, by the daemon that has it.
         try store.sealPlainKeys()
         await defaultKey.recheckIfDue()
+        var worked = false
+        var failure: (any Error)?
+        await withTaskGroup(of: Void.self) { group in
+            // Events sent in this pass: the store may not show them uploading yet, and none goes twice in a pass
+            // (one whose attempt could not even be recorded waits for the next pass, not a tight loop).
+            var sent = Set<Int64>()
+            var running = 0
+            var planned: [PlannedRequest] = []
+            var replan = true
+            while true {
+                if replan, failure == nil, !Task.isCancelled {
+                    do {
+                        let next = try await plan(excluding: sent)
+                        planned = next.requests
+                        worked = worked || next.decided
+                    } catch {
+                        failure = error
+                        planned = []
+                    }
+                    replan = false
+                }
+                while running < configuration.concurrency, !planned.isEmpty {
+                    let request = planned.removeFirst()
+                    sent.formUnion(request.events.map(\.id))
+                    running += 1
+                    worked = true
+                    group.addTask { await self.send(request) }
+                }
+                guard running > 0, await group.next() != nil else { break }
+                running -= 1
+                heartbeat.withLock { $0 = self.clock() }
+                replan = true
+            }
+        }
+        if let failure { throw failure }
+        return worked
+    }
+
+    /// The requests for what is ready now, leaving out events already on their way; holds and unreadable events
+    /// are decided here (`decided`).
+    func plan(excluding sent: Set<Int64>) async throws -> (requests: [PlannedRequest], decided: Bool) {
+        if try store.uploadsPaused() { return ([], false) }
         let now = clock()
         let ready = try store.readyEvents(now: now, limit: configuration.concurrency * configuration.objectsPerRequest * 2)
         try failUnreadable(ready.unreadable, now: now)
-        if ready.events.isEmpty { return !ready.unreadable.isEmpty }
-        let keys = try store.signingKeys(userIDs: Set(ready.events.map(\.userID)))
+        let events = ready.events.filter { !sent.contains($0.id) }
+        if events.isEmpty { return ([], !ready.unreadable.isEmpty) }
+        let keys = try store.signingKeys(userIDs: Set(events.map(\.userID)))
         let defaultState = try defaultKey.state()
         let decide: (PendingEvent) -> SigningDecision = { event in
             SigningPolicy.decide(collector: event.userName, personalKey: keys[event.userID], defaultKey: defaultState,
                                  requirePersonalKeys: self.configuration.requirePersonalKeys)
         }
         // Writes whose last outcome is unknown are checked against Metrc before anything is resent.
-        let unknown = ready.events.filter { $0.unknownSince != nil }
-        var sendable = ready.events.filter { $0.unknownSince == nil }
+        let unknown = events.filter { $0.unknownSince != nil }
+        var sendable = events.filter { $0.unknownSince == nil }
         if !unknown.isEmpty {
             sendable += await reconciler.reconcile(unknown, decide: decide)
             sendable.sort { $0.id < $1.id }
@@ -124,19 +169,7 @@ public final class Uploader: Service, Sendable {
             try store.hold(eventIDs: hold.events, code: hold.code, reason: hold.reason, now: now)
             logger.error("events held: \(hold.reason)", metadata: ["events": "\(hold.events.count)", "held_code": "\(hold.code.rawValue)"])
         }
-        guard !plan.requests.isEmpty else { return !plan.holds.isEmpty }
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for request in plan.requests {
-                if running >= configuration.concurrency {
-                    await group.next()
-                    running -= 1
-                }
-                group.addTask { await self.send(request) }
-                running += 1
-            }
-        }
-        return true
+        return (plan.requests, !plan.holds.isEmpty || !ready.unreadable.isEmpty)
     }
 
     /// Stored events that cannot be read back are failed with the reason, never uploaded as a guess.

@@ -79,6 +79,27 @@ struct UploaderSandboxTests {
          "unit": "Grams", "reason": "Drying"]
     }
 
+    /// One pass of the upload loop sends each tag's next event as soon as Metrc has answered for the one before:
+    /// three moves of one plant go out in order in a single pass, beside another tag's event.
+    @Test func onePassFollowsEachTagToItsLastEventInOrder() async throws {
+        let rig = try await Rig.make()
+        do {
+            try rig.storeBatch("chain", [Self.move(1, to: "Flower Room 1"), Self.adjust(2), Self.move(1, to: "Flower Room 2"),
+                                         Self.move(1, to: "Flower Room 1")])
+            #expect(try await rig.uploader.round())
+            #expect(try rig.states("chain") == [.uploaded, .uploaded, .uploaded, .uploaded])
+            let moves = await rig.sandbox.writes().filter { $0.action == .movePlants }
+            #expect(moves.count == 3, "one request each: a tag's events never share a request")
+            let locations = moves.compactMap { $0.objects.arrayValue?.first?[field: "Location"]?.stringValue }
+            #expect(locations == ["Flower Room 1", "Flower Room 2", "Flower Room 1"])
+            #expect(try await rig.uploader.round() == false, "nothing left for a second pass")
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
+
     @Test func aRejectedRowFailsAloneAndTheRestGoOnTheNextSend() async throws {
         let rig = try await Rig.make()
         do {
