@@ -114,7 +114,7 @@ extension Store {
 
     /// The scan warnings of a batch by seq, read before its commit (a read never waits for the writer).
     public func scanWarnings(_ batch: ValidatedBatch) async throws -> [Int: String] {
-        try await pool.read { db in
+        try await readOffThePool { db in
             let kinds = try Store.syncedKinds(db, license: batch.license)
             guard !kinds.isEmpty else { return [:] }
             var warnings: [Int: String] = [:]
@@ -141,7 +141,7 @@ extension Store {
     public func batchStatuses(deviceID: Int64, ids: [String]) async throws -> [String: BatchSummary] {
         let unique = Array(Set(ids))
         guard !unique.isEmpty else { return [:] }
-        return try await pool.read { db in
+        return try await readOffThePool { db in
             let list = try Store.summaries(db, where: "b.device_id = ? AND b.batch_id IN (\(unique.map { _ in "?" }.joined(separator: ",")))",
                                            arguments: StatementArguments([deviceID]) + StatementArguments(unique))
             return Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

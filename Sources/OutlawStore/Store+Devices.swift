@@ -37,7 +37,7 @@ extension Store {
     /// The device, when the name is known, active and the token matches; nil in every other case alike.
     public func authenticateDevice(name: String, token: String) async throws -> Device? {
         let hash = Secrets.tokenHash(token)
-        return try await pool.write { db in
+        return try await writeOffThePool { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE name = ?", arguments: [name]) else {
                 return nil
             }

@@ -88,7 +88,7 @@ extension Store {
 
     /// One user's key health, nil when they have no personal key (for `login`).
     public func keyHealth(userID: Int64) async throws -> KeyHealthRecord? {
-        try await pool.read { db in
+        try await readOffThePool { db in
             try Row.fetchOne(db, sql: "SELECT \(Store.keyHealthColumns) FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = ?",
                              arguments: [userID]).map(Store.keyHealthRecord)
         }

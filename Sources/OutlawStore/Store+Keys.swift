@@ -103,7 +103,7 @@ extension Store {
 
     /// The status of one user's personal key, nil when they have none.
     public func keyStatus(userID: Int64) async throws -> KeyStatus? {
-        try await pool.read { db in
+        try await readOffThePool { db in
             try String.fetchOne(db, sql: "SELECT status FROM user_keys WHERE user_id = ?", arguments: [userID]).flatMap(KeyStatus.init)
         }
     }

@@ -56,11 +56,11 @@ extension Store {
     /// Checks a PIN, counting failures per user name (known or not) and locking after too many.
     public func login(name: String, pin: String, now: Date = Date()) async throws -> LoginOutcome {
         let t = now.timeIntervalSince1970
-        let locked: Double? = try await pool.read { db in
+        let locked: Double? = try await readOffThePool { db in
             try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ? AND until > ?", arguments: [name, t])
         }
         if let locked { return .locked(until: Date(timeIntervalSince1970: locked)) }
-        let record: PINRecord? = try await pool.read { db in
+        let record: PINRecord? = try await readOffThePool { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
                 PINRecord(user: Store.user($0), hash: $0["pin_hash"], salt: $0["pin_salt"], rounds: $0["pin_rounds"])
             }
@@ -75,12 +75,12 @@ extension Store {
             matches = false
         }
         if let record, matches {
-            try await pool.write { db in
+            try await writeOffThePool { db in
                 try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
             }
             return record.user.active ? .ok(record.user) : .inactiveUser
         }
-        return try await pool.write { db in
+        return try await writeOffThePool { db in
             try db.execute(sql: "INSERT INTO login_failures (user_name, at) VALUES (?, ?)", arguments: [name, t])
             try db.execute(sql: "DELETE FROM login_failures WHERE at <= ?", arguments: [t - Store.lockWindow])
             let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ? AND at > ?",

@@ -300,3 +300,18 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension Store {
+    /// A read for async callers, on a thread of its own. GRDB's async `read` holds a reader connection while its
+    /// task waits for a cooperative thread to resume on; with those threads all blocked in synchronous reads
+    /// waiting for a free reader (device sessions and the uploader read synchronously), the flat-out bench
+    /// deadlocked. A synchronous read holds its reader only while it runs.
+    func readOffThePool<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await Blocking.run { try self.pool.read(body) }
+    }
+
+    /// A write for async callers, on a thread of its own (see `readOffThePool`).
+    func writeOffThePool<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await Blocking.run { try self.pool.write(body) }
+    }
+}

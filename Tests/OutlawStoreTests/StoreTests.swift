@@ -193,6 +193,38 @@ struct StoreTests {
         #expect(perTransaction.count >= 30 / (BatchWriter.eventsPerTransaction / 500))
     }
 
+    /// Async reads (a device's `status`) beside synchronous ones (the uploader's) on the cooperative threads, many
+    /// more of each than the store has reader connections: every one finishes. GRDB's async read held its reader
+    /// while its task waited for a cooperative thread, and the synchronous reads held those threads waiting for a
+    /// reader: the flat-out bench deadlocked so. A deadlock aborts the run (with this message) instead of hanging it.
+    @Test func asyncAndSynchronousReadsTogetherNeverDeadlock() async throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let d = try await device()
+        #expect(try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "r"))]) == [.stored(events: 1)])
+        let finished = Mutex(false)
+        Thread {
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                if finished.withLock({ $0 }) { return }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            fatalError("asyncAndSynchronousReadsTogetherNeverDeadlock: the store's reads deadlocked")
+        }.start()
+        defer { finished.withLock { $0 = true } }
+        let store = self.store
+        let deviceID = d.id
+        let answered = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<400 {
+                group.addTask {
+                    if i % 2 == 0 { return (try? await store.batchStatuses(deviceID: deviceID, ids: ["r"]))?["r"] != nil }
+                    return (try? store.batches(BatchFilter()))?.count == 1
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(answered == 400)
+    }
+
     @Test func nearlyFullDiskRefusesWithUnavailable() async throws {
         try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
         let d = try await device()
