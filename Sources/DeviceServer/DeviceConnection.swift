@@ -228,7 +228,7 @@ struct DeviceConnection {
         let writer = services.writer
         // While the writer is behind, read no further until this device's batches are answered: what it has yet
         // to send waits in the device (TCP back-pressure), not in our memory.
-        if writer.isBusy {
+        if services.isBusy {
             for earlier in session.batchesInFlight { _ = await earlier.value }
             session.batchesInFlight.removeAll()
         }
@@ -239,8 +239,10 @@ struct DeviceConnection {
         let logger = self.logger
         var metadata = deviceMetadata(session)
         let incoming = IncomingBatch(deviceID: device.id, session: session.id, batch: validated)
+        services.received(events: validated.events.count)
         let task = Task<Reply, Never> {
             let outcome = await writer.write(incoming)
+            services.answered(events: validated.events.count)
             metadata["batch_id"] = "\(validated.id)"
             metadata["outlaw_user"] = "\(validated.user)"
             metadata["events"] = "\(validated.events.count)"

@@ -48,6 +48,8 @@ public final class DeviceServices: Sendable {
     let pullHandler: PullHandler?
     let onBatchStored: @Sendable () -> Void
     private let connectedDevices = Mutex([String: Int]())
+    /// Events of every connection read and not yet answered (`BatchWriter.busyBacklog` bounds them).
+    private let eventsInFlight = Atomic<Int>(0)
 
     public init(store: Store, writer: BatchWriter,
                 metrcKeyStatus: @escaping @Sendable (User) async -> LoginKey = { _ in LoginKey(metrcKey: "default") },
@@ -74,6 +76,13 @@ public final class DeviceServices: Sendable {
             devices[device] = n > 0 ? n : nil
         }
     }
+
+    /// Whether more events are read and unanswered than the writer keeps up with: connections then read no
+    /// further until their own batches are answered.
+    var isBusy: Bool { eventsInFlight.load(ordering: .relaxed) > BatchWriter.busyBacklog }
+
+    func received(events: Int) { eventsInFlight.add(events, ordering: .relaxed) }
+    func answered(events: Int) { eventsInFlight.subtract(events, ordering: .relaxed) }
 
     func batchStored() {
         onBatchStored()

@@ -9,16 +9,14 @@ public final class BatchWriter: Sendable {
     struct State {
         var pending: [Waiter] = []
         var writing = false
-        /// Events offered and not yet answered: waiting, or in the transaction being written.
-        var backlog = 0
     }
 
     /// Events in one transaction at most (a batch is never split). A bigger group saves no fsync that matters
     /// but makes every batch in it wait for the last one's rows before any is acknowledged.
     public static let eventsPerTransaction = 4_000
-    /// Past this many events waiting, `isBusy` tells connections to read no further until an answer (TCP
-    /// back-pressure), so memory follows the disk's pace rather than the devices' windows.
-    public static let busyBacklog = 3 * eventsPerTransaction
+    /// Past this many events received and not yet answered, connections read no further until their batches are
+    /// answered (TCP back-pressure), so memory follows the disk's pace rather than the devices' windows.
+    public static let busyBacklog = 2 * eventsPerTransaction
 
     private let store: Store
     private let state = Mutex(State())
@@ -50,7 +48,6 @@ public final class BatchWriter: Sendable {
         return await withCheckedContinuation { continuation in
             let startWriter = state.withLock { s in
                 s.pending.append((batch, continuation))
-                s.backlog += batch.batch.events.count
                 if s.writing { return false }
                 s.writing = true
                 return true
@@ -74,9 +71,6 @@ public final class BatchWriter: Sendable {
         return count
     }
 
-    /// Whether more events wait than the disk keeps up with: connections then read no further until answered.
-    public var isBusy: Bool { state.withLock { $0.backlog > Self.busyBacklog } }
-
     private func drain() {
         while true {
             let group: [Waiter] = state.withLock { s in
@@ -97,8 +91,6 @@ public final class BatchWriter: Sendable {
                     outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server cannot store right now; retry later") }
                 }
             }
-            let answered = group.reduce(0) { $0 + $1.0.batch.events.count }
-            state.withLock { $0.backlog -= answered }
             for (waiter, outcome) in zip(group, outcomes) { waiter.1.resume(returning: outcome) }
         }
     }
