@@ -101,7 +101,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The benchmark (scripts/bench): the real daemon under load, figures printed.
-        .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport", "OutlawStore", "OutlawProtocol", "Metrc", "Reference", .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport", "OutlawStore", "OutlawProtocol", "Metrc", "Reference", .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         // The simulated handheld behind scripts/demo: a shift streamed to `outlawd --dev`, then who signed what at Metrc.
         .executableTarget(name: "outlaw-handheld", dependencies: [
             "OutlawConfig", "OutlawTestSupport",

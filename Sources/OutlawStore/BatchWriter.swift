@@ -44,7 +44,7 @@ public final class BatchWriter: Sendable {
     public func write(_ incoming: IncomingBatch) async -> BatchOutcome {
         var batch = incoming
         // The scan check reads, on the caller's task: the one writer only writes.
-        if checkScans { batch.scanWarnings = (try? await store.scanWarnings(batch.batch)) ?? [:] }
+        if checkScans { batch.scanWarnings = (try? store.scanWarnings(batch.batch)) ?? [:] }
         return await withCheckedContinuation { continuation in
             let startWriter = state.withLock { s in
                 s.pending.append((batch, continuation))

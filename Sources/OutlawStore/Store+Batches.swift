@@ -112,9 +112,11 @@ extension Store {
                                 arguments: [license]).compactMap(ReferenceKind.init(rawValue:)))
     }
 
-    /// The scan warnings of a batch by seq, read before its commit (a read never waits for the writer).
-    public func scanWarnings(_ batch: ValidatedBatch) async throws -> [Int: String] {
-        try await readOffThePool { db in
+    /// The scan warnings of a batch by seq, read before its commit (a read never waits for the writer). A few
+    /// index lookups an event, synchronous on the caller's thread like the parse before it: a thread of its own
+    /// for each batch cost more than the lookups.
+    public func scanWarnings(_ batch: ValidatedBatch) throws -> [Int: String] {
+        try pool.read { db in
             let kinds = try Store.syncedKinds(db, license: batch.license)
             guard !kinds.isEmpty else { return [:] }
             var warnings: [Int: String] = [:]

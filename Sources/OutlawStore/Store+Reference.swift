@@ -107,7 +107,7 @@ extension Store {
 
     /// The change number the current write transaction gives what it changes.
     static func nextReferenceChange(_ db: Database, license: String) throws -> Int64 {
-        (try Int64.fetchOne(db, sql: "SELECT last FROM reference_changes WHERE license = ?", arguments: [license]) ?? 0) + 1
+        (try Int64.fetchOne(db.cachedStatement(sql: "SELECT last FROM reference_changes WHERE license = ?"), arguments: [license]) ?? 0) + 1
     }
 
     /// The keys of the active items of a kind (a full sync marks removed those Metrc no longer lists).
@@ -211,7 +211,7 @@ extension Store {
     /// the location, an adjustment the quantity, a harvest or destroy removes the plant. Runs in the
     /// transaction that marks the event uploaded.
     static func reflectUpload(eventID: Int64, db: Database, now: Double) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT type, tag, license, fields FROM events WHERE id = ?", arguments: [eventID]),
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT type, tag, license, fields FROM events WHERE id = ?"), arguments: [eventID]),
               let type = EventType(rawValue: row["type"]) else { return }
         let license: String = row["license"]
         let tag: String = row["tag"]
@@ -226,32 +226,32 @@ extension Store {
         switch type {
         case .plantMove, .packageMove:
             let kind: ReferenceKind = type == .plantMove ? .plants : .packages
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE reference_items SET change = ?,
                   item = json_set(item, '$.location', json_extract(?, '$.location'),
                                         '$.sublocation', json_extract(?, '$.sublocation'))
                 WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL
-                """, arguments: [try nextChange(), fields, fields, license, kind.rawValue, tag])
+                """).execute(arguments: [try nextChange(), fields, fields, license, kind.rawValue, tag])
         case .packageAdjust:
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE reference_items SET change = ?,
                   item = json_set(item, '$.quantity', json_extract(item, '$.quantity') + json_extract(?, '$.quantity'))
                 WHERE license = ? AND kind = 'packages' AND key = ? AND removed_at IS NULL
                   AND json_type(item, '$.quantity') IN ('integer', 'real')
-                """, arguments: [try nextChange(), fields, license, tag])
+                """).execute(arguments: [try nextChange(), fields, license, tag])
         case .plantHarvest, .plantDestroy:
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE reference_items SET change = ?, removed_at = ?
                 WHERE license = ? AND kind = 'plants' AND key = ? AND removed_at IS NULL
-                """, arguments: [try nextChange(), now, license, tag])
+                """).execute(arguments: [try nextChange(), now, license, tag])
         default:
             return
         }
         if let change, db.changesCount > 0 {
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO reference_changes (license, last) VALUES (?, ?)
                 ON CONFLICT (license) DO UPDATE SET last = MAX(last, excluded.last)
-                """, arguments: [license, change])
+                """).execute(arguments: [license, change])
         }
     }
 

@@ -200,20 +200,20 @@ extension Store {
         for (id, result) in results {
             switch result {
             case .uploaded(let metrcID):
-                try db.execute(sql: "UPDATE events SET state = ?, message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
-                               arguments: [EventState.uploaded, metrcID, t, id])
+                try db.cachedStatement(sql: "UPDATE events SET state = ?, message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?")
+                    .execute(arguments: [EventState.uploaded, metrcID, t, id])
                 try reflectUpload(eventID: id, db: db, now: t)
             case .failed(let message):
-                try db.execute(sql: "UPDATE events SET state = ?, message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
-                               arguments: [EventState.failed, message, t, id])
+                try db.cachedStatement(sql: "UPDATE events SET state = ?, message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?")
+                    .execute(arguments: [EventState.failed, message, t, id])
             case .retry(let at, let message, let unknownSince):
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE events SET state = ?, message = ?, next_attempt_at = ?,
                       unknown_since = COALESCE(unknown_since, ?), updated_at = ? WHERE id = ?
-                    """, arguments: [EventState.queued, message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, id])
+                    """).execute(arguments: [EventState.queued, message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, id])
             case .held(let code, let reason):
-                try db.execute(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ?",
-                               arguments: [EventState.held, code, reason, t, id])
+                try db.cachedStatement(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ?")
+                    .execute(arguments: [EventState.held, code, reason, t, id])
             }
         }
     }

@@ -112,19 +112,10 @@ public final class Uploader: Service, Sendable {
             var sent = Set<Int64>()
             var running = 0
             var planned: [PlannedRequest] = []
-            var replan = true
+            // Whether an answer came since the queue was last read: what it made ready is not planned yet.
+            var stale = true
             while true {
-                if replan, failure == nil, !Task.isCancelled {
-                    do {
-                        let next = try await plan(excluding: sent)
-                        planned = next.requests
-                        worked = worked || next.decided
-                    } catch {
-                        failure = error
-                        planned = []
-                    }
-                    replan = false
-                }
+                if !planned.isEmpty, Task.isCancelled || (try? store.uploadsPaused()) != false { planned = [] }
                 while running < configuration.concurrency, !planned.isEmpty {
                     let request = planned.removeFirst()
                     sent.formUnion(request.events.map(\.id))
@@ -132,10 +123,25 @@ public final class Uploader: Service, Sendable {
                     worked = true
                     group.addTask { await self.send(request) }
                 }
+                // What was planned stays sendable (an event is ready once everything before it on its tags is
+                // finished, and finished stays finished), so the queue is read again only once the plan is used
+                // up, and then at once, while the requests just sent are on their way: the next slot to free up
+                // has its request waiting rather than waiting for a read of the queue.
+                if stale, planned.isEmpty, failure == nil, !Task.isCancelled {
+                    stale = false
+                    do {
+                        let next = try await plan(excluding: sent)
+                        planned = next.requests
+                        worked = worked || next.decided
+                    } catch {
+                        failure = error
+                    }
+                    continue
+                }
                 guard running > 0, await group.next() != nil else { break }
                 running -= 1
                 heartbeat.withLock { $0 = self.clock() }
-                replan = true
+                stale = true
             }
         }
         if let failure { throw failure }
@@ -189,7 +195,10 @@ public final class Uploader: Service, Sendable {
         let started = clock()
         let attemptID: Int64
         do {
-            attemptID = try recorder.begin(request, signing: signing, now: started)
+            // The attempt's records wait for the store's one writer and its fsync: on a thread of their own, so
+            // the cooperative threads keep taking Metrc's answers for the other requests in flight.
+            let recorder = self.recorder
+            attemptID = try await Blocking.run { try recorder.begin(request, signing: signing, now: started) }
         } catch {
             logger.error("cannot record an upload attempt; not sending: \(error)")
             return
@@ -202,7 +211,8 @@ public final class Uploader: Service, Sendable {
         do {
             switch decision {
             case .results(let results, let outcome):
-                try recorder.finish(attemptID, outcome: outcome, response: response, results: results, now: now)
+                let recorder = self.recorder
+                try await Blocking.run { try recorder.finish(attemptID, outcome: outcome, response: response, results: results, now: now) }
                 recorder.logResults(outcome, results: results, metadata: metadata)
                 if case .accepted = response, case .personal = request.signing, let user = request.events.first?.userID {
                     try store.markUserKeyGood(userID: user, now: now)

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import MetrcSandbox
 import OutlawStore
@@ -24,6 +25,10 @@ struct DrainFigures: Sendable {
     var failed = 0
     var left = 0
     var timedOut = false
+    /// Mean time of one request as the daemon recorded its attempts (sent to answered), and the mean number of
+    /// requests in flight: where the time between the bound and the rate went.
+    var meanRequestSeconds: Double?
+    var meanInFlight: Double?
 
     var share: Double { bound > 0 ? eventsPerSecond / bound : 0 }
     /// The rate over the time after the first event left `queued`.
@@ -164,6 +169,19 @@ enum DrainBench {
             try await Task.sleep(for: .milliseconds(20))
         }
         figures.eventsPerSecond = Double(figures.uploaded) / figures.seconds
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        let spans = try await DatabaseQueue(path: dir.file("state/outlawd.sqlite"), configuration: readOnly).read { db in
+            try Row.fetchAll(db, sql: "SELECT started_at, finished_at FROM upload_attempts WHERE finished_at IS NOT NULL")
+                .map { ($0["started_at"] as Double, $0["finished_at"] as Double) }
+        }
+        if !spans.isEmpty {
+            let busy: Double = spans.reduce(0.0) { $0 + ($1.1 - $1.0) }
+            figures.meanRequestSeconds = busy / Double(spans.count)
+            let first: Double = spans.map { $0.0 }.min() ?? 0
+            let last: Double = spans.map { $0.1 }.max() ?? 0
+            if last > first { figures.meanInFlight = busy / (last - first) }
+        }
         figures.requests = await sandbox.writes().count
         await daemon.stop()
         try await sandbox.shutdown()

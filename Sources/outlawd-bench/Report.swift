@@ -80,6 +80,10 @@ struct BenchReport: Sendable {
                 }
                 rows.append(Row(figure: "upload drain: first upload after resume", value: value))
             }
+            if let request = d.meanRequestSeconds, let inFlight = d.meanInFlight {
+                rows.append(Row(figure: "upload drain: mean request (sent to answered) / mean requests in flight",
+                                value: String(format: "%.0f ms / %.2f of %d", request * 1000, inFlight, d.concurrency)))
+            }
         }
         if let r = reference {
             rows.append(Row(figure: "reference sync, full (\(r.plants) plants, \(r.packages) packages)",
