@@ -13,6 +13,8 @@ struct BaselineFigures: Sendable {
     var seconds = 0.0
     var eventsPerSecond = 0.0
     var eventsPerTransaction = 0
+    /// How long each transaction took, BEGIN to the end of COMMIT (its fsync), in milliseconds.
+    var transactions = Latencies()
 }
 
 enum Baseline {
@@ -75,9 +77,11 @@ enum Baseline {
         let session = "bench-baseline-session"
 
         var figures = BaselineFigures(eventsPerTransaction: eventsPerBatch)
+        var durations: [Double] = []
         let started = ContinuousClock.now
         var i = 0
         while figures.events < targetEvents, since(started) < maxSeconds {
+            let transactionStarted = ContinuousClock.now
             let batch = pool[i % pool.count]
             let userID = userIDs[batch.userName] ?? 1
             let now = Date().timeIntervalSince1970
@@ -117,12 +121,14 @@ enum Baseline {
                 }
             }
             try commit.run()
+            durations.append(since(transactionStarted) * 1000)
             figures.events += batch.events.count
             figures.batches += 1
             i += 1
         }
         figures.seconds = since(started)
         figures.eventsPerSecond = Double(figures.events) / figures.seconds
+        figures.transactions = Latencies(durations)
         return figures
     }
 

@@ -114,6 +114,14 @@ enum Bench {
                 report.failures.append("paced run failed: \(error)")
             }
             await rig.stop()
+            // What one small durable transaction costs on this disk, right after: the floor under the paced ack times.
+            log("raw SQLite, one \(options.pacedEventsPerBatch)-event batch a transaction, back to back: 5 s")
+            do {
+                report.pacedBaseline = try Baseline.run(handhelds: options.pacedHandhelds, eventsPerBatch: options.pacedEventsPerBatch,
+                                                        targetEvents: .max, maxSeconds: 5, plants: options.plants, packages: options.packages)
+            } catch {
+                report.failures.append("raw SQLite small-transaction baseline failed: \(error)")
+            }
         }
         try await sandbox.shutdown()
     }

@@ -8,6 +8,8 @@ struct BenchReport: Sendable {
     var startedAt: Date
     var flat: IngestFigures?
     var baseline: BaselineFigures?
+    /// Raw SQLite, one paced-size batch a transaction: each commit's time.
+    var pacedBaseline: BaselineFigures?
     var light: IngestFigures?
     var paced: IngestFigures?
     var pacedRSSAfterLight: Int?
@@ -59,6 +61,11 @@ struct BenchReport: Sendable {
                             target: "acked = offered", met: p.ackedPerSecond >= p.offeredPerSecond * 0.99 && p.nacks == 0))
             rows.append(Row(figure: "\(scope): ack p50 / p99 / max", value: "\(ms(p.latency.p50)) / \(ms(p.latency.p99)) / \(ms(p.latency.max)) ms",
                             target: "p99 ≤ 20 ms", met: p.latency.count > 0 && p.latency.p99 <= 20))
+            if let b = pacedBaseline, b.transactions.count > 0 {
+                rows.append(Row(figure: "raw SQLite, one \(b.eventsPerTransaction)-event transaction: p50 / p99 / max",
+                                value: "\(ms(b.transactions.p50)) / \(ms(b.transactions.p99)) / \(ms(b.transactions.max)) ms"
+                                    + String(format: " (%d transactions)", b.transactions.count)))
+            }
             rows.append(Row(figure: "\(scope): daemon peak RSS", value: mib(p.peakRSS), target: "≤ 64 MiB",
                             met: p.peakRSS.map { $0 <= 64 * Self.mebibyte }))
             rows.append(Row(figure: "\(scope): daemon CPU per 100,000 events",
