@@ -177,8 +177,8 @@ struct DeviceSessionTests {
 
     /// 30,000 lines of about 1 KB (30 MB) to a device that does not read: the handler's sends must stop (suspended
     /// by back-pressure) well below that, and go on once the device reads. The device's receive buffer is pinned to
-    /// 64 KiB, yet the kernels between the two ends still held 10 to 14 MB of lines on a loaded CI run: the bound
-    /// is two thirds of the answer, not a guess at the buffers.
+    /// 64 KiB; the sender's socket buffer grows to `tcp_wmem`'s maximum (4 MB here). Loaded CI runs once saw 10 to
+    /// 23 MB sent: not in the kernels but in the daemon, run ahead of its event loop, which the sink now waits for.
     @Test func aSlowReaderHoldsTheStreamBack() async throws {
         let total = 30_000
         let sent = SentLines()
@@ -212,7 +212,7 @@ struct DeviceSessionTests {
         let stalled = sent.value
         // Nothing was read: what was sent sits in the kernel's buffers and at most one channel high-water mark.
         #expect(stalled > 0)
-        #expect(stalled < total * 2 / 3, "sent \(stalled) of \(total) lines to a device that read none")
+        #expect(stalled < total / 3, "sent \(stalled) of \(total) lines to a device that read none")
         try await Task.sleep(for: .milliseconds(500))
         #expect(sent.value == stalled)
         // Once the device reads, the rest follows, in order, then the final line.
