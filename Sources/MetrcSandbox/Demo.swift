@@ -70,6 +70,25 @@ public enum SandboxDemo {
 }
 
 extension SandboxState {
+    /// The demo with 25 more of every list a sync reads by pages (more than one page of 20), changed a day ago.
+    public static func pagedDemo() -> SandboxState {
+        var state = SandboxState.demo()
+        let license = SandboxDemo.license
+        let stamp = Date().addingTimeInterval(-86_400)
+        for i in 1...25 {
+            state.locations.append(SandboxLocation(id: 5000 + i, license: license, name: "Room \(i)", lastModified: stamp))
+            state.sublocations.append(SandboxSublocation(id: 5100 + i, license: license, name: "Table \(i)", lastModified: stamp))
+            state.strains.append(SandboxStrain(id: 5200 + i, license: license, name: "Strain \(i)", lastModified: stamp))
+            state.items.append(SandboxItem(id: 5300 + i, license: license, name: "Item \(i)", category: "Buds", unitOfMeasure: "Grams",
+                                           lastModified: stamp))
+            state.unitsOfMeasure.append(SandboxUnitOfMeasure(name: "Unit \(i)", abbreviation: "u\(i)", quantityType: .countBased, toBase: 1))
+            state.wasteMethods.append(SandboxWasteMethod(name: "Method \(i)"))
+            state.wasteReasons.append(SandboxReason(name: "Waste reason \(i)", requiresNote: i % 2 == 0))
+            state.adjustmentReasons.append(SandboxReason(name: "Adjust reason \(i)", requiresNote: false))
+        }
+        return state
+    }
+
     /// The demo: facilities LIC-0001 (300 plants, 300 packages) and LIC-0002 (50 and 50), users owner, jane,
     /// john and viewer, and the reference lists. Same every time.
     public static func demo() -> SandboxState {

@@ -62,27 +62,8 @@ struct ReferenceTests {
         (report["kinds"] as? [[String: Any]])?.first { $0["kind"] as? String == kind }
     }
 
-    /// The demo with more than one page (20) of every list, so the daemon's first sync pages through each.
-    static func richState() -> SandboxState {
-        var state = SandboxState.demo()
-        let license = SandboxDemo.license
-        let stamp = Date().addingTimeInterval(-86_400)
-        for i in 1...25 {
-            state.locations.append(SandboxLocation(id: 5000 + i, license: license, name: "Room \(i)", lastModified: stamp))
-            state.sublocations.append(SandboxSublocation(id: 5100 + i, license: license, name: "Table \(i)", lastModified: stamp))
-            state.strains.append(SandboxStrain(id: 5200 + i, license: license, name: "Strain \(i)", lastModified: stamp))
-            state.items.append(SandboxItem(id: 5300 + i, license: license, name: "Item \(i)", category: "Buds", unitOfMeasure: "Grams",
-                                           lastModified: stamp))
-            state.unitsOfMeasure.append(SandboxUnitOfMeasure(name: "Unit \(i)", abbreviation: "u\(i)", quantityType: .countBased, toBase: 1))
-            state.wasteMethods.append(SandboxWasteMethod(name: "Method \(i)"))
-            state.wasteReasons.append(SandboxReason(name: "Waste reason \(i)", requiresNote: i % 2 == 0))
-            state.adjustmentReasons.append(SandboxReason(name: "Adjust reason \(i)", requiresNote: false))
-        }
-        return state
-    }
-
     @Test func handheldsPullTheCopyAndThenExactlyWhatChangedSinceTheirCursor() async throws {
-        try await UploadHarness.run(sandboxState: Self.richState(), referenceSync: true, requestTimeout: Self.requestTimeout) { h in
+        try await UploadHarness.run(sandboxState: SandboxState.pagedDemo(), referenceSync: true, requestTimeout: Self.requestTimeout) { h in
             let first = try await Self.sync(h)
             #expect(first.status == 0, "\(first.stderr)")
             let reports = first.report["kinds"] as? [[String: Any]] ?? []

@@ -17,24 +17,6 @@ import Testing
 struct ReferenceSyncTests {
     static let license = SandboxDemo.license
 
-    /// The demo with more than one page (20) of every list.
-    static func richState() -> SandboxState {
-        var state = SandboxState.demo()
-        let stamp = Date().addingTimeInterval(-86_400)
-        for i in 1...25 {
-            state.locations.append(SandboxLocation(id: 5000 + i, license: license, name: "Room \(i)", lastModified: stamp))
-            state.sublocations.append(SandboxSublocation(id: 5100 + i, license: license, name: "Table \(i)", lastModified: stamp))
-            state.strains.append(SandboxStrain(id: 5200 + i, license: license, name: "Strain \(i)", lastModified: stamp))
-            state.items.append(SandboxItem(id: 5300 + i, license: license, name: "Item \(i)", category: "Buds", unitOfMeasure: "Grams",
-                                           lastModified: stamp))
-            state.unitsOfMeasure.append(SandboxUnitOfMeasure(name: "Unit \(i)", abbreviation: "u\(i)", quantityType: .countBased, toBase: 1))
-            state.wasteMethods.append(SandboxWasteMethod(name: "Method \(i)"))
-            state.wasteReasons.append(SandboxReason(name: "Waste reason \(i)", requiresNote: i % 2 == 0))
-            state.adjustmentReasons.append(SandboxReason(name: "Adjust reason \(i)", requiresNote: false))
-        }
-        return state
-    }
-
     struct Rig {
         let dir: TempDirectory
         let store: Store
@@ -46,7 +28,7 @@ struct ReferenceSyncTests {
         static func make(_ configuration: SandboxConfiguration = .init(), limits: ReadLimits = ReadLimits()) async throws -> Rig {
             let dir = try TempDirectory("outlawd-reference")
             let store = try Store(path: dir.file("outlawd.sqlite"), pinRounds: 1000)
-            let sandbox = MetrcSandboxServer(state: ReferenceSyncTests.richState(), configuration: configuration)
+            let sandbox = MetrcSandboxServer(state: SandboxState.pagedDemo(), configuration: configuration)
             try await sandbox.start()
             let client = MetrcClient(configuration: .init(baseURL: sandbox.baseURL, vendorKey: SandboxDemo.vendorKey, requestTimeout: 60,
                                                           readLimits: limits))
