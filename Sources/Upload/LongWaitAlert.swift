@@ -10,6 +10,7 @@ final class LongWaitAlert: Sendable {
     let logger: Logger
     let afterHours: Double
     private let lastAlert = Mutex<Date?>(nil)
+    private let lastCheck = Mutex<Date?>(nil)
 
     init(store: Store, logger: Logger, afterHours: Double) {
         self.store = store
@@ -17,7 +18,20 @@ final class LongWaitAlert: Sendable {
         self.afterHours = afterHours
     }
 
+    /// How often the queue is looked at: the uploader calls `check` after every pass, which under load is hundreds
+    /// of times a second, and counting the queue reads every event row. A tenth of the threshold, at most a minute,
+    /// is prompt enough for an alert about hours.
+    static func checkInterval(afterHours: Double) -> TimeInterval {
+        min(60, afterHours * 3600 / 10)
+    }
+
     func check(now: Date) {
+        let due = lastCheck.withLock { last in
+            if let last, now.timeIntervalSince(last) < Self.checkInterval(afterHours: afterHours) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         if let last = lastAlert.withLock({ $0 }), now.timeIntervalSince(last) < 3600 { return }
         guard let stats = try? store.queueStats(), let oldest = stats.oldestWaitingReceivedAt else { return }
         let hours = now.timeIntervalSince(oldest) / 3600

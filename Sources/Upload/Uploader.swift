@@ -17,10 +17,15 @@ public struct UploaderConfiguration: Sendable {
     public var backoff: Backoff
     /// How often a rejected Default key is checked again.
     public var defaultKeyRecheck: TimeInterval
+    /// The least time between the starts of two passes that a wake began: under load every stored batch wakes the
+    /// uploader, hundreds a second, and one pass a settle time takes all their events with one read of the queue.
+    public var wakeSettle: Duration
 
     public init(objectsPerRequest: Int = 100, concurrency: Int = 4, requirePersonalKeys: Bool = false, alertAfterHours: Double = 48,
-                pollInterval: Duration = .seconds(1), backoff: Backoff = Backoff(), defaultKeyRecheck: TimeInterval = 300)
+                pollInterval: Duration = .seconds(1), backoff: Backoff = Backoff(), defaultKeyRecheck: TimeInterval = 300,
+                wakeSettle: Duration = .milliseconds(100))
     {
+        self.wakeSettle = wakeSettle
         self.objectsPerRequest = objectsPerRequest
         self.concurrency = concurrency
         self.requirePersonalKeys = requirePersonalKeys
@@ -80,6 +85,7 @@ public final class Uploader: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 self.heartbeat.withLock { $0 = self.clock() }
+                let passStarted = ContinuousClock.now
                 var worked = false
                 do {
                     worked = try await self.round()
@@ -87,7 +93,13 @@ public final class Uploader: Service, Sendable {
                     self.logger.error("upload round failed: \(error)")
                 }
                 self.longWait.check(now: self.clock())
-                if !worked { await self.wakeup.wait(timeout: self.configuration.pollInterval) }
+                if !worked {
+                    await self.wakeup.wait(timeout: self.configuration.pollInterval)
+                    let sincePass = ContinuousClock.now - passStarted
+                    if sincePass < self.configuration.wakeSettle {
+                        try? await Task.sleep(for: self.configuration.wakeSettle - sincePass)
+                    }
+                }
             }
         }
         logger.info("uploader stopped")

@@ -27,7 +27,9 @@ public final class Wakeup: Sendable {
     /// Returns at the next signal (or at once if one came since the last wait), or after `timeout`.
     public func wait(timeout: Duration) async {
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            // A timer cancelled because a signal came first must not signal: that would leave a wake pending, the
+            // next wait would return at once and cancel its own timer, and the loop would spin.
+            do { try await Task.sleep(for: timeout) } catch { return }
             self.signal()
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import OutlawProtocol
+import OutlawStore
+import OutlawTestSupport
+import Synchronization
+import Testing
+@testable import Upload
+
+/// The long-wait alert against a real store file: it looks at the queue at most once per interval, since the
+/// uploader asks after every pass and counting the queue reads every event row.
+@Suite("Long-wait alert")
+struct LongWaitAlertTests {
+    /// Keeps every message logged through it.
+    final class Lines: Sendable {
+        let messages = Mutex<[String]>([])
+    }
+
+    struct Capture: LogHandler {
+        let lines: Lines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            lines.messages.withLock { $0.append(event.message.description) }
+        }
+    }
+
+    @Test func theIntervalIsATenthOfTheThresholdAndAtMostAMinute() {
+        #expect(LongWaitAlert.checkInterval(afterHours: 24) == 60)
+        #expect(LongWaitAlert.checkInterval(afterHours: 0.01) == 3.6)
+    }
+
+    @Test func theQueueIsLookedAtOnlyOnceAnInterval() async throws {
+        let dir = try TempDirectory("outlawd-longwait")
+        let store = try Store(path: dir.file("outlawd.sqlite"), pinRounds: 1000)
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let token = try store.addDevice(name: "HH-1", actor: "test")
+        let deviceID = try #require(try await store.authenticateDevice(name: "HH-1", token: token)).id
+        let lines = Lines()
+        let alert = LongWaitAlert(store: store, logger: Logger(label: "long-wait") { _ in Capture(lines: lines) }, afterHours: 1)
+        let t0 = Date()
+
+        alert.check(now: t0) // nothing waits: no alert, and the next look is a minute away
+        let validator = BatchValidator(maxBatchEvents: 10, defaultLicense: "LIC-1", licenses: [])
+        let event: OutlawProtocol.JSONValue = ["seq": 1, "type": "plant.move", "at": "2026-11-28T14:03:11-08:00",
+                                               "plant": "1A4FF0100000022000000001", "location": "Flower Room 2"]
+        let batch = try validator.validate(["id": "old", "user": "jane", "events": [event]], now: t0).get()
+        _ = try store.commit([IncomingBatch(deviceID: deviceID, session: "s", batch: batch)], now: t0.addingTimeInterval(-7200))
+
+        alert.check(now: t0.addingTimeInterval(30))
+        #expect(lines.messages.withLock { $0 }.isEmpty)
+        alert.check(now: t0.addingTimeInterval(61))
+        let messages = lines.messages.withLock { $0 }
+        #expect(messages == ["events have waited 2 hours for Metrc"])
+    }
+}
