@@ -32,6 +32,7 @@ public struct Daemon {
     public func run(extraServices: [any Service] = [], onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let seal = try StoreKey.load(configuration)
         let store = try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds, seal: seal)
+        try store.checkpointInBackground()
         logger.info("store open", metadata: ["path": "\(store.path)"])
         if seal == nil {
             logger.warning("no store key (store.key_file): personal Metrc keys are kept unsealed in the store")

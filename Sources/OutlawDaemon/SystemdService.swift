@@ -56,7 +56,8 @@ final class SystemdService: Service, Sendable {
                 group.addTask { await self.witness.run() }
                 group.addTask {
                     while !Task.isCancelled {
-                        self.report()
+                        // Its reads take milliseconds on a long queue: not on one of the two threads devices use.
+                        _ = try? await Blocking.run { self.report() }
                         try? await Task.sleep(for: .seconds(5))
                     }
                 }
@@ -90,7 +91,7 @@ final class SystemdService: Service, Sendable {
     /// One line for `systemctl status`: devices, what waits, how old, who is held.
     func statusText() -> String {
         var parts = ["\(services.connectedDeviceCount) devices connected"]
-        if let stats = try? store.queueStats() {
+        if let stats = try? store.queueStats(countingFinished: false) {
             var waiting = "\(stats.queued + stats.uploading) events waiting"
             if let oldest = stats.oldestWaitingReceivedAt, stats.waiting > 0 {
                 waiting += " (oldest \(Self.age(Date().timeIntervalSince(oldest))))"

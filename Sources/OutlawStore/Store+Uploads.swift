@@ -256,10 +256,15 @@ extension Store {
     }
 
     /// Counts, oldest wait and held users, for STATUS=, alerts and `outlawctl status`.
-    public func queueStats() throws -> QueueStats {
+    /// With `countingFinished` false, uploaded, recorded and rejected events are not counted (they stay 0): the
+    /// daemon's status line, every few seconds, then reads only what waits or failed, not every event ever stored.
+    public func queueStats(countingFinished: Bool = true) throws -> QueueStats {
         try pool.read { db in
             var stats = QueueStats()
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM events GROUP BY state") {
+            let counted = countingFinished ? EventState.allCases : EventState.unfinished + [.failed]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT state, COUNT(*) AS n FROM events WHERE state IN (\(counted.map { _ in "?" }.joined(separator: ","))) GROUP BY state
+                """, arguments: StatementArguments(counted)) {
                 let n: Int = row["n"]
                 switch row["state"] as EventState? {
                 case .queued: stats.queued = n
@@ -273,11 +278,14 @@ extension Store {
                 case nil: break
                 }
             }
-            if let oldest = try Row.fetchOne(db, sql: """
+            // The oldest of each state is one step down the (state, id) index; sorting every waiting event is not.
+            let oldestID = try EventState.unfinished.compactMap { state in
+                try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events WHERE state = ?", arguments: [state])
+            }.min()
+            if let oldestID, let oldest = try Row.fetchOne(db, sql: """
                 SELECT b.received_at, d.name AS device, b.batch_id, e.seq FROM events e
-                JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id
-                WHERE e.state IN (\(Store.unfinishedPlaceholders)) ORDER BY e.id LIMIT 1
-                """, arguments: StatementArguments(EventState.unfinished)) {
+                JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id WHERE e.id = ?
+                """, arguments: [oldestID]) {
                 stats.oldestWaitingReceivedAt = Date(timeIntervalSince1970: oldest["received_at"])
                 stats.oldestWaitingEvent = "\(oldest["device"] as String):\(oldest["batch_id"] as String)#\(oldest["seq"] as Int)"
             }

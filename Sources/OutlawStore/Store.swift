@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The daemon's durable state in one SQLite file: WAL, `synchronous=FULL`, versioned migrations.
 public final class Store: Sendable {
@@ -9,6 +10,7 @@ public final class Store: Sendable {
     public let pinRounds: Int
     /// Seals personal Metrc keys at rest, when a store key is configured.
     public let seal: KeySeal?
+    private let checkpointer = Mutex<Checkpointer?>(nil)
 
     /// Who may bring the schema up to date: the daemon owns the store and migrates it; outlawctl only opens a
     /// store whose schema is exactly the one it was built with, so a newer tool never changes it under an
@@ -59,6 +61,23 @@ public final class Store: Sendable {
                     throw StoreError("the store at \(path) has an older schema: start the matching outlawd once to upgrade it, then run outlawctl again")
                 }
             }
+        }
+    }
+
+    deinit {
+        checkpointer.withLock { $0?.stop() }
+    }
+
+    /// Checkpoints the write-ahead log on a thread of its own from now on, every `interval` (`Checkpointer`): the
+    /// daemon's commits then never pay for one. Short-lived tools keep SQLite's own checkpoints.
+    public func checkpointInBackground(every interval: Duration = .milliseconds(250)) throws {
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerBackstopPages)")
+        }
+        let started = try Checkpointer(path: path, interval: interval)
+        checkpointer.withLock { current in
+            current?.stop()
+            current = started
         }
     }
 

@@ -33,7 +33,7 @@ final class LongWaitAlert: Sendable {
         }
         guard due else { return }
         if let last = lastAlert.withLock({ $0 }), now.timeIntervalSince(last) < 3600 { return }
-        guard let stats = try? store.queueStats(), let oldest = stats.oldestWaitingReceivedAt else { return }
+        guard let stats = try? store.queueStats(countingFinished: false), let oldest = stats.oldestWaitingReceivedAt else { return }
         let hours = now.timeIntervalSince(oldest) / 3600
         guard hours >= afterHours else { return }
         lastAlert.withLock { $0 = now }

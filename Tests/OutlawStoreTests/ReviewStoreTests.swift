@@ -82,7 +82,11 @@ struct ReviewStoreTests {
         #expect(summary.state == .review && summary.events.review == 1 && summary.events.pending == 3)
         #expect(try store.batches(BatchFilter(state: .review)).map(\.id) == ["r"])
         let stats = try store.queueStats()
-        #expect(stats.review == 1 && stats.waiting == 3 && stats.oldestWaitingEvent == "HH-1:r#1")
+        #expect(stats.review == 1 && stats.waiting == 3 && stats.oldestWaitingEvent == "HH-1:r#1" && stats.recorded == 1)
+        // The status line's cheaper count: the same waiting figures, finished events not counted.
+        let waitingOnly = try store.queueStats(countingFinished: false)
+        #expect(waitingOnly.review == 1 && waitingOnly.waiting == 3 && waitingOnly.oldestWaitingEvent == "HH-1:r#1")
+        #expect(waitingOnly.recorded == 0)
         let list = try store.reviewList()
         #expect(list.count == 1 && list[0].device == "HH-1" && list[0].id == "r" && list[0].user == "jane")
         #expect(list[0].events.map(\.seq) == [1] && list[0].events[0].type == "plant.destroy" && list[0].events[0].tag == Self.p1)
