@@ -53,6 +53,8 @@ public enum AttemptOutcome: String, Sendable, Codable, CaseIterable, DatabaseVal
     case unauthorized
     /// The daemon stopped with the request in flight.
     case daemonStopped = "unknown (daemon stopped)"
+    /// Recorded ahead of a free request slot, then never sent: uploads were paused or the daemon stopped first.
+    case notSent = "not sent"
 }
 
 /// A batch's state as the contract's `status` answer and `outlawctl batches --state` name it, derived from its events.

@@ -132,10 +132,12 @@ extension Store {
     /// Records that Metrc accepted a key in an upload (so an `unverified` key becomes `ok`, and `accepted_at`,
     /// the `login` answer's `key_checked_at`, moves on). A key marked `rejected` meanwhile stays so.
     public func markUserKeyGood(userID: Int64, now: Date = Date()) throws {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ?, accepted_at = ? WHERE user_id = ? AND status != ?",
-                           arguments: [KeyStatus.ok, now.timeIntervalSince1970, now.timeIntervalSince1970, userID, KeyStatus.rejected])
-        }
+        try pool.write { db in try Store.markUserKeyGood(db, userID: userID, now: now) }
+    }
+
+    static func markUserKeyGood(_ db: Database, userID: Int64, now: Date) throws {
+        try db.cachedStatement(sql: "UPDATE user_keys SET status = ?, checked_at = ?, accepted_at = ? WHERE user_id = ? AND status != ?")
+            .execute(arguments: [KeyStatus.ok, now.timeIntervalSince1970, now.timeIntervalSince1970, userID, KeyStatus.rejected])
     }
 
     static let defaultKeySetting = "default_key_status"

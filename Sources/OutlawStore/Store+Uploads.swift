@@ -178,8 +178,10 @@ extension Store {
     }
 
     /// Records an attempt's outcome and each event's result, in one transaction.
+    /// `keyAcceptedFor`: the user whose personal key Metrc just took, marked good in the same transaction (one
+    /// fsync a request, not two).
     public func finishAttempt(_ attemptID: Int64, outcome: AttemptOutcome, httpStatus: Int?, message: String?, metrcIDs: [Int64],
-                              results: [(Int64, EventResult)], now: Date = Date()) throws
+                              results: [(Int64, EventResult)], keyAcceptedFor userID: Int64? = nil, now: Date = Date()) throws
     {
         try pool.write { db in
             let t = now.timeIntervalSince1970
@@ -187,6 +189,7 @@ extension Store {
             try db.execute(sql: "UPDATE upload_attempts SET finished_at = ?, outcome = ?, http_status = ?, message = ?, metrc_ids = ? WHERE id = ?",
                            arguments: [t, outcome, httpStatus, message, ids, attemptID])
             try Store.apply(results, db: db, now: t)
+            if let userID { try Store.markUserKeyGood(db, userID: userID, now: now) }
         }
     }
 

@@ -27,12 +27,12 @@ struct AttemptRecorder: Sendable {
     }
 
     func finish(_ attemptID: Int64, outcome: AttemptOutcome, response: MetrcResponse, message: String? = nil,
-                results: [(Int64, EventResult)], now: Date) throws
+                results: [(Int64, EventResult)], keyAcceptedFor userID: Int64? = nil, now: Date) throws
     {
         let ids: [Int64]
         if case .accepted(let metrcIDs) = response { ids = metrcIDs } else { ids = [] }
         try store.finishAttempt(attemptID, outcome: outcome, httpStatus: response.httpStatus, message: message ?? response.summary,
-                                metrcIDs: ids, results: results, now: now)
+                                metrcIDs: ids, results: results, keyAcceptedFor: userID, now: now)
     }
 
     /// The journal fields every line about one request carries.

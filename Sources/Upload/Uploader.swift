@@ -108,9 +108,20 @@ public final class Uploader: Service, Sendable {
     /// Asks the uploader to look at the queue now (new batch, key change).
     public func wake() { wakeup.signal() }
 
+    /// What one child of a pass finished.
+    enum Step: Sendable {
+        case recorded(RecordedRequest?)
+        case answered(RecordedRequest, MetrcResponse)
+        case concluded
+    }
+
     /// One pass: sends what is ready, and as each answer frees a request slot, what that answer made ready (the
     /// next events of its tags), until nothing more is ready. No request waits for the slowest of a round of
     /// others. Returns whether anything was sent or decided.
+    ///
+    /// A slot is Metrc's time only: up to `concurrency` requests have their attempts recorded ahead, while every
+    /// slot is busy, so one that frees sends its next request at once rather than after an fsync; and an answer
+    /// frees its slot before its outcome is recorded.
     func round() async throws -> Bool {
         if try store.uploadsPaused() { return false }
         // A key set by outlawctl without the store key is sealed here, by the daemon that has it.
@@ -118,28 +129,45 @@ public final class Uploader: Service, Sendable {
         await defaultKey.recheckIfDue()
         var worked = false
         var failure: (any Error)?
-        await withTaskGroup(of: Void.self) { group in
+        let concurrency = configuration.concurrency
+        var unsent: [RecordedRequest] = []
+        await withTaskGroup(of: Step.self) { group in
             // Events sent in this pass: the store may not show them uploading yet, and none goes twice in a pass
             // (one whose attempt could not even be recorded waits for the next pass, not a tight loop).
             var sent = Set<Int64>()
-            var running = 0
             var planned: [PlannedRequest] = []
+            var recording = 0
+            var recorded: [RecordedRequest] = []
+            var atMetrc = 0
+            var children = 0
             // Whether an answer came since the queue was last read: what it made ready is not planned yet.
             var stale = true
             while true {
-                if !planned.isEmpty, Task.isCancelled || (try? store.uploadsPaused()) != false { planned = [] }
-                while running < configuration.concurrency, !planned.isEmpty {
+                let stopping = Task.isCancelled || (!(planned.isEmpty && recorded.isEmpty) && (try? store.uploadsPaused()) != false)
+                if stopping {
+                    planned = []
+                    unsent += recorded
+                    recorded = []
+                }
+                while atMetrc < concurrency, !recorded.isEmpty {
+                    let request = recorded.removeFirst()
+                    atMetrc += 1
+                    children += 1
+                    group.addTask { .answered(request, await self.transmit(request)) }
+                }
+                while recorded.count + recording < concurrency, !planned.isEmpty {
                     let request = planned.removeFirst()
                     sent.formUnion(request.events.map(\.id))
-                    running += 1
+                    recording += 1
+                    children += 1
                     worked = true
-                    group.addTask { await self.send(request) }
+                    group.addTask { .recorded(await self.record(request)) }
                 }
                 // What was planned stays sendable (an event is ready once everything before it on its tags is
                 // finished, and finished stays finished), so the queue is read again only once the plan is used
                 // up, and then at once, while the requests just sent are on their way: the next slot to free up
                 // has its request waiting rather than waiting for a read of the queue.
-                if stale, planned.isEmpty, failure == nil, !Task.isCancelled {
+                if stale, planned.isEmpty, failure == nil, !stopping {
                     stale = false
                     do {
                         let next = try await plan(excluding: sent)
@@ -150,12 +178,26 @@ public final class Uploader: Service, Sendable {
                     }
                     continue
                 }
-                guard running > 0, await group.next() != nil else { break }
-                running -= 1
-                heartbeat.withLock { $0 = self.clock() }
-                stale = true
+                guard children > 0, let step = await group.next() else { break }
+                children -= 1
+                switch step {
+                case .recorded(let request):
+                    recording -= 1
+                    if let request { recorded.append(request) }
+                case .answered(let request, let response):
+                    atMetrc -= 1
+                    children += 1
+                    group.addTask {
+                        await self.conclude(request, response: response)
+                        return .concluded
+                    }
+                case .concluded:
+                    heartbeat.withLock { $0 = self.clock() }
+                    stale = true
+                }
             }
         }
+        withdraw(unsent)
         if let failure { throw failure }
         return worked
     }
@@ -199,36 +241,65 @@ public final class Uploader: Service, Sendable {
         ])
     }
 
+    /// A request whose attempt is recorded (committed): it may leave for Metrc at once.
+    struct RecordedRequest: Sendable {
+        let request: PlannedRequest
+        let key: String
+        let signing: AttemptSigning
+        let objects: [JSONValue]
+        let attemptID: Int64
+        let started: Date
+    }
+
     /// Sends one request and records the outcome; splits and resends halves when Metrc asks for smaller requests.
     func send(_ request: PlannedRequest) async {
-        guard let (key, signing) = AttemptRecorder.signing(of: request) else { return }
+        guard let recorded = await record(request) else { return }
+        await conclude(recorded, response: await transmit(recorded))
+    }
+
+    /// Builds the request's bodies and commits its attempt record, which must be durable before anything leaves;
+    /// nil when it is not to be sent (held, a manicure whose plants cannot be read, the record failed).
+    func record(_ request: PlannedRequest) async -> RecordedRequest? {
+        guard let (key, signing) = AttemptRecorder.signing(of: request) else { return nil }
         let objects = request.events.map { MetrcBody.object(type: $0.type, fields: $0.fields, date: $0.metrcDate) }
-        if request.action == .manicurePlants, !(await keepManicureBases(request, key: key)) { return }
+        if request.action == .manicurePlants, !(await keepManicureBases(request, key: key)) { return nil }
         let started = clock()
-        let attemptID: Int64
         do {
             // The attempt's records wait for the store's one writer and its fsync: on a thread of their own, so
             // the cooperative threads keep taking Metrc's answers for the other requests in flight.
             let recorder = self.recorder
-            attemptID = try await Blocking.run { try recorder.begin(request, signing: signing, now: started) }
+            let attemptID = try await Blocking.run { try recorder.begin(request, signing: signing, now: started) }
+            return RecordedRequest(request: request, key: key, signing: signing, objects: objects, attemptID: attemptID, started: started)
         } catch {
             logger.error("cannot record an upload attempt; not sending: \(error)")
-            return
+            return nil
         }
-        let response = await client.send(request.action, license: request.license, objects: objects, userKey: key)
+    }
+
+    func transmit(_ recorded: RecordedRequest) async -> MetrcResponse {
+        let request = recorded.request
+        return await client.send(request.action, license: request.license, objects: recorded.objects, userKey: recorded.key)
+    }
+
+    /// Decides what Metrc's answer means for each event and records it.
+    func conclude(_ recorded: RecordedRequest, response: MetrcResponse) async {
+        let request = recorded.request
+        let attemptID = recorded.attemptID
         let now = clock()
         let decision = OutcomePolicy.decide(response, action: request.action, events: request.events, now: now,
                                             backoff: configuration.backoff, jitter: Double.random(in: 0...1))
-        let metadata = AttemptRecorder.metadata(request, signing: signing, response: response, attemptID: attemptID)
+        let metadata = AttemptRecorder.metadata(request, signing: recorded.signing, response: response, attemptID: attemptID)
         do {
             switch decision {
             case .results(let results, let outcome):
                 let recorder = self.recorder
-                try await Blocking.run { try recorder.finish(attemptID, outcome: outcome, response: response, results: results, now: now) }
-                recorder.logResults(outcome, results: results, metadata: metadata)
-                if case .accepted = response, case .personal = request.signing, let user = request.events.first?.userID {
-                    try store.markUserKeyGood(userID: user, now: now)
+                // Metrc took the collector's own key: it is good, as of this answer.
+                var keyAcceptedFor: Int64?
+                if case .accepted = response, case .personal = request.signing { keyAcceptedFor = request.events.first?.userID }
+                try await Blocking.run { [keyAcceptedFor] in
+                    try recorder.finish(attemptID, outcome: outcome, response: response, results: results, keyAcceptedFor: keyAcceptedFor, now: now)
                 }
+                recorder.logResults(outcome, results: results, metadata: metadata)
             case .split(let outcome):
                 try recorder.finish(attemptID, outcome: outcome, response: response, results: [], now: now)
                 logger.notice("Metrc asked for smaller requests; sending halves", metadata: metadata)
@@ -240,7 +311,7 @@ public final class Uploader: Service, Sendable {
             case .reconcile(let outcome, let message):
                 let results: [(Int64, EventResult)] = request.events.map { e in
                     (e.id, .retry(at: now.addingTimeInterval(configuration.backoff.delay(afterAttempts: e.attempts + 1, jitter: Double.random(in: 0...1))),
-                                  message: message, unknownSince: started))
+                                  message: message, unknownSince: recorded.started))
                 }
                 try recorder.finish(attemptID, outcome: outcome, response: response, message: message, results: results, now: now)
                 logger.warning("outcome unknown; Metrc will be read back before any resend", metadata: metadata)
@@ -250,6 +321,23 @@ public final class Uploader: Service, Sendable {
         } catch {
             logger.error("cannot record an upload outcome: \(error)", metadata: metadata)
         }
+    }
+
+    /// Requests recorded but never sent, because the pass ended first (uploads paused, the daemon stopping):
+    /// their attempts say so, and their events are queued again as they were, with nothing to read back.
+    func withdraw(_ recorded: [RecordedRequest]) {
+        guard !recorded.isEmpty else { return }
+        let now = clock()
+        for item in recorded {
+            let results = item.request.events.map { ($0.id, EventResult.retry(at: now, message: nil, unknownSince: nil)) }
+            do {
+                try store.finishAttempt(item.attemptID, outcome: .notSent, httpStatus: nil, message: "not sent: the upload pass ended first",
+                                        metrcIDs: [], results: results, now: now)
+            } catch {
+                logger.error("cannot take back an upload attempt that was never sent: \(error)", metadata: ["attempt": "\(item.attemptID)"])
+            }
+        }
+        logger.info("upload requests recorded but not sent were taken back", metadata: ["requests": "\(recorded.count)"])
     }
 
     /// A manicure's read-back compares the plant's harvest count with the one from just before the attempt, so

@@ -63,6 +63,15 @@ struct UploaderSandboxTests {
             try #require(try store.batchDetail(device: "HH-1", id: id)).1.map(\.state)
         }
 
+        func attemptCount() throws -> Int {
+            try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM upload_attempts") ?? 0 }
+        }
+
+        /// The plant tags of every object Metrc applied, in order.
+        func appliedLabels() async -> [String] {
+            await sandbox.writes().flatMap { $0.objects.arrayValue ?? [] }.compactMap { $0[field: "Label"]?.stringValue }
+        }
+
         func attemptOutcomes() throws -> [String] {
             try store.pool.read { db in try String.fetchAll(db, sql: "SELECT outcome FROM upload_attempts ORDER BY id") }
         }
@@ -93,6 +102,42 @@ struct UploaderSandboxTests {
             let locations = moves.compactMap { $0.objects.arrayValue?.first?[field: "Location"]?.stringValue }
             #expect(locations == ["Flower Room 1", "Flower Room 2", "Flower Room 1"])
             #expect(try await rig.uploader.round() == false, "nothing left for a second pass")
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
+
+    /// A request recorded ahead of a free slot, when uploads are paused before it leaves, is taken back: its
+    /// attempt says it was not sent, its event is queued again with nothing to read back, and goes once on resume.
+    @Test func requestsRecordedAheadAreTakenBackWhenUploadsPause() async throws {
+        let rig = try await Rig.make()
+        do {
+            let uploader = Uploader(store: rig.store, client: rig.client, defaultKey: SandboxDemo.ownerKey,
+                                    configuration: UploaderConfiguration(objectsPerRequest: 1, concurrency: 1, backoff: Backoff(base: 0, cap: 0)),
+                                    logger: Logger(label: "uploader-tests"))
+            try rig.storeBatch("ahead", [Self.move(1), Self.move(2), Self.move(3)])
+            try await rig.sandbox.setFaults(.latency(milliseconds: 1500, method: "PUT"))
+            let pass = Task { try await uploader.round() }
+            // One request at Metrc (for 1.5 s) and the next one's attempt recorded, waiting for the slot.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try rig.attemptCount() < 2 {
+                try #require(ContinuousClock.now < deadline, "the next request was never recorded ahead")
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try rig.store.setUploadsPaused(true, actor: "test")
+            _ = try await pass.value
+            #expect(try rig.attemptOutcomes() == [AttemptOutcome.accepted.rawValue, AttemptOutcome.notSent.rawValue])
+            #expect(try rig.states("ahead") == [.uploaded, .queued, .queued])
+            #expect(await rig.sandbox.writes().count == 1)
+
+            try await rig.sandbox.setFaults()
+            try rig.store.setUploadsPaused(false, actor: "test")
+            while try await uploader.round() {}
+            #expect(try rig.states("ahead") == [.uploaded, .uploaded, .uploaded])
+            let labels = await rig.appliedLabels()
+            #expect(labels.sorted() == [1, 2, 3].map(SandboxDemo.plantTag).sorted(), "each plant moved exactly once")
         } catch {
             try await rig.shutdown()
             throw error
