@@ -207,7 +207,11 @@ public final class Uploader: Service, Sendable {
     func plan(excluding sent: Set<Int64>) async throws -> (requests: [PlannedRequest], decided: Bool) {
         if try store.uploadsPaused() { return ([], false) }
         let now = clock()
-        let ready = try store.readyEvents(now: now, limit: configuration.concurrency * configuration.objectsPerRequest * 2)
+        // Reading a long queue takes tens of milliseconds: on a thread of its own, not one of the two cooperative
+        // threads that take Metrc's answers for the requests in flight meanwhile.
+        let store = self.store
+        let limit = configuration.concurrency * configuration.objectsPerRequest * 2
+        let ready = try await Blocking.run { try store.readyEvents(now: now, limit: limit) }
         try failUnreadable(ready.unreadable, now: now)
         let events = ready.events.filter { !sent.contains($0.id) }
         if events.isEmpty { return ([], !ready.unreadable.isEmpty) }
