@@ -17,6 +17,7 @@ enum Bench {
             try await ingest(options, into: &report)
         }
         if options.parts.contains(.drain) {
+            settleDisk()
             log("upload drain: \(options.drainEvents) events, \(options.drainUsers) users, \(options.drainTags) tags, +\(options.drainLatencyMs) ms a write")
             do {
                 report.drain = try await DrainBench.run(events: options.drainEvents, users: options.drainUsers, tags: options.drainTags,
@@ -28,6 +29,7 @@ enum Bench {
             }
         }
         if options.parts.contains(.reference) {
+            settleDisk()
             log("reference sync: \(options.plants) plants, \(options.packages) packages, default GET limits")
             do {
                 report.reference = try await ReferenceBench.run(plants: options.plants, packages: options.packages)
@@ -71,6 +73,7 @@ enum Bench {
         template.warmup = options.warmup
 
         if options.parts.contains(.flat) {
+            settleDisk()
             let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.handhelds, label: "flat")
             var plan = template
             plan.mode = .flat
@@ -87,6 +90,7 @@ enum Bench {
         if options.parts.contains(.baseline) {
             // As many events as the daemon took in, at most as long as its run (and at least 20 batches).
             let target = max(20 * options.eventsPerBatch, report.flat?.ackedEvents ?? Int(options.seconds * 20_000))
+            settleDisk()
             log("raw SQLite baseline: up to \(target) events, at most \(report.fmt(options.seconds)) s")
             do {
                 report.baseline = try Baseline.run(handhelds: options.handhelds, eventsPerBatch: options.eventsPerBatch, targetEvents: target,
@@ -96,6 +100,7 @@ enum Bench {
             }
         }
         if options.parts.contains(.paced) {
+            settleDisk()
             let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.pacedHandhelds, label: "paced")
             var plan = template
             plan.mode = .paced
@@ -115,6 +120,7 @@ enum Bench {
             }
             await rig.stop()
             // What one small durable transaction costs on this disk, right after: the floor under the paced ack times.
+            settleDisk()
             log("raw SQLite, one \(options.pacedEventsPerBatch)-event batch a transaction, back to back: 5 s")
             do {
                 report.pacedBaseline = try Baseline.run(handhelds: options.pacedHandhelds, eventsPerBatch: options.pacedEventsPerBatch,
@@ -125,4 +131,10 @@ enum Bench {
         }
         try await sandbox.shutdown()
     }
+}
+
+/// Writes the machine's dirty pages out before a part starts: no part pays for the writeback of the one before
+/// (the flat-out run leaves hundreds of megabytes behind), the raw-SQLite baselines included.
+func settleDisk() {
+    sync()
 }
