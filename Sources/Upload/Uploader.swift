@@ -112,7 +112,8 @@ public final class Uploader: Service, Sendable {
     enum Step: Sendable {
         case recorded(RecordedRequest?)
         case answered(RecordedRequest, MetrcResponse)
-        case concluded
+        /// `freesSlot`: the conclusion sent the halves of a split in the slot of the request it concluded.
+        case concluded(freesSlot: Bool)
     }
 
     /// One pass: sends what is ready, and as each answer frees a request slot, what that answer made ready (the
@@ -185,13 +186,17 @@ public final class Uploader: Service, Sendable {
                     recording -= 1
                     if let request { recorded.append(request) }
                 case .answered(let request, let response):
-                    atMetrc -= 1
+                    // A split's halves go from `conclude`, in this request's slot; any other answer frees it now.
+                    let decided = decide(request, response: response)
+                    var splits = false
+                    if case .split = decided.decision { splits = true } else { atMetrc -= 1 }
                     children += 1
                     group.addTask {
-                        await self.conclude(request, response: response)
-                        return .concluded
+                        await self.conclude(request, response: response, decided: decided)
+                        return .concluded(freesSlot: splits)
                     }
-                case .concluded:
+                case .concluded(let freesSlot):
+                    if freesSlot { atMetrc -= 1 }
                     heartbeat.withLock { $0 = self.clock() }
                     stale = true
                 }
@@ -258,7 +263,8 @@ public final class Uploader: Service, Sendable {
     /// Sends one request and records the outcome; splits and resends halves when Metrc asks for smaller requests.
     func send(_ request: PlannedRequest) async {
         guard let recorded = await record(request) else { return }
-        await conclude(recorded, response: await transmit(recorded))
+        let response = await transmit(recorded)
+        await conclude(recorded, response: response, decided: decide(recorded, response: response))
     }
 
     /// Builds the request's bodies and commits its attempt record, which must be durable before anything leaves;
@@ -285,13 +291,20 @@ public final class Uploader: Service, Sendable {
         return await client.send(request.action, license: request.license, objects: recorded.objects, userKey: recorded.key)
     }
 
-    /// Decides what Metrc's answer means for each event and records it.
-    func conclude(_ recorded: RecordedRequest, response: MetrcResponse) async {
+    /// What Metrc's answer means for each event of the request (`OutcomePolicy`), and when it was decided.
+    func decide(_ recorded: RecordedRequest, response: MetrcResponse) -> (decision: OutcomePolicy.Decision, at: Date) {
+        let now = clock()
+        let decision = OutcomePolicy.decide(response, action: recorded.request.action, events: recorded.request.events, now: now,
+                                            backoff: configuration.backoff, jitter: Double.random(in: 0...1))
+        return (decision, now)
+    }
+
+    /// Records what was decided for each event; a split sends the halves, one after the other.
+    func conclude(_ recorded: RecordedRequest, response: MetrcResponse, decided: (decision: OutcomePolicy.Decision, at: Date)) async {
         let request = recorded.request
         let attemptID = recorded.attemptID
-        let now = clock()
-        let decision = OutcomePolicy.decide(response, action: request.action, events: request.events, now: now,
-                                            backoff: configuration.backoff, jitter: Double.random(in: 0...1))
+        let now = decided.at
+        let decision = decided.decision
         let metadata = AttemptRecorder.metadata(request, signing: recorded.signing, response: response, attemptID: attemptID)
         do {
             switch decision {
