@@ -212,7 +212,7 @@ struct DeviceConnection {
         return true
     }
 
-    private func receiveBatch(_ object: [String: JSONValue], device: Device, session: inout Session,
+    private func receiveBatch(_ object: BatchMessage, device: Device, session: inout Session,
                               answer: AsyncStream<Answer>.Continuation) async
     {
         let validated: ValidatedBatch

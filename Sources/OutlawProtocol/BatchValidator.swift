@@ -55,11 +55,16 @@ public struct BatchValidator: Sendable {
     }
 
     /// The batch id as the device sent it, if it is usable in an answer.
-    public static func echoedID(_ message: [String: JSONValue]) -> String? {
+    public static func echoedID(_ message: BatchMessage) -> String? {
         message["id"]?.stringValue
     }
 
+    /// From a message already parsed whole (tests, tools): exactly what validating its line gives.
     public func validate(_ message: [String: JSONValue], now: Date) -> Result<ValidatedBatch, BatchRejection> {
+        validate(BatchMessage(message), now: now)
+    }
+
+    public func validate(_ message: BatchMessage, now: Date) -> Result<ValidatedBatch, BatchRejection> {
         guard let idValue = message["id"] else { return .failure(.init(.badBatch, "id is missing")) }
         guard let id = idValue.stringValue else { return .failure(.init(.badBatch, "id must be a string")) }
         guard (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
@@ -69,8 +74,10 @@ public struct BatchValidator: Sendable {
         guard let user = userValue.stringValue, !user.isEmpty, user.count <= 128 else {
             return .failure(.init(.badBatch, "user must be a non-empty string"))
         }
-        guard let eventsValue = message["events"] else { return .failure(.init(.badBatch, "events is missing")) }
-        guard let events = eventsValue.arrayValue else { return .failure(.init(.badBatch, "events must be an array")) }
+        guard let events = message.events else {
+            let problem = message["events"] == nil ? "events is missing" : "events must be an array"
+            return .failure(.init(.badBatch, problem))
+        }
         guard !events.isEmpty else { return .failure(.init(.badBatch, "events must hold at least one event")) }
         guard events.count <= maxBatchEvents else {
             return .failure(.init(.tooManyEvents, "\(events.count) events; at most \(maxBatchEvents) a batch"))
@@ -118,10 +125,10 @@ public struct BatchValidator: Sendable {
 
     struct Problems: Error { var list: [EventError] }
 
-    private func validateEvent(_ value: JSONValue, index: Int, latest: Date, seenSeqs: inout Set<Int>)
+    private func validateEvent(_ element: BatchEventElement, index: Int, latest: Date, seenSeqs: inout Set<Int>)
         -> Result<ValidatedEvent, Problems>
     {
-        guard let fields = value.objectValue else {
+        guard case .object(let fields) = element else {
             return .failure(Problems(list: [EventError(seq: nil, field: "events[\(index)]", message: "must be an object")]))
         }
         var problems: [EventError] = []
@@ -180,13 +187,13 @@ public struct BatchValidator: Sendable {
             if type == .plantWaste { checkWasteTargets(fields, problem: problem) }
         }
         guard problems.isEmpty, let seq, let type, let at, let tag else { return .failure(Problems(list: problems)) }
-        return .success(ValidatedEvent(seq: seq, type: type, at: at, tag: tag, fields: fields))
+        return .success(ValidatedEvent(seq: seq, type: type, at: at, tag: tag, eventFields: fields))
     }
 }
 
 extension BatchValidator {
     /// A waste record names 1 to 100 plants, or a whole location, never both.
-    func checkWasteTargets(_ fields: [String: JSONValue], problem: (String, String) -> Void) {
+    func checkWasteTargets(_ fields: EventFields, problem: (String, String) -> Void) {
         let plants = fields["plants"].flatMap { $0.isNull ? nil : $0 }
         let location = fields["location"].flatMap { $0.isNull ? nil : $0 }
         switch (plants, location) {

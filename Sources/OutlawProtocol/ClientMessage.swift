@@ -3,8 +3,8 @@ public enum ClientMessage: Sendable, Equatable {
     case hello(Hello)
     case ping
     case bye
-    // The raw object: BatchValidator turns it into a ValidatedBatch or a BatchRejection in one place, echoing the id.
-    case batch([String: JSONValue])
+    // Not yet checked: BatchValidator turns it into a ValidatedBatch or a BatchRejection in one place, echoing the id.
+    case batch(BatchMessage)
     case status(Status)
     case login(Login)
     case setKey(SetKey)
@@ -92,12 +92,19 @@ public enum ClientMessage: Sendable, Equatable {
     /// Every `op` the contract defines.
     public static let knownOps: Set<String> = ["hello", "ping", "bye", "batch", "status", "login", "set_key", "pull"]
 
+    /// One line, parsed once: a batch's events go straight into `EventFields`, never through a tree of dictionaries.
     public static func parse(line: some Collection<UInt8>) -> Result<ClientMessage, ParseError> {
-        guard let value = JSONValue.parse(line), let object = value.objectValue else { return .failure(.badJSON) }
-        return parse(object: object)
+        guard let (object, events) = JSONValue.parseMessage(line) else { return .failure(.badJSON) }
+        return parse(object: object, events: events)
     }
 
+    /// From an object already parsed whole (tests, tools): the same message `parse(line:)` makes of its text.
     public static func parse(object: [String: JSONValue]) -> Result<ClientMessage, ParseError> {
+        let batch = BatchMessage(object)
+        return parse(object: batch.envelope, events: batch.events)
+    }
+
+    static func parse(object: [String: JSONValue], events: [BatchEventElement]?) -> Result<ClientMessage, ParseError> {
         guard let op = object["op"]?.stringValue else { return .failure(.unknownOp(nil)) }
         switch op {
         case "hello":
@@ -108,7 +115,7 @@ public enum ClientMessage: Sendable, Equatable {
                 firmware: object["firmware"]?.stringValue)))
         case "ping": return .success(.ping)
         case "bye": return .success(.bye)
-        case "batch": return .success(.batch(object))
+        case "batch": return .success(.batch(BatchMessage(envelope: object, events: events)))
         case "status":
             return .success(.status(Status(ids: object["ids"]?.arrayValue?.map(\.stringValue))))
         case "login":

@@ -35,6 +35,10 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     /// What the event keeps its place in the order of: its tag, each plant a waste record names, or for a
     /// waste record of a whole room, that room (`location:NAME`, so wastes of one room keep their order too).
     public func orderTags(_ fields: [String: JSONValue]) -> [String] {
+        orderTags(EventFields(fields))
+    }
+
+    public func orderTags(_ fields: EventFields) -> [String] {
         if self == .plantWaste {
             let plants = fields["plants"]?.arrayValue?.compactMap(\.stringValue) ?? []
             if !plants.isEmpty { return Array(Set(plants)).sorted() }
@@ -52,20 +56,26 @@ public struct ValidatedEvent: Sendable, Hashable {
     /// The plant or package tag label (for a waste record, its first plant or its room as in `tags`).
     public let tag: String
     /// Every tag the event keeps its place in the order of (`EventType.orderTags`).
-    public var tags: [String] { type.orderTags(fields) }
-    /// The whole event object as received (unknown fields included), for storage and upload mapping.
-    public let fields: [String: JSONValue]
+    public var tags: [String] { type.orderTags(eventFields) }
+    /// The whole event object as received (unknown fields included), members in canonical order.
+    public let eventFields: EventFields
+    /// The same as a dictionary, for code that is not on the ingest path.
+    public var fields: [String: JSONValue] { eventFields.dictionary }
     /// `fields` as canonical JSON (sorted keys): what the store keeps, written once per event and also the
     /// event's part of the batch's canonical content.
     public let canonicalJSON: String
 
-    public init(seq: Int, type: EventType, at: Timestamp, tag: String, fields: [String: JSONValue], canonicalJSON: String? = nil) {
+    public init(seq: Int, type: EventType, at: Timestamp, tag: String, eventFields: EventFields) {
         self.seq = seq
         self.type = type
         self.at = at
         self.tag = tag
-        self.fields = fields
-        self.canonicalJSON = canonicalJSON ?? JSONValue.object(fields).serialized(sortedKeys: true)
+        self.eventFields = eventFields
+        self.canonicalJSON = eventFields.canonicalJSON
+    }
+
+    public init(seq: Int, type: EventType, at: Timestamp, tag: String, fields: [String: JSONValue]) {
+        self.init(seq: seq, type: type, at: at, tag: tag, eventFields: EventFields(fields))
     }
 }
 

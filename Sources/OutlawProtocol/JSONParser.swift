@@ -26,6 +26,118 @@ struct JSONParser {
         return value
     }
 
+    /// A protocol line whose value is an object: its members, except that a top-level `events` array is parsed
+    /// straight into `BatchEventElement`s (each event's members into `EventFields`, no dictionary per event) and
+    /// returned apart. nil when the text is not exactly one JSON object; whatever `parse` refuses, this refuses.
+    static func parseMessage(_ bytes: UnsafeBufferPointer<UInt8>) -> (members: [String: JSONValue], events: [BatchEventElement]?)? {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{"),
+              let message = parser.messageObject() else { return nil }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { return nil }
+        return message
+    }
+
+    /// `object(depth: 1)`, with `events` as `parseMessage` says.
+    private mutating func messageObject() -> (members: [String: JSONValue], events: [BatchEventElement]?)? {
+        index += 1
+        var fields: [String: JSONValue] = [:]
+        var events: [BatchEventElement]?
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return (fields, nil)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            index += 1
+            skipWhitespace()
+            let firstOfName = fields[key] == nil && !(key == "events" && events != nil)
+            if key == "events", firstOfName, index < bytes.count, bytes[index] == UInt8(ascii: "[") {
+                guard let list = eventArray() else { return nil }
+                events = list
+            } else {
+                guard let value = value(depth: 1) else { return nil }
+                // A repeated name keeps its first value, as Foundation's decoder did (stored content must not change).
+                if firstOfName { fields[key] = value }
+            }
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return (fields, events)
+            default: return nil
+            }
+        }
+    }
+
+    /// `array(depth: 2)` of the top-level `events`, each object element straight into `EventFields`.
+    private mutating func eventArray() -> [BatchEventElement]? {
+        index += 1
+        var elements: [BatchEventElement] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return elements
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: "{") {
+                guard let fields = eventObject() else { return nil }
+                elements.append(.object(fields))
+            } else {
+                guard let value = value(depth: 2) else { return nil }
+                elements.append(.other(value))
+            }
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return elements
+            default: return nil
+            }
+        }
+    }
+
+    /// `object(depth: 3)` of one event, into members rather than a dictionary.
+    private mutating func eventObject() -> EventFields? {
+        index += 1
+        var members: [EventFields.Member] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return EventFields(received: members)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            index += 1
+            skipWhitespace()
+            guard let value = value(depth: 3) else { return nil }
+            members.append(EventFields.Member(name: key, value: value))
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return EventFields(received: members)
+            default: return nil
+            }
+        }
+    }
+
     private mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {

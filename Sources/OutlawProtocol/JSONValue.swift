@@ -101,6 +101,13 @@ extension JSONValue {
         return Array(bytes).withUnsafeBufferPointer { JSONParser.parse($0) }
     }
 
+    /// Parses one protocol line that must be an object, a top-level `events` array apart (`JSONParser.parseMessage`).
+    static func parseMessage(_ bytes: some Collection<UInt8>) -> (members: [String: JSONValue], events: [BatchEventElement]?)? {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+        if let parsed = bytes.withContiguousStorageIfAvailable({ JSONParser.parseMessage($0) }) { return parsed }
+        return Array(bytes).withUnsafeBufferPointer { JSONParser.parseMessage($0) }
+    }
+
     /// What Foundation's decoder makes of the same bytes: the reference the parser is tested against.
     static func parseWithFoundation(_ bytes: some Collection<UInt8>) -> JSONValue? {
         guard String(validating: bytes, as: UTF8.self) != nil else { return nil }

@@ -15,6 +15,10 @@ public enum ReferenceChecks {
     }
 
     public static func lookups(type: EventType, fields: [String: JSONValue]) -> [Lookup] {
+        lookups(type: type, fields: EventFields(fields))
+    }
+
+    public static func lookups(type: EventType, fields: EventFields) -> [Lookup] {
         let named: [(String, ReferenceKind)]
         switch type {
         case .plantHarvest, .plantManicure:

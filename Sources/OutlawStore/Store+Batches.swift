@@ -133,7 +133,7 @@ extension Store {
             SELECT 1 FROM reference_items WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL
             """)
         var missing: [ReferenceChecks.Lookup] = []
-        for item in ReferenceChecks.lookups(type: event.type, fields: event.fields) where kinds.contains(item.kind) {
+        for item in ReferenceChecks.lookups(type: event.type, fields: event.eventFields) where kinds.contains(item.kind) {
             if try Int.fetchOne(lookup, arguments: [license, item.kind.rawValue, item.value]) == nil { missing.append(item) }
         }
         return ReferenceChecks.warning(missing)

@@ -23,7 +23,20 @@ struct ClientMessageTests {
 
     @Test func batchKeepsTheWholeObjectForTheValidator() {
         #expect(parse(#"{"op":"batch","id":"b-1","user":"jane","events":[]}"#)
-            == .success(.batch(["op": "batch", "id": "b-1", "user": "jane", "events": []])))
+            == .success(.batch(BatchMessage(["op": "batch", "id": "b-1", "user": "jane", "events": []]))))
+        // Events straight into members in canonical order, the first of a repeated name kept; anything but an
+        // object stays a value for the validator to refuse; a second `events` is ignored, as any repeated name.
+        let line = #"{"op":"batch","events":[{"seq":1,"b":"x","a":[1,{"z":null}],"b":"y"},7],"id":"b-2","events":"no"}"#
+        guard case .success(.batch(let batch)) = parse(line) else { Issue.record("not a batch"); return }
+        #expect(batch.envelope == ["op": "batch", "id": "b-2"])
+        #expect(batch.events == [.object(EventFields(["seq": 1, "b": "x", "a": [1, ["z": nil]]])), .other(7)])
+        guard case .object(let first)? = batch.events?.first else { return }
+        #expect(first.members.map(\.name) == ["a", "b", "seq"])
+        #expect(first.canonicalJSON == JSONValue.object(first.dictionary).serialized(sortedKeys: true))
+        #expect(first.canonicalJSON == #"{"a":[1,{"z":null}],"b":"x","seq":1}"#)
+        // A non-array `events` stays in the envelope: the validator says it must be an array.
+        guard case .success(.batch(let other)) = parse(#"{"op":"batch","events":{"seq":1}}"#) else { Issue.record("not a batch"); return }
+        #expect(other.events == nil && other["events"] == ["seq": 1])
     }
 
     @Test func statusIDs() {

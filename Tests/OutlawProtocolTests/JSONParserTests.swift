@@ -74,6 +74,66 @@ struct JSONParserTests {
         #expect(disagreements.isEmpty, "\(disagreements.prefix(5))")
     }
 
+    /// The line parser the ingest path uses (events straight into `EventFields`) accepts exactly what the tree
+    /// parser accepts as an object, with the same members, the first of a repeated name kept, and every event's
+    /// canonical JSON exactly the tree's, sorted-keys serialisation (stored content hashes depend on it).
+    @Test func theMessageParserAgreesWithTheTreeParser() {
+        var rng = SplitMix(seed: 20261203)
+        let alphabet: [UInt8] = Array(#"{}[]":,.-+eE0123456789 \tnultrfasx\/u"#.utf8)
+        var lines = Self.corpus + [
+            #"{"events":[{"a":1,"a":2}],"events":[{"b":1}]}"#, #"{"events":"x","events":[{"b":1}]}"#,
+            #"{"events":[],"op":"batch"}"#, #"{"events":[1,"x",null,[{"a":1}],{"b":{"c":[1,2]}}]}"#,
+            #"{"events":[{"seq":1,"seq":2,"type":"plant.move"}]} "#, #"{"events":[{}]}"#, #"{"events":[{"a":1},]}"#,
+        ]
+        for _ in 0..<1500 {
+            var object: [String: JSONValue] = ["op": "batch", "id": Self.randomValue(&rng, depth: 3)]
+            object["events"] = .array((0..<Int(rng.next() % 4)).map { _ in
+                rng.next() % 5 == 0 ? Self.randomValue(&rng, depth: 2) : .object(Self.randomObject(&rng))
+            })
+            lines.append(JSONValue.object(object).serialized(sortedKeys: rng.next() % 2 == 0))
+        }
+        var disagreements: [String] = []
+        for line in lines {
+            var variants = [Array(line.utf8)]
+            if !line.isEmpty {
+                var bytes = Array(line.utf8)
+                let at = Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 3 {
+                case 0: bytes.remove(at: at)
+                case 1: bytes.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
+                default: bytes[at] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+                }
+                variants.append(bytes)
+            }
+            for bytes in variants {
+                let tree = JSONValue.parse(bytes)?.objectValue
+                let message = JSONValue.parseMessage(bytes)
+                guard let tree, let message else {
+                    if (tree == nil) != (message == nil) { disagreements.append(String(decoding: bytes, as: UTF8.self)) }
+                    continue
+                }
+                let parsed = BatchMessage(envelope: message.members, events: message.events)
+                var canonicalAgrees = true
+                if case .array(let list)? = tree["events"] {
+                    for case (.object(let fields), .object(let dictionary)) in zip(parsed.events ?? [], list) {
+                        canonicalAgrees = canonicalAgrees && fields.canonicalJSON == JSONValue.object(dictionary).serialized(sortedKeys: true)
+                    }
+                }
+                if parsed != BatchMessage(tree) || !canonicalAgrees { disagreements.append(String(decoding: bytes, as: UTF8.self)) }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(5))")
+    }
+
+    static func randomObject(_ rng: inout SplitMix) -> [String: JSONValue] {
+        let names = ["seq", "type", "at", "plant", "a", "é", "\"q", "", "Z", "plants"]
+        var object: [String: JSONValue] = [:]
+        for _ in 0..<Int(rng.next() % 6) {
+            object[names[Int(rng.next() % UInt64(names.count))]] = randomValue(&rng, depth: 2)
+        }
+        return object
+    }
+
     @Test func theByteWiseWriterWritesWhatTheScalarWiseOneDid() {
         var rng = SplitMix(seed: 7)
         let pieces = ["a", "Z", " ", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1}", "\u{8}", "\u{c}", "\u{1f}", "\u{7f}", "é", "中", "🌿", "/"]
