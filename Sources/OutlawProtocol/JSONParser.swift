@@ -41,99 +41,97 @@ struct JSONParser {
 
     /// `object(depth: 1)`, with `events` as `parseMessage` says.
     private mutating func messageObject() -> (members: [String: JSONValue], events: [BatchEventElement]?)? {
-        index += 1
         var fields: [String: JSONValue] = [:]
         var events: [BatchEventElement]?
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return (fields, nil)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
-            index += 1
-            skipWhitespace()
+        let read = members { parser, key in
             let firstOfName = fields[key] == nil && !(key == "events" && events != nil)
-            if key == "events", firstOfName, index < bytes.count, bytes[index] == UInt8(ascii: "[") {
-                guard let list = eventArray() else { return nil }
-                events = list
-            } else {
-                guard let value = value(depth: 1) else { return nil }
-                // A repeated name keeps its first value, as Foundation's decoder did (stored content must not change).
-                if firstOfName { fields[key] = value }
+            if key == "events", firstOfName, parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "[") {
+                events = parser.eventArray()
+                return events != nil
             }
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return (fields, events)
-            default: return nil
-            }
+            guard let value = parser.value(depth: 1) else { return false }
+            // A repeated name keeps its first value, as Foundation's decoder did (stored content must not change).
+            if firstOfName { fields[key] = value }
+            return true
         }
+        return read ? (fields, events) : nil
     }
 
     /// `array(depth: 2)` of the top-level `events`, each object element straight into `EventFields`.
     private mutating func eventArray() -> [BatchEventElement]? {
-        index += 1
-        var elements: [BatchEventElement] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return elements
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: "{") {
-                guard let fields = eventObject() else { return nil }
-                elements.append(.object(fields))
+        var list: [BatchEventElement] = []
+        let read = elements { parser in
+            if parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "{") {
+                guard let fields = parser.eventObject() else { return false }
+                list.append(.object(fields))
             } else {
-                guard let value = value(depth: 2) else { return nil }
-                elements.append(.other(value))
+                guard let value = parser.value(depth: 2) else { return false }
+                list.append(.other(value))
             }
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                return elements
-            default: return nil
-            }
+            return true
         }
+        return read ? list : nil
     }
 
     /// `object(depth: 3)` of one event, into members rather than a dictionary.
     private mutating func eventObject() -> EventFields? {
+        var received: [EventFields.Member] = []
+        let read = members { parser, key in
+            guard let value = parser.value(depth: 3) else { return false }
+            received.append(EventFields.Member(name: key, value: value))
+            return true
+        }
+        return read ? EventFields(received: received) : nil
+    }
+
+    /// Walks an object from its `{` to its `}`: reads each member's name and colon and lets `member` read the
+    /// value. False for anything that is not an object, or when `member` refuses.
+    private mutating func members(_ member: (inout JSONParser, String) -> Bool) -> Bool {
         index += 1
-        var members: [EventFields.Member] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return EventFields(received: members)
+            return true
         }
         while true {
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return false }
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return false }
             index += 1
             skipWhitespace()
-            guard let value = value(depth: 3) else { return nil }
-            members.append(EventFields.Member(name: key, value: value))
+            guard member(&self, key) else { return false }
             skipWhitespace()
-            guard index < bytes.count else { return nil }
+            guard index < bytes.count else { return false }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
                 index += 1
-                return EventFields(received: members)
-            default: return nil
+                return true
+            default: return false
+            }
+        }
+    }
+
+    /// Walks an array from its `[` to its `]`, letting `element` read each element.
+    private mutating func elements(_ element: (inout JSONParser) -> Bool) -> Bool {
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return true
+        }
+        while true {
+            skipWhitespace()
+            guard element(&self) else { return false }
+            skipWhitespace()
+            guard index < bytes.count else { return false }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return true
+            default: return false
             }
         }
     }
@@ -171,57 +169,24 @@ struct JSONParser {
     }
 
     private mutating func object(depth: Int) -> JSONValue? {
-        index += 1
         var fields: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(fields)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
-            index += 1
-            skipWhitespace()
-            guard let value = value(depth: depth) else { return nil }
+        let read = members { parser, key in
+            guard let value = parser.value(depth: depth) else { return false }
             // A repeated name keeps its first value, as Foundation's decoder did (stored content must not change).
             if fields[key] == nil { fields[key] = value }
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return .object(fields)
-            default: return nil
-            }
+            return true
         }
+        return read ? .object(fields) : nil
     }
 
     private mutating func array(depth: Int) -> JSONValue? {
-        index += 1
-        var elements: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(elements)
+        var list: [JSONValue] = []
+        let read = elements { parser in
+            guard let value = parser.value(depth: depth) else { return false }
+            list.append(value)
+            return true
         }
-        while true {
-            skipWhitespace()
-            guard let value = value(depth: depth) else { return nil }
-            elements.append(value)
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                return .array(elements)
-            default: return nil
-            }
-        }
+        return read ? .array(list) : nil
     }
 
     /// A string from the opening quote; the bytes are already known to be valid UTF-8.
