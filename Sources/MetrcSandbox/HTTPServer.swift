@@ -15,6 +15,9 @@ public final class MetrcSandboxServer: Sendable {
     public let configuration: SandboxConfiguration
     let logger: Logger
     private let runtime = Locked(Runtime())
+    /// Writes (anything but GET) being handled now, and the most there ever were at once: a client's concurrency
+    /// as Metrc would see it.
+    private let writesAtOnce = Locked((now: 0, most: 0))
 
     struct Runtime: Sendable {
         var host = "127.0.0.1"
@@ -198,6 +201,14 @@ public final class MetrcSandboxServer: Sendable {
     /// Faults, then admission (keys, license, permission, rate limits), latency, execution.
     func handle(_ request: SandboxRequest) async -> Disposition {
         if request.isControl { return .respond(await control(request)) }
+        let isWrite = request.method.uppercased() != "GET"
+        if isWrite {
+            writesAtOnce.withLock { count in
+                count.now += 1
+                count.most = max(count.most, count.now)
+            }
+        }
+        defer { if isWrite { writesAtOnce.withLock { $0.now -= 1 } } }
         let plan = await engine.planFaults(for: request)
         var applyThenFailStatus: Int?? = nil
         switch plan.terminal {
@@ -232,6 +243,11 @@ public final class MetrcSandboxServer: Sendable {
             return .respond(response)
         }
     }
+
+    /// The most writes this server handled at once since it started or `resetMostWritesAtOnce`.
+    public func mostWritesAtOnce() -> Int { writesAtOnce.withLock { $0.most } }
+
+    public func resetMostWritesAtOnce() { writesAtOnce.withLock { $0.most = $0.now } }
 
     private func sleep(milliseconds: Int) async {
         guard milliseconds > 0 else { return }

@@ -23,14 +23,14 @@ struct UploaderSandboxTests {
         let client: MetrcClient
         let uploader: Uploader
 
-        static func make() async throws -> Rig {
+        static func make(sandboxConfiguration: SandboxConfiguration = .init()) async throws -> Rig {
             let dir = try TempDirectory("outlawd-uploader")
             let store = try Store(path: dir.file("outlawd.sqlite"), pinRounds: 1000)
             try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
             try store.setUserKey(user: "jane", key: SandboxDemo.janeKey, status: .ok, actor: "test")
             let token = try store.addDevice(name: "HH-1", actor: "test")
             let device = try #require(try await store.authenticateDevice(name: "HH-1", token: token))
-            let sandbox = MetrcSandboxServer(state: .demo())
+            let sandbox = MetrcSandboxServer(state: .demo(), configuration: sandboxConfiguration)
             try await sandbox.start()
             let client = MetrcClient(configuration: .init(baseURL: sandbox.baseURL, vendorKey: SandboxDemo.vendorKey, requestTimeout: 30))
             let uploader = Uploader(store: store, client: client, defaultKey: SandboxDemo.ownerKey,
@@ -138,6 +138,29 @@ struct UploaderSandboxTests {
             #expect(try rig.states("ahead") == [.uploaded, .uploaded, .uploaded])
             let labels = await rig.appliedLabels()
             #expect(labels.sorted() == [1, 2, 3].map(SandboxDemo.plantTag).sorted(), "each plant moved exactly once")
+        } catch {
+            try await rig.shutdown()
+            throw error
+        }
+        try await rig.shutdown()
+    }
+
+    /// Metrc never has more than `concurrency` requests of ours, with attempts recorded ahead of their slots and
+    /// with the halves of requests it found too large (this sandbox takes 2 objects a request, we send 4).
+    @Test func metrcNeverHasMoreThanConcurrencyRequests() async throws {
+        let rig = try await Rig.make(sandboxConfiguration: SandboxConfiguration(objectLimit: 2))
+        do {
+            let uploader = Uploader(store: rig.store, client: rig.client, defaultKey: SandboxDemo.ownerKey,
+                                    configuration: UploaderConfiguration(objectsPerRequest: 4, concurrency: 2, backoff: Backoff(base: 0, cap: 0)),
+                                    logger: Logger(label: "uploader-tests"))
+            try rig.storeBatch("wide", (1...16).map { Self.move($0) })
+            try await rig.sandbox.setFaults(.latency(milliseconds: 200, method: "PUT"))
+            rig.sandbox.resetMostWritesAtOnce()
+            while try await uploader.round() {}
+            #expect(try rig.states("wide") == Array(repeating: .uploaded, count: 16))
+            let labels = await rig.appliedLabels()
+            #expect(labels.sorted() == (1...16).map(SandboxDemo.plantTag).sorted(), "each plant moved exactly once")
+            #expect(rig.sandbox.mostWritesAtOnce() == 2, "Metrc had \(rig.sandbox.mostWritesAtOnce()) requests at once")
         } catch {
             try await rig.shutdown()
             throw error
