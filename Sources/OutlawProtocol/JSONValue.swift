@@ -95,17 +95,20 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 extension JSONValue {
     /// Parses one protocol line. Returns nil for anything that is not valid UTF-8 JSON.
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        // Foundation's decoder accepts some invalid UTF-8 by replacing it; the contract says such a line is bad_json.
-        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
-        if let parsed = bytes.withContiguousStorageIfAvailable({ JSONParser.parse($0) }) { return parsed }
-        return Array(bytes).withUnsafeBufferPointer { JSONParser.parse($0) }
+        parsingValidUTF8(bytes, with: JSONParser.parse)
     }
 
     /// Parses one protocol line that must be an object, a top-level `events` array apart (`JSONParser.parseMessage`).
     static func parseMessage(_ bytes: some Collection<UInt8>) -> (members: [String: JSONValue], events: [BatchEventElement]?)? {
+        parsingValidUTF8(bytes, with: JSONParser.parseMessage)
+    }
+
+    /// Runs `parse` on the bytes, contiguous; nil for invalid UTF-8, which Foundation's decoder accepted by
+    /// replacing it (the contract says such a line is bad_json).
+    private static func parsingValidUTF8<T>(_ bytes: some Collection<UInt8>, with parse: (UnsafeBufferPointer<UInt8>) -> T?) -> T? {
         guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
-        if let parsed = bytes.withContiguousStorageIfAvailable({ JSONParser.parseMessage($0) }) { return parsed }
-        return Array(bytes).withUnsafeBufferPointer { JSONParser.parseMessage($0) }
+        if let parsed = bytes.withContiguousStorageIfAvailable(parse) { return parsed }
+        return Array(bytes).withUnsafeBufferPointer(parse)
     }
 
     /// What Foundation's decoder makes of the same bytes: the reference the parser is tested against.

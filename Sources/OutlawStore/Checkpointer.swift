@@ -14,6 +14,8 @@ final class Checkpointer: Sendable {
     static let writerBackstopPages = 10_000
 
     private let stopped = Atomic<Bool>(false)
+    /// Signalled by `stop`, so the thread ends at once rather than after its pause.
+    private let wake = DispatchSemaphore(value: 0)
 
     /// Starts checkpointing the store at `path` every `interval`; `stop` ends it.
     init(path: String, interval: Duration) throws {
@@ -25,7 +27,7 @@ final class Checkpointer: Sendable {
         let thread = Thread { [self] in
             let pause = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
             while !self.stopped.load(ordering: .relaxed) {
-                Thread.sleep(forTimeInterval: pause)
+                if self.wake.wait(timeout: .now() + pause) == .success { break }
                 // Passive: never waits for readers or the writer; what it cannot copy now it copies next time.
                 _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             }
@@ -37,5 +39,6 @@ final class Checkpointer: Sendable {
 
     func stop() {
         stopped.store(true, ordering: .relaxed)
+        wake.signal()
     }
 }

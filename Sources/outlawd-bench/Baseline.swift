@@ -152,7 +152,7 @@ enum Baseline {
                     let state: EventState = event.type.isUploaded ? .queued : .recorded
                     return Prepared.Event(seq: Int64(event.seq), type: event.type.rawValue, tag: event.tag, at: event.at.text,
                                           metrcDate: event.at.localDate,
-                                          fields: JSONValue.object(event.fields).serialized(sortedKeys: true), state: state.rawValue,
+                                          fields: event.canonicalJSON, state: state.rawValue,
                                           tags: state == .recorded ? [] : event.tags)
                 }))
         }
