@@ -14,6 +14,8 @@ struct DeviceConnection {
     let remote: String
     /// Built once by the server: the same rules for every batch of every connection.
     let validator: BatchValidator
+    /// This connection's place among those that have not said hello; given back at hello or close.
+    let preAuth: PreAuthSlot
 
     /// How long a closing connection keeps reading (and dropping) what the device still sends after our last
     /// answer and FIN. Closing with unread input makes the kernel send a reset, which makes the device's kernel
@@ -52,10 +54,15 @@ struct DeviceConnection {
             try await channel.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
                 let (answers, sink) = AsyncStream.makeStream(of: Answer.self)
+                let budget = AnswerBudget(window: configuration.window)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     let eventLoop = channel.channel.eventLoop
-                    group.addTask { try await Self.write(answers, to: outbound, eventLoop: eventLoop) }
-                    let device = await read(&frames, answer: sink)
+                    group.addTask {
+                        defer { budget.close() }
+                        try await Self.write(answers, to: outbound, eventLoop: eventLoop, budget: budget)
+                    }
+                    let device = await read(&frames, answer: sink, budget: budget)
+                    preAuth.release()
                     sink.finish()
                     if let device { services.connected(device: device.name, delta: -1) }
                     try await group.waitForAll()
@@ -71,7 +78,7 @@ struct DeviceConnection {
     /// Writes the answers in request order; a streamed one runs here, so its lines come right after the answer
     /// before it and right before the one after it. Returns once the last answer is handed to the connection.
     private static func write(_ answers: AsyncStream<Answer>, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-                              eventLoop: any EventLoop) async throws {
+                              eventLoop: any EventLoop, budget: AnswerBudget) async throws {
         for await answer in answers {
             let reply: Reply
             switch answer {
@@ -85,6 +92,7 @@ struct DeviceConnection {
             // Suspends while the connection is not writable (the channel's write-buffer water marks), so a
             // device that reads slowly holds the session back instead of piling answers up in memory.
             try await outbound.write(ByteBuffer(string: reply.line))
+            budget.release()
         }
     }
 
@@ -110,10 +118,27 @@ struct DeviceConnection {
 
     /// Reads until the session must close; every answer goes to `answer`, so the writer sends them in order.
     /// Returns the device the session authenticated, if any.
-    private func read(_ frames: inout Frames, answer: AsyncStream<Answer>.Continuation) async -> Device? {
+    private func read(_ frames: inout Frames, answer: AsyncStream<Answer>.Continuation, budget: AnswerBudget) async -> Device? {
         var session = Session(device: nil, id: Self.newSessionID())
         do {
             while let frame = try await frames.next() {
+                // Every frame gets one answer at most. A line waits for its place while `window` answers are owed;
+                // a frame that ends the session takes one regardless (it is the last).
+                if case .line = frame {
+                    do {
+                        try await budget.reserve(timeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))
+                    } catch .stalled {
+                        // The device sends and never reads: the writer waits on its socket forever, so close it.
+                        logger.notice("closed a device connection that read none of its answers for \(Int(configuration.idleTimeout)) seconds",
+                                      metadata: deviceMetadata(session))
+                        channel.channel.close(promise: nil)
+                        break
+                    } catch {
+                        break
+                    }
+                } else {
+                    budget.force()
+                }
                 let keepOpen = await handle(frame, session: &session, answer: answer)
                 if !keepOpen { break }
             }
@@ -167,23 +192,29 @@ struct DeviceConnection {
             answer.yield(.now(.error(.unsupportedProto, "this server speaks protocol version 1")))
             return false
         }
+        // An address that keeps giving bad credentials waits longer each time, on its own.
+        let address = remoteAddress
+        let wait = services.addressThrottle.withLock { $0.admit(address, now: .now) }
+        if wait > .zero { try? await Task.sleep(for: wait) }
         var device: Device?
-        if let name = hello.device, let token = hello.token, ClientMessage.isValidDeviceName(name) {
+        if let name = hello.device, let token = hello.token, Names.isValidDeviceName(name) {
             device = try? await services.store.authenticateDevice(name: name, token: token)
         }
+        services.addressThrottle.withLock { $0.ended(address, device == nil ? .failure : .success, now: .now) }
         guard let device else {
             // The same answer for unknown, disabled and wrong token: nothing to learn by probing.
             answer.yield(.now(.error(.unauthorized, "device not recognised")))
-            logger.notice("refused a device", metadata: ["remote": "\(remote)", "device": "\(hello.device ?? "")"])
+            logger.notice("refused a device", metadata: ["remote": "\(remote)", "device": "\(Names.shown(hello.device))"])
             return false
         }
+        preAuth.release()
         session.device = device
         services.connected(device: device.name, delta: 1)
         answer.yield(.now(.welcome(
             server: configuration.serverName, facility: configuration.facility, licenses: configuration.licenses,
             session: session.id, maxLineBytes: configuration.maxLineBytes, maxBatchEvents: configuration.maxBatchEvents,
             window: configuration.window)))
-        logger.info("device connected", metadata: deviceMetadata(session).merging(["firmware": "\(hello.firmware ?? "")"]) { a, _ in a })
+        logger.info("device connected", metadata: deviceMetadata(session).merging(["firmware": "\(Names.shown(hello.firmware))"]) { a, _ in a })
         return true
     }
 
@@ -203,7 +234,7 @@ struct DeviceConnection {
         case .status(let request):
             answer.yield(ordered(status(request, device: device), session: &session))
         case .login(let request):
-            answer.yield(ordered(login(request), session: &session))
+            answer.yield(ordered(login(request, device: device), session: &session))
         case .setKey(let request):
             answer.yield(ordered(setKey(request, device: device), session: &session))
         case .pull(let request):
@@ -220,8 +251,8 @@ struct DeviceConnection {
         case .failure(let rejection):
             answer.yield(.now(.nack(id: BatchValidator.echoedID(object), rejection)))
             logger.notice("refused a batch", metadata: deviceMetadata(session).merging([
-                "batch_id": "\(BatchValidator.echoedID(object) ?? "")", "nack": "\(rejection.code.rawValue)",
-                "reason": "\(rejection.message)",
+                "batch_id": "\(Names.shown(BatchValidator.echoedID(object)))", "nack": "\(rejection.code.rawValue)",
+                "reason": "\(Names.shown(rejection.message))",
             ]) { a, _ in a })
             return
         case .success(let batch):
@@ -240,7 +271,8 @@ struct DeviceConnection {
         }
         let logger = self.logger
         var metadata = deviceMetadata(session)
-        let incoming = IncomingBatch(deviceID: device.id, session: session.id, batch: validated)
+        let incoming = IncomingBatch(deviceID: device.id, session: session.id, batch: validated,
+                                     requireTicket: configuration.requireLoginTicket)
         services.received(events: validated.events.count)
         let task = Task<Reply, Never> {
             let outcome = await writer.write(incoming)
@@ -257,10 +289,10 @@ struct DeviceConnection {
             case .duplicate(let events):
                 logger.info("batch received again; already stored", metadata: metadata)
                 return .ack(id: validated.id, events: events, duplicate: true)
-            case .rejected(let code, let message):
-                metadata["nack"] = "\(code.rawValue)"
-                logger.notice("batch refused: \(message)", metadata: metadata)
-                return .nack(id: validated.id, BatchRejection(code, message))
+            case .rejected(let rejection):
+                metadata["nack"] = "\(rejection.code.rawValue)"
+                logger.notice("batch refused: \(rejection.message)", metadata: metadata)
+                return .nack(id: validated.id, rejection)
             }
         }
         session.batchesInFlight.append(task)
@@ -303,12 +335,21 @@ struct DeviceConnection {
         })
     }
 
-    private func login(_ request: ClientMessage.Login) -> Request {
+    private func login(_ request: ClientMessage.Login, device: Device) -> Request {
         guard let user = request.user, let pin = request.pin else {
             return .now(.error(.badRequest, "login needs user and pin strings"))
         }
         let services = self.services
-        return .work({ await services.login(user: user, pin: pin) })
+        let remote = self.remote
+        let logger = self.logger
+        let lifetime = configuration.loginTicketLifetime
+        return .work({ await services.login(user: user, pin: pin, device: device, remote: remote, ticketLifetime: lifetime, logger: logger) })
+    }
+
+    /// The remote IP address without its port: what the limits before hello count by.
+    var remoteAddress: String {
+        guard let colon = remote.lastIndex(of: ":") else { return remote }
+        return String(remote[..<colon])
     }
 
     private func setKey(_ request: ClientMessage.SetKey, device: Device) -> Request {

@@ -15,6 +15,8 @@ public final class DeviceServer: Service, Sendable {
     let group: any EventLoopGroup
     private let connections = Mutex([ObjectIdentifier: any Channel]())
     private let validator: BatchValidator
+    private let preAuth: PreAuthLimits
+    private let preAuthLogged = Mutex<ContinuousClock.Instant?>(nil)
     private let boundPort = Mutex<Int?>(nil)
     private let listening: AsyncStream<Int>.Continuation
     /// Yields the bound port once the server is listening.
@@ -30,6 +32,7 @@ public final class DeviceServer: Service, Sendable {
         validator = BatchValidator(maxBatchEvents: configuration.maxBatchEvents, defaultLicense: configuration.facility,
                                    licenses: Set(configuration.licenses))
         (listeningPorts, listening) = AsyncStream.makeStream(of: Int.self)
+        preAuth = PreAuthLimits(perAddress: configuration.maxUnauthenticatedPerAddress, total: configuration.maxUnauthenticated)
     }
 
     /// The port the server listens on, once it does.
@@ -113,17 +116,38 @@ public final class DeviceServer: Service, Sendable {
             open[key] = channel
             return true
         }
-        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let address = channel.remoteAddress?.ipAddress ?? "?"
+        let remote = "\(address):\(channel.remoteAddress?.port ?? 0)"
         guard admitted else {
             logger.warning("refused a connection: too many open", metadata: ["remote": "\(remote)", "max_connections": "\(configuration.maxConnections)"])
-            try? await connection.executeThenClose { _, outbound in
-                try await outbound.write(ByteBuffer(string: Reply.error(.busy, "too many connections; retry later").line))
-            }
+            await refuse(connection)
             return
         }
         defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
+        guard let slot = preAuth.admit(address) else {
+            // One line a minute at most: a flood must not flood the journal too.
+            if preAuthLogged.withLock({ last in
+                let now = ContinuousClock.now
+                guard last.map({ $0.duration(to: now) >= .seconds(60) }) ?? true else { return false }
+                last = now
+                return true
+            }) {
+                logger.warning("refusing connections: too many have not said hello (per address or in all)",
+                               metadata: ["remote": "\(remote)", "pre_hello_from_address": "\(preAuth.count(address))",
+                                          "max_unauthenticated_per_address": "\(configuration.maxUnauthenticatedPerAddress)"])
+            }
+            await refuse(connection)
+            return
+        }
+        defer { slot.release() }
         await DeviceConnection(channel: connection, configuration: configuration, services: services, logger: logger,
-                               remote: remote, validator: validator).run()
+                               remote: remote, validator: validator, preAuth: slot).run()
+    }
+
+    private func refuse(_ connection: NIOAsyncChannel<InboundFrame, ByteBuffer>) async {
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(ByteBuffer(string: Reply.error(.busy, "too many connections; retry later").line))
+        }
     }
 }
 

@@ -25,6 +25,13 @@ public struct DeviceServerConfiguration: Sendable {
     public var allowKeysWithoutTLS: Bool
     /// When set, every device connection is TLS (the same line framing inside).
     public var tls: NIOSSLContext?
+    /// Batches without a login ticket are refused (`login_required`).
+    public var requireLoginTicket: Bool = true
+    /// How long a login ticket covers collected events.
+    public var loginTicketLifetime: TimeInterval = 168 * 3600
+    /// Connections that have not said hello yet: from one remote address, and in all.
+    public var maxUnauthenticatedPerAddress: Int = 16
+    public var maxUnauthenticated: Int = 256
 
     public init(listener: Listener = .address(host: "127.0.0.1", port: 7420), maxLineBytes: Int = 1 << 20,
                 maxBatchEvents: Int = 5000, window: Int = 16, idleTimeout: TimeAmountSeconds = 300,

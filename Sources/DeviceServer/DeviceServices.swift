@@ -88,27 +88,71 @@ public final class DeviceServices: Sendable {
         onBatchStored()
     }
 
-    func login(user: String, pin: String) async -> Reply {
-        let outcome: LoginOutcome
+    /// Spaces the PIN checks of a device that keeps failing them (`FailureThrottle`), apart from every other device.
+    let deviceThrottle = Mutex(FailureThrottle<Int64, ContinuousClock.Instant>())
+    /// Spaces the hellos of a remote address that keeps giving bad device credentials.
+    let addressThrottle = Mutex(FailureThrottle<String, ContinuousClock.Instant>())
+
+    /// Waits for the device's next PIN-check slot; the caller reports how the check ended.
+    func waitForPINSlot(device: Int64) async {
+        let wait = deviceThrottle.withLock { $0.admit(device, now: .now) }
+        if wait > .zero { try? await Task.sleep(for: wait) }
+    }
+
+    func pinCheckEnded(device: Int64, _ result: FailureThrottle<Int64, ContinuousClock.Instant>.Result) {
+        deviceThrottle.withLock { $0.ended(device, result, now: .now) }
+    }
+
+    /// A `login` from `device`: the PIN check (throttled per device, locked per name), then on success a ticket
+    /// bound to this device and user. Every failure and every lock is a journal line at notice.
+    func login(user: String, pin: String, device: Device, remote: String, ticketLifetime: TimeInterval, logger: Logger) async -> Reply {
+        let attempt: LoginAttempt
+        let checked = Atomic<Bool>(false)
         do {
-            outcome = try await store.login(name: user, pin: pin)
+            attempt = try await store.login(LoginRequest(name: user, pin: pin, ticketDevice: device.id, ticketLifetime: ticketLifetime),
+                                            beforeCheck: { [self] in
+                                                checked.store(true, ordering: .relaxed)
+                                                await waitForPINSlot(device: device.id)
+                                            })
         } catch {
+            if checked.load(ordering: .relaxed) { pinCheckEnded(device: device.id, .neither) }
             return .error(.unavailable, "the server cannot check PINs right now; retry later")
+        }
+        if checked.load(ordering: .relaxed) {
+            switch attempt.outcome {
+            case .ok, .inactiveUser: pinCheckEnded(device: device.id, .success)
+            case .badCredentials: pinCheckEnded(device: device.id, .failure)
+            case .locked: pinCheckEnded(device: device.id, .neither)
+            }
+        }
+        let metadata: Logger.Metadata = ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(user))"]
+        if attempt.lockedNow {
+            logger.notice("user name locked after \(Store.maxPINFailures) wrong PINs within 15 minutes", metadata: metadata)
         }
         func refused(_ code: String) -> Reply {
             Reply(op: "login", [("user", .string(user)), ("ok", false), ("code", .string(code))])
         }
-        switch outcome {
+        switch attempt.outcome {
         case .ok(let u):
             let key = await metrcKeyStatus(u)
             var fields: [(String, JSONValue)] = [("user", .string(user)), ("ok", true), ("role", .string(u.role.rawValue)),
                                                  ("metrc_key", .string(key.metrcKey))]
             if let expires = key.expires { fields.append(("key_expires", .string(expires))) }
             if let checkedAt = key.checkedAt { fields.append(("key_checked_at", .string(Timestamp.format(checkedAt)))) }
+            if let ticket = attempt.ticket {
+                fields.append(("ticket", .string(ticket.token)))
+                fields.append(("ticket_expires", .string(Timestamp.format(ticket.expiresAt))))
+            }
             return Reply(op: "login", fields)
-        case .badCredentials: return refused("bad_credentials")
-        case .inactiveUser: return refused("inactive_user")
-        case .locked: return refused("locked")
+        case .badCredentials:
+            logger.notice("login refused: wrong PIN or unknown user", metadata: metadata)
+            return refused("bad_credentials")
+        case .inactiveUser:
+            logger.notice("login refused: the user is disabled", metadata: metadata)
+            return refused("inactive_user")
+        case .locked:
+            logger.notice("login refused: the user name is locked", metadata: metadata)
+            return refused("locked")
         }
     }
 }

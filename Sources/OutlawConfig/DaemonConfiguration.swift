@@ -16,7 +16,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var allowKeysWithoutTLS = false
         /// PEM certificate (chain) and private key: with both, devices connect over TLS.
         public var tlsCertificateFile: String?
+        /// The TLS private key; the systemd credential `outlawd-tls-key` wins when the daemon has one.
         public var tlsKeyFile: String?
+        /// Devices may connect without TLS (tokens and PINs in clear): only by the operator's explicit choice.
+        /// Loopback listeners (dev mode, tests) need no such choice.
+        public var allowPlaintext = false
+        /// Every batch carries the ticket of a login of its user on its device (`PROTOCOL.md`).
+        public var requireLoginTicket = true
+        /// How long a login ticket covers collected events.
+        public var loginTicketHours = 168.0
+        /// Connections that have not said hello yet, from one remote address and in all.
+        public var maxUnauthenticatedPerAddress = 16
+        public var maxUnauthenticated: Int?
+
+        /// A quarter of `maxConnections` unless set: the rest stays for devices that have said hello.
+        public var unauthenticatedLimit: Int { maxUnauthenticated ?? max(1, maxConnections / 4) }
     }
 
     public struct StoreSettings: Sendable, Equatable {
@@ -29,6 +43,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// PBKDF2-SHA256 rounds for PINs set from now on. PINs are short, so the lockout is what really
         /// protects them; the cost is tunable for slow hardware and test runs (at least 10,000).
         public var pinHashRounds = 210_000
+        /// Keep personal Metrc keys without a store key (in clear in the store): only by explicit choice.
+        public var allowUnsealedKeys = false
     }
 
     public struct Facility: Sendable, Equatable {
@@ -43,7 +59,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     public struct Metrc: Sendable, Equatable {
-        public var baseURL = "http://127.0.0.1:8090"
+        /// Metrc's address; none by default: without one nothing is uploaded.
+        public var baseURL: String?
         public var vendorKeyFile: String?
         public var defaultKeyFile: String?
         public var objectsPerRequest = 100
@@ -140,7 +157,9 @@ extension DaemonConfiguration {
         if let server = try reader.table(root, "server") {
             try reader.only(server, known: ["listen", "max_line_bytes", "max_batch_events", "window", "idle_timeout_seconds",
                                             "hello_timeout_seconds", "max_connections", "allow_keys_without_tls",
-                                            "tls_certificate_file", "tls_key_file"], prefix: "server")
+                                            "tls_certificate_file", "tls_key_file", "allow_plaintext", "require_login_ticket",
+                                            "login_ticket_hours", "max_unauthenticated_per_address", "max_unauthenticated"],
+                             prefix: "server")
             if let listen = try reader.string(server, "server.listen") {
                 guard let (host, port) = parseListen(listen) else {
                     throw ConfigError(file: file, key: "server.listen", problem: "must be HOST:PORT, e.g. \"127.0.0.1:7420\" or \"[::]:7420\"")
@@ -157,13 +176,24 @@ extension DaemonConfiguration {
             if let v = try reader.bool(server, "server.allow_keys_without_tls") { config.server.allowKeysWithoutTLS = v }
             config.server.tlsCertificateFile = try reader.path(server, "server.tls_certificate_file")
             config.server.tlsKeyFile = try reader.path(server, "server.tls_key_file")
-            if (config.server.tlsCertificateFile == nil) != (config.server.tlsKeyFile == nil) {
-                let missing = config.server.tlsCertificateFile == nil ? "server.tls_certificate_file" : "server.tls_key_file"
-                throw ConfigError(file: file, key: missing, problem: "TLS needs both tls_certificate_file and tls_key_file")
+            // The key may come as the systemd credential outlawd-tls-key instead of tls_key_file.
+            if config.server.tlsCertificateFile == nil, config.server.tlsKeyFile != nil {
+                throw ConfigError(file: file, key: "server.tls_certificate_file", problem: "TLS needs tls_certificate_file beside tls_key_file")
             }
+            if let v = try reader.bool(server, "server.allow_plaintext") { config.server.allowPlaintext = v }
+            if let v = try reader.bool(server, "server.require_login_ticket") { config.server.requireLoginTicket = v }
+            if let v = try reader.seconds(server, "server.login_ticket_hours") {
+                guard v <= 24 * 366 else { throw ConfigError(file: file, key: "server.login_ticket_hours", problem: "must be at most 8784 (a year)") }
+                config.server.loginTicketHours = v
+            }
+            if let v = try reader.integer(server, "server.max_unauthenticated_per_address", in: 1...100_000) {
+                config.server.maxUnauthenticatedPerAddress = v
+            }
+            if let v = try reader.integer(server, "server.max_unauthenticated", in: 1...100_000) { config.server.maxUnauthenticated = v }
         }
         if let store = try reader.table(root, "store") {
-            try reader.only(store, known: ["path", "min_free_megabytes", "key_file", "pin_hash_rounds"], prefix: "store")
+            try reader.only(store, known: ["path", "min_free_megabytes", "key_file", "pin_hash_rounds", "allow_unsealed_keys"], prefix: "store")
+            if let v = try reader.bool(store, "store.allow_unsealed_keys") { config.store.allowUnsealedKeys = v }
             if let v = try reader.integer(store, "store.pin_hash_rounds", in: 10_000...10_000_000) { config.store.pinHashRounds = v }
             config.store.keyFile = try reader.path(store, "store.key_file")
             if let v = try reader.path(store, "store.path") { config.store.path = v }
@@ -194,8 +224,13 @@ extension DaemonConfiguration {
                                            "full_sync_hours", "gets_per_second_per_facility", "concurrent_gets_per_facility",
                                            "gets_per_second_per_vendor_key", "concurrent_gets_per_vendor_key"], prefix: "metrc")
             if let v = try reader.string(metrc, "metrc.base_url") {
-                guard let url = URL(string: v), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                    throw ConfigError(file: file, key: "metrc.base_url", problem: "must be an http:// or https:// URL")
+                guard let url = URL(string: v), ["http", "https"].contains(url.scheme ?? ""), let host = url.host, !host.isEmpty else {
+                    throw ConfigError(file: file, key: "metrc.base_url", problem: "must be an https:// URL, e.g. \"https://api-ca.metrc.com\"")
+                }
+                // Every request carries keys in Basic auth: in clear only to this machine (dev mode, the sandbox).
+                guard url.scheme == "https" || Self.isLoopback(host) else {
+                    throw ConfigError(file: file, key: "metrc.base_url",
+                                      problem: "must be https:// (plain http only to this machine: 127.0.0.1, ::1 or localhost), not \"\(v)\"")
                 }
                 config.metrc.baseURL = v.hasSuffix("/") ? String(v.dropLast()) : v
             }
@@ -249,6 +284,15 @@ extension DaemonConfiguration {
             }
         }
         return config
+    }
+
+    /// A loopback host: `localhost`, 127.0.0.0/8 or ::1 (brackets allowed).
+    public static func isLoopback(_ host: String) -> Bool {
+        var h = host.lowercased()
+        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     static func isLicense(_ s: String) -> Bool {

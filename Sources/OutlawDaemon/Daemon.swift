@@ -53,10 +53,13 @@ public struct Daemon {
 
         var client: MetrcClient?
         var uploader: Uploader?
-        if let vendorKey = credentials.vendorKey {
+        if configuration.metrc.baseURL == nil {
+            logger.error("no Metrc address (metrc.base_url): batches are stored but not uploaded until one is configured")
+        }
+        if let vendorKey = credentials.vendorKey, let baseURL = configuration.metrc.baseURL {
             let m = configuration.metrc
             let metrc = MetrcClient(configuration: MetrcClientConfiguration(
-                baseURL: m.baseURL, vendorKey: vendorKey, requestTimeout: m.requestTimeoutSeconds,
+                baseURL: baseURL, vendorKey: vendorKey, requestTimeout: m.requestTimeoutSeconds,
                 readLimits: ReadLimits(perSecondPerFacility: m.getsPerSecondPerFacility, concurrentPerFacility: m.concurrentGetsPerFacility,
                                        perSecondPerVendorKey: m.getsPerSecondPerVendorKey,
                                        concurrentPerVendorKey: m.concurrentGetsPerVendorKey)))
@@ -71,7 +74,7 @@ public struct Daemon {
                     objectsPerRequest: configuration.metrc.objectsPerRequest, concurrency: configuration.metrc.concurrency,
                     requirePersonalKeys: configuration.facility.requirePersonalKeys, alertAfterHours: configuration.metrc.alertAfterHours),
                 logger: logger)
-        } else {
+        } else if credentials.vendorKey == nil {
             logger.error("no Metrc vendor key: batches are stored but not uploaded until one is configured",
                          metadata: ["looked_in": "\(credentials.vendorKeySource)"])
         }
@@ -123,32 +126,57 @@ public struct Daemon {
         try? await client?.shutdown()
     }
 
-    /// The socket systemd passed as `devices`, if any; otherwise `server.listen`.
-    func deviceServerConfiguration() throws -> DeviceServerConfiguration {
+    /// The socket systemd passed as `devices`, if any; otherwise `server.listen`. TLS 1.2 at least, its key from the
+    /// systemd credential `outlawd-tls-key` when there is one; plain TCP beyond this machine only when allowed.
+    func deviceServerConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DeviceServerConfiguration {
         let s = configuration.server
+        let file = configuration.file ?? "configuration"
         var listener: DeviceServerConfiguration.Listener = .address(host: s.host, port: s.port)
+        var loopbackOnly = DaemonConfiguration.isLoopback(s.host)
         if let fd = try ListenFDs.socket(named: "devices", unsetEnvironment: true) {
             listener = .descriptor(fd)
+            loopbackOnly = ListenFDs.isLoopback(fd)
             logger.info("using the socket systemd passed (devices)")
         }
         var tls: NIOSSLContext?
-        if let certificate = s.tlsCertificateFile, let key = s.tlsKeyFile {
+        if let certificate = s.tlsCertificateFile {
+            let credential = environment["CREDENTIALS_DIRECTORY"].map { $0 + "/outlawd-tls-key" }
+            let keyFile = credential.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? s.tlsKeyFile
+            guard let keyFile else {
+                throw ConfigError(file: file, key: "server.tls_key_file",
+                                  problem: "TLS needs its private key: the outlawd-tls-key credential or server.tls_key_file")
+            }
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-                let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+                tlsConfiguration.minimumTLSVersion = .tlsv12
                 tls = try NIOSSLContext(configuration: tlsConfiguration)
-                logger.info("devices connect over TLS", metadata: ["certificate": "\(certificate)"])
+                logger.info("devices connect over TLS (1.2 or newer)", metadata: ["certificate": "\(certificate)"])
             } catch {
-                throw ConfigError(file: configuration.file ?? "configuration", key: "server.tls_certificate_file",
+                throw ConfigError(file: file, key: "server.tls_certificate_file",
                                   problem: "cannot load the TLS certificate or key: \(error)")
             }
+        } else if !loopbackOnly {
+            guard s.allowPlaintext else {
+                throw ConfigError(file: file, key: "server.tls_certificate_file",
+                                  problem: "devices would connect without TLS on a network address (device tokens and PINs in clear): configure TLS, or set server.allow_plaintext = true")
+            }
+            logger.warning("devices connect WITHOUT TLS (server.allow_plaintext): device tokens, PINs and tickets cross the network in clear")
         }
-        return DeviceServerConfiguration(
+        if !s.requireLoginTicket {
+            logger.warning("batches are taken without a login ticket (server.require_login_ticket = false): a device can name any user as a batch's collector")
+        }
+        var device = DeviceServerConfiguration(
             listener: listener, maxLineBytes: s.maxLineBytes, maxBatchEvents: s.maxBatchEvents, window: s.window,
             idleTimeout: s.idleTimeoutSeconds, helloTimeout: s.helloTimeoutSeconds, maxConnections: s.maxConnections,
             facility: configuration.facility.license, licenses: configuration.facility.licenses,
             serverName: "outlawd/\(Daemon.version)", allowKeysWithoutTLS: s.allowKeysWithoutTLS, tls: tls)
+        device.requireLoginTicket = s.requireLoginTicket
+        device.loginTicketLifetime = s.loginTicketHours * 3600
+        device.maxUnauthenticatedPerAddress = s.maxUnauthenticatedPerAddress
+        device.maxUnauthenticated = s.unauthenticatedLimit
+        return device
     }
 
     public static let version = "0.1.0"

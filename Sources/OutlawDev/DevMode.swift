@@ -25,8 +25,8 @@ public struct DevMode: Sendable {
         directory = URL(fileURLWithPath: folder, relativeTo: cwd).standardizedFileURL
     }
 
-    /// Creates the folder (owner-only), the store, the demo device and users and the Metrc key files on first
-    /// use; returns the configuration to run with (ports not yet bound) and the demo device's token.
+    /// Creates the folder (owner-only), the store, the store key, the demo device and users and the Metrc key
+    /// files on first use; returns the configuration to run with (ports not yet bound) and the demo device's token.
     public func prepare(listenHost: String = "127.0.0.1", listenPort: Int = 7420) throws -> (DaemonConfiguration, String) {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -39,8 +39,13 @@ public struct DevMode: Sendable {
         config.store.path = directory.appendingPathComponent("outlawd.sqlite").path
         config.metrc.vendorKeyFile = try writeSecret("secrets/vendor-key", SandboxDemo.vendorKey)
         config.metrc.defaultKeyFile = try writeSecret("secrets/default-key", SandboxDemo.ownerKey)
+        // Personal keys are sealed in dev mode too, as a real site's are (no allow_unsealed_keys needed).
+        let (keyFile, seal) = try storeKey()
+        config.store.keyFile = keyFile
 
-        let store = try Store(path: config.store.path)
+        let store = try Store(path: config.store.path, seal: seal)
+        // A dev store from before dev mode had a store key holds jane's key in the clear.
+        try store.sealPlainKeys()
         // The token is shown once in production; in dev mode it is kept beside the store so every run can print it.
         var token = (try? String(contentsOf: tokenFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         let known = try store.devices().contains { $0.name == DevMode.deviceName }
@@ -87,13 +92,14 @@ public struct DevMode: Sendable {
 
             [store]
             path = "outlawd.sqlite"
+            \(config.store.keyFile.map { "key_file = \"\(relativeToFolder($0))\"" } ?? "")
 
             [facility]
             license = "\(config.facility.license)"
             require_personal_keys = \(config.facility.requirePersonalKeys)
 
             [metrc]
-            base_url = "\(config.metrc.baseURL)"
+            base_url = "\(config.metrc.baseURL ?? "")"
             vendor_key_file = "secrets/vendor-key"
             default_key_file = "secrets/default-key"
 
@@ -113,7 +119,7 @@ public struct DevMode: Sendable {
           devices:      \(host):\(port)
           demo device:  \(DevMode.deviceName)
           device token: \(token)
-          Metrc sandbox: \(config.metrc.baseURL)  (see who did what: curl \(config.metrc.baseURL)/_sandbox/writes)
+          Metrc sandbox: \(config.metrc.baseURL ?? "")  (see who did what: curl \(config.metrc.baseURL ?? "")/_sandbox/writes)
           demo users:   \(DevMode.users.map { "\($0.name) (\($0.role.rawValue), PIN \($0.pin))" }.joined(separator: ", "))
                         jane signs with her own Metrc key; john and admin fall back to the facility's Default key
 
@@ -128,6 +134,30 @@ public struct DevMode: Sendable {
         Or run a simulated shift: scripts/demo
 
         """
+    }
+
+    static let storeKeyFile = "secrets/store-key"
+
+    /// The store key file, made on first use (32 random bytes as 64 hex characters, owner-only) and never
+    /// replaced afterwards: the keys in the store are sealed with it.
+    func storeKey() throws -> (path: String, seal: KeySeal) {
+        let path = directory.appendingPathComponent(DevMode.storeKeyFile).path
+        if !FileManager.default.fileExists(atPath: path) {
+            var rng = SystemRandomNumberGenerator()
+            let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &rng)) }.joined()
+            _ = try writeSecret(DevMode.storeKeyFile, hex)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        guard let data = FileManager.default.contents(atPath: path), let seal = KeySeal(text: String(decoding: data, as: UTF8.self)) else {
+            throw StoreError("\(path) must hold 32 bytes as 64 hex characters; delete \(directory.path) to start the demo over")
+        }
+        return (path, seal)
+    }
+
+    /// A path inside the dev folder as outlawd.toml names it (relative to the file's folder); others as they are.
+    func relativeToFolder(_ path: String) -> String {
+        let base = directory.path + "/"
+        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
     }
 
     private func writeSecret(_ name: String, _ value: String) throws -> String {

@@ -8,14 +8,24 @@ public struct KeyService: Sendable {
     public let store: Store
     public let client: MetrcClient?
     public let requirePersonalKeys: Bool
+    /// `[store] allow_unsealed_keys`: personal keys may be kept in the clear when the store has no store key.
+    public let allowUnsealedKeys: Bool
     let onChange: @Sendable () -> Void
 
-    public init(store: Store, client: MetrcClient?, requirePersonalKeys: Bool, onChange: @escaping @Sendable () -> Void = {}) {
+    public init(store: Store, client: MetrcClient?, requirePersonalKeys: Bool, allowUnsealedKeys: Bool = false,
+                onChange: @escaping @Sendable () -> Void = {}) {
         self.store = store
         self.client = client
         self.requirePersonalKeys = requirePersonalKeys
+        self.allowUnsealedKeys = allowUnsealedKeys
         self.onChange = onChange
     }
+
+    /// Why a key is refused on a server without a store key (unless `allowUnsealedKeys`).
+    public static let noStoreKeyMessage = """
+        this server has no store key (store.key_file / the outlawd-store-key credential), so it cannot keep personal \
+        Metrc keys sealed; add one (docs/operations.md, "Store key") or set [store] allow_unsealed_keys = true
+        """
 
     /// What happened to a key that was offered.
     public enum SetOutcome: Sendable, Equatable {
@@ -24,7 +34,9 @@ public struct KeyService: Sendable {
     }
 
     /// Checks the key with Metrc; refused keys are not stored, unreachable Metrc stores it unverified.
+    /// Without a store key (and without `allowUnsealedKeys`) no key is taken: a `StoreError` before Metrc is asked.
     public func set(user: String, key: String, actor: String) async throws -> SetOutcome {
+        guard store.seal != nil || allowUnsealedKeys else { throw StoreError(KeyService.noStoreKeyMessage) }
         let check: MetrcClient.KeyCheck = await client?.checkKey(key) ?? .unreachable("no Metrc vendor key configured")
         switch check {
         case .rejected:

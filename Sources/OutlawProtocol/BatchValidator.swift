@@ -37,6 +37,8 @@ public enum NackCode: String, Sendable, Hashable {
     case tooManyEvents = "too_many_events"
     case idConflict = "id_conflict"
     case unavailable = "unavailable"
+    /// No ticket of a login of this user on this device covers the batch (`errors` lists the uncovered seqs).
+    case loginRequired = "login_required"
 }
 
 /// Checks a `batch` message against every rule of the contract; pure, so every rule is tested directly.
@@ -71,8 +73,15 @@ public struct BatchValidator: Sendable {
             return .failure(.init(.badBatch, "id must be 1 to 128 printable ASCII characters"))
         }
         guard let userValue = message["user"] else { return .failure(.init(.badBatch, "user is missing")) }
-        guard let user = userValue.stringValue, !user.isEmpty, user.count <= 128 else {
-            return .failure(.init(.badBatch, "user must be a non-empty string"))
+        guard let user = userValue.stringValue, Names.isValidUserName(user) else {
+            return .failure(.init(.badBatch, "user must be 1 to 64 printable characters"))
+        }
+        var ticket: String?
+        if let ticketValue = message["ticket"], !ticketValue.isNull {
+            guard let t = ticketValue.stringValue, (1...Names.maxTicketBytes).contains(t.utf8.count) else {
+                return .failure(.init(.badBatch, "ticket must be the string a login answered"))
+            }
+            ticket = t
         }
         guard let events = message.events else {
             let problem = message["events"] == nil ? "events is missing" : "events must be an array"
@@ -120,7 +129,8 @@ public struct BatchValidator: Sendable {
         canonical += #","user":"#
         JSONValue.writeString(user, to: &canonical)
         canonical += "}"
-        return .success(ValidatedBatch(id: id, user: user, license: license, events: valid, canonicalContent: canonical))
+        return .success(ValidatedBatch(id: id, user: user, license: license, events: valid, canonicalContent: canonical,
+                                       ticket: ticket))
     }
 
     struct Problems: Error { var list: [EventError] }

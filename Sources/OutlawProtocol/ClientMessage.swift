@@ -138,12 +138,7 @@ public enum ClientMessage: Sendable, Equatable {
     }
 
     /// `device`: 1–64 characters of `A-Z a-z 0-9 . _ -`.
-    public static func isValidDeviceName(_ name: String) -> Bool {
-        let u = name.utf8
-        return (1...64).contains(u.count) && u.allSatisfy {
-            ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 95 || $0 == 45
-        }
-    }
+    public static func isValidDeviceName(_ name: String) -> Bool { Names.isValidDeviceName(name) }
 }
 
 /// The `error` codes of the contract, plus `busy` for the connection limit.

@@ -88,9 +88,13 @@ public struct ValidatedBatch: Sendable {
     public let events: [ValidatedEvent]
     /// Canonical JSON of what makes the batch's content (user, license, events), for duplicate detection.
     public let canonicalContent: String
+    /// The login ticket the batch carried: proof of its user, not part of its content (a resend may carry a newer one).
+    public let ticket: String?
 
-    public init(id: String, user: String, license: String, events: [ValidatedEvent], canonicalContent: String) {
+    public init(id: String, user: String, license: String, events: [ValidatedEvent], canonicalContent: String,
+                ticket: String? = nil) {
         self.id = id
+        self.ticket = ticket
         self.user = user
         self.license = license
         self.events = events

@@ -32,11 +32,41 @@ public enum LoginOutcome: Sendable, Equatable {
     case locked(until: Date)
 }
 
+/// A PIN check as a device asks it; with `ticketDevice`, a good PIN also issues a login ticket for that device.
+public struct LoginRequest: Sendable {
+    public let name: String
+    public let pin: String
+    public let ticketDevice: Int64?
+    public let ticketLifetime: TimeInterval
+
+    public init(name: String, pin: String, ticketDevice: Int64? = nil, ticketLifetime: TimeInterval = 168 * 3600) {
+        self.name = name
+        self.pin = pin
+        self.ticketDevice = ticketDevice
+        self.ticketLifetime = ticketLifetime
+    }
+}
+
+/// The answer to a PIN check, the ticket a good one issued, and whether this attempt locked the name.
+public struct LoginAttempt: Sendable, Equatable {
+    public let outcome: LoginOutcome
+    public let ticket: LoginTicket?
+    public let lockedNow: Bool
+
+    public init(outcome: LoginOutcome, ticket: LoginTicket? = nil, lockedNow: Bool = false) {
+        self.outcome = outcome
+        self.ticket = ticket
+        self.lockedNow = lockedNow
+    }
+}
+
 /// What happened to one batch offered for storage.
 public enum BatchOutcome: Sendable, Equatable {
     case stored(events: Int)
     case duplicate(events: Int)
-    case rejected(code: NackCode, message: String)
+    case rejected(BatchRejection)
+
+    static func rejected(code: NackCode, message: String) -> BatchOutcome { .rejected(BatchRejection(code, message)) }
 }
 
 /// Per-state counts of a batch's events.

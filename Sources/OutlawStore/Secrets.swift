@@ -52,3 +52,17 @@ public enum Secrets {
         LibCrypto.sha256(Data(canonical.utf8))
     }
 }
+
+extension Secrets {
+    /// A PIN hash with the store key's pepper: HMAC-SHA256(key: pepper, message: PBKDF2-SHA256(pin, salt, rounds)).
+    /// The pepper (`KeySeal.pinPepper`) is not in the store, so a copy of the store alone cannot be searched for PINs.
+    public static func pepperedPINHash(_ pin: String, salt: Data, rounds: Int, pepper: Data) -> Data {
+        Secrets.pepper(pinHash(pin, salt: salt, rounds: rounds), with: pepper)
+    }
+
+    /// Peppers a PBKDF2 hash already computed, e.g. an unpeppered hash that just verified, to upgrade it
+    /// without running PBKDF2 again.
+    public static func pepper(_ pbkdf2Hash: Data, with pepper: Data) -> Data {
+        LibCrypto.hmacSHA256(key: pepper, message: pbkdf2Hash)
+    }
+}

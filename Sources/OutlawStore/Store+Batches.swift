@@ -11,12 +11,18 @@ public struct IncomingBatch: Sendable {
     public let contentHash: Data
     /// Scan warnings by seq when they were looked up before the commit (`BatchWriter` does, outside the write).
     public var scanWarnings: [Int: String]?
+    /// SHA-256 of the batch's login ticket, the form the store keeps tickets in.
+    public let ticketHash: Data?
+    /// Whether a batch without a ticket is refused (`[server] require_login_ticket`); a ticket given is always checked.
+    public let requireTicket: Bool
 
-    public init(deviceID: Int64, session: String, batch: ValidatedBatch) {
+    public init(deviceID: Int64, session: String, batch: ValidatedBatch, requireTicket: Bool = false) {
         self.deviceID = deviceID
         self.session = session
         self.batch = batch
         self.contentHash = Secrets.contentHash(batch.canonicalContent)
+        self.ticketHash = batch.ticket.map(Secrets.tokenHash)
+        self.requireTicket = requireTicket
     }
 }
 
@@ -73,11 +79,17 @@ extension Store {
             return .rejected(code: .inactiveUser, message: "user \(batch.user) is disabled")
         }
         let userID: Int64 = user["id"]
+        let ticketID: Int64?
+        switch try Store.proveUser(incoming, userID: userID, db: db) {
+        case .failure(let rejection): return .rejected(rejection)
+        case .success(let id): ticketID = id
+        }
         let t = now.timeIntervalSince1970
         try db.execute(sql: """
-            INSERT INTO batches (device_id, batch_id, user_id, license, content_hash, event_count, received_at, session)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [incoming.deviceID, batch.id, userID, batch.license, hash, batch.events.count, t, incoming.session])
+            INSERT INTO batches (device_id, batch_id, user_id, license, content_hash, event_count, received_at, session, ticket_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [incoming.deviceID, batch.id, userID, batch.license, hash, batch.events.count, t, incoming.session,
+                             ticketID])
         let batchRowID = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: """
             INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,

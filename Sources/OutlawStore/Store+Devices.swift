@@ -30,6 +30,9 @@ extension Store {
         try pool.write { db in
             try db.execute(sql: "UPDATE devices SET active = 0 WHERE name = ?", arguments: [name])
             guard db.changesCount == 1 else { throw StoreError("no device named \(name)") }
+            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE name = ?", arguments: [name]) {
+                try Store.endTickets(db, deviceID: id, why: .deviceDisabled)
+            }
             try Store.audit(db, actor: actor, action: "device.disable", subject: name)
         }
     }

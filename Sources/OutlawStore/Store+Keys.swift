@@ -38,9 +38,12 @@ extension Store {
         guard (8...512).contains(trimmed.count), !trimmed.contains(where: { $0.isWhitespace }) else {
             throw StoreError("a Metrc API key is 8 to 512 characters without spaces")
         }
-        let stored = try seal?.seal(trimmed) ?? trimmed
+        // Never stored in the clear under the prefix sealed values have: it would be read as a sealed value.
+        guard !KeySeal.isSealed(trimmed) else { throw StoreError("a Metrc API key does not start with \"\(KeySeal.sealedPrefix)\"") }
         try pool.write { db in
             let userID = try Store.userID(db, name: user)
+            // Sealed for this user's id: the sealed value opens on this user's row only.
+            let stored = try seal?.seal(trimmed, userID: userID) ?? trimmed
             try db.execute(sql: """
                 INSERT OR REPLACE INTO user_keys (user_id, key, last4, status, set_at, set_by, checked_at,
                                                   accepted_at, last_check_at, last_check_result)
@@ -87,15 +90,16 @@ extension Store {
                                         arguments: StatementArguments(Array(userIDs)))
             for row in rows {
                 let stored: String = row["key"]
+                let userID: Int64 = row["user_id"]
                 let key: String
                 if let seal {
-                    key = try seal.open(stored)
+                    key = try seal.open(stored, userID: userID)
                 } else if KeySeal.isSealed(stored) {
                     throw StoreError("personal Metrc keys are sealed but no store key is configured (store.key_file)")
                 } else {
                     key = stored
                 }
-                out[row["user_id"]] = SigningKey(key: key, status: KeyStatus(rawValue: row["status"]) ?? .unverified)
+                out[userID] = SigningKey(key: key, status: KeyStatus(rawValue: row["status"]) ?? .unverified)
             }
             return out
         }
@@ -162,21 +166,29 @@ extension Store {
         }
     }
 
-    /// Seals every key stored in the clear (from before a store key was configured). Returns how many.
+    /// Seals every key stored in the clear (from before a store key was configured) and seals `sealed:v1:` keys
+    /// again as `sealed:v2:` (bound to their user). Returns how many changed; a key that cannot be opened (another
+    /// store key's) is left as it is, for `signingKeys` to report.
     @discardableResult
     public func sealPlainKeys() throws -> Int {
         guard let seal else { return 0 }
-        let plain = try pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM user_keys WHERE key NOT LIKE 'sealed:v1:%'") ?? 0
+        // The uploader calls this every round: only a read unless something needs sealing.
+        let outdated = try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT user_id, key FROM user_keys WHERE substr(key, 1, ?) != ?",
+                             arguments: [KeySeal.v2Prefix.count, KeySeal.v2Prefix])
+                .map { (userID: $0["user_id"] as Int64, stored: $0["key"] as String) }
         }
-        guard plain > 0 else { return 0 }
+        let replacements = try outdated.compactMap { row -> (userID: Int64, stored: String, sealed: String)? in
+            guard let plain = try? seal.open(row.stored, userID: row.userID) else { return nil }
+            return (row.userID, row.stored, try seal.seal(plain, userID: row.userID))
+        }
+        guard !replacements.isEmpty else { return 0 }
         return try pool.write { db in
             var count = 0
-            for row in try Row.fetchAll(db, sql: "SELECT user_id, key FROM user_keys") {
-                let stored: String = row["key"]
-                guard !KeySeal.isSealed(stored) else { continue }
-                try db.execute(sql: "UPDATE user_keys SET key = ? WHERE user_id = ?", arguments: [try seal.seal(stored), row["user_id"] as Int64])
-                count += 1
+            for r in replacements {
+                // Only if the row still holds what was read: a key set meanwhile is already sealed.
+                try db.execute(sql: "UPDATE user_keys SET key = ? WHERE user_id = ? AND key = ?", arguments: [r.sealed, r.userID, r.stored])
+                count += db.changesCount
             }
             return count
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import OutlawProtocol
 
 extension Store {
     /// How many wrong PINs within `lockWindow` lock a user name, and for how long.
@@ -34,6 +35,9 @@ extension Store {
         try pool.write { db in
             try db.execute(sql: "UPDATE users SET active = 0 WHERE name = ?", arguments: [name])
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
+            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) {
+                try Store.endTickets(db, userID: id, why: .userDisabled)
+            }
             try Store.audit(db, actor: actor, action: "user.disable", subject: name)
         }
     }
@@ -46,6 +50,9 @@ extension Store {
             try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_salt = ?, pin_rounds = ? WHERE name = ?",
                            arguments: [hash, salt, pinRounds, name])
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
+            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) {
+                try Store.endTickets(db, userID: id, why: .pinChanged)
+            }
             // A new PIN lifts a lock: the admin has just vouched for this person.
             try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM login_locks WHERE user_name = ?", arguments: [name])
@@ -55,45 +62,94 @@ extension Store {
 
     /// Checks a PIN, counting failures per user name (known or not) and locking after too many.
     public func login(name: String, pin: String, now: Date = Date()) async throws -> LoginOutcome {
+        try await login(LoginRequest(name: name, pin: pin), now: now).outcome
+    }
+
+    /// Checks a PIN so that concurrent guesses cannot outrun the lock: the lock check and this attempt's
+    /// failure count are one write transaction before the key derivation runs (at most `maxPINFailures`
+    /// derivations per lock window, however many arrive at once), and the lock is checked again before `ok`.
+    /// With `ticket`, a good PIN also issues a login ticket for that device, in the same transaction.
+    /// `beforeCheck` runs between the two, only for an attempt that will be checked (a device's throttle waits there).
+    public func login(_ request: LoginRequest, now: Date = Date(),
+                      beforeCheck: @Sendable () async -> Void = {}) async throws -> LoginAttempt {
+        let name = request.name
         let t = now.timeIntervalSince1970
-        let locked: Double? = try await readOffThePool { db in
-            try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ? AND until > ?", arguments: [name, t])
-        }
-        if let locked { return .locked(until: Date(timeIntervalSince1970: locked)) }
-        let record: PINRecord? = try await readOffThePool { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
-                PINRecord(user: Store.user($0), hash: $0["pin_hash"], salt: $0["pin_salt"], rounds: $0["pin_rounds"])
+        // An invalid name can belong to no user: refused like an unknown one, without storing or counting it.
+        guard Names.isValidUserName(name), name.count <= 64 else { return LoginAttempt(outcome: .badCredentials) }
+        let gate: LoginGate = try await writeOffThePool { db in
+            try db.execute(sql: "DELETE FROM login_failures WHERE at <= ?", arguments: [t - Store.lockWindow])
+            try db.execute(sql: "DELETE FROM login_locks WHERE until <= ?", arguments: [t])
+            if let until = try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ?", arguments: [name]) {
+                return .locked(until: until, now: false)
             }
+            let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ?", arguments: [name]) ?? 0
+            if recent >= Store.maxPINFailures {
+                return .locked(until: try Store.lock(db, name: name, failures: recent, t: t), now: true)
+            }
+            // Counted as a failure until the PIN proves good.
+            try db.execute(sql: "INSERT INTO login_failures (user_name, at) VALUES (?, ?)", arguments: [name, t])
+            let record = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
+                PINRecord(user: Store.user($0), hash: $0["pin_hash"], salt: $0["pin_salt"], rounds: $0["pin_rounds"],
+                          peppered: $0["pin_peppered"])
+            }
+            return .check(record)
         }
+        guard case .check(let record) = gate else {
+            if case .locked(let until, let lockedNow) = gate {
+                return LoginAttempt(outcome: .locked(until: Date(timeIntervalSince1970: until)), lockedNow: lockedNow)
+            }
+            return LoginAttempt(outcome: .badCredentials)
+        }
+        await beforeCheck()
         let matches: Bool
         if let record {
-            let computed = await Secrets.pinHashOffThePool(pin, salt: record.salt, rounds: record.rounds)
+            let computed = await Secrets.pinHashOffThePool(request.pin, salt: record.salt, rounds: record.rounds)
             matches = Secrets.constantTimeEqual(computed, record.hash)
         } else {
             // Spend the same time as for a real user, so timing does not tell which names exist.
-            _ = await Secrets.pinHashOffThePool(pin, salt: Data(repeating: 0, count: 16), rounds: pinRounds)
+            _ = await Secrets.pinHashOffThePool(request.pin, salt: Data(repeating: 0, count: 16), rounds: pinRounds)
             matches = false
         }
-        if let record, matches {
-            try await writeOffThePool { db in
-                try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
-            }
-            return record.user.active ? .ok(record.user) : .inactiveUser
-        }
         return try await writeOffThePool { db in
-            try db.execute(sql: "INSERT INTO login_failures (user_name, at) VALUES (?, ?)", arguments: [name, t])
-            try db.execute(sql: "DELETE FROM login_failures WHERE at <= ?", arguments: [t - Store.lockWindow])
+            if let record, matches {
+                // Guesses that raced this one may have locked the name meanwhile: the lock wins.
+                if let until = try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ? AND until > ?",
+                                                   arguments: [name, t]) {
+                    return LoginAttempt(outcome: .locked(until: Date(timeIntervalSince1970: until)))
+                }
+                try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
+                guard record.user.active else { return LoginAttempt(outcome: .inactiveUser) }
+                let ticket = try request.ticketDevice.map {
+                    try Store.issueTicket(db, userID: record.user.id, deviceID: $0, now: now, lifetime: request.ticketLifetime)
+                }
+                return LoginAttempt(outcome: .ok(record.user), ticket: ticket)
+            }
             let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ? AND at > ?",
                                           arguments: [name, t - Store.lockWindow]) ?? 0
-            if recent >= Store.maxPINFailures {
-                let until = t + Store.lockWindow
-                try db.execute(sql: "INSERT OR REPLACE INTO login_locks (user_name, until) VALUES (?, ?)", arguments: [name, until])
-                try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
-                try Store.audit(db, actor: name, action: "login.locked",
-                                subject: name, detail: "\(recent) wrong PINs within 15 minutes")
+            let alreadyLocked = try Bool.fetchOne(db, sql: "SELECT 1 FROM login_locks WHERE user_name = ? AND until > ?",
+                                                  arguments: [name, t]) ?? false
+            var lockedNow = false
+            if recent >= Store.maxPINFailures, !alreadyLocked {
+                _ = try Store.lock(db, name: name, failures: recent, t: t)
+                lockedNow = true
             }
-            return .badCredentials
+            return LoginAttempt(outcome: .badCredentials, lockedNow: lockedNow)
         }
+    }
+
+    /// Locks a user name for `lockWindow`; returns until when.
+    static func lock(_ db: Database, name: String, failures: Int, t: Double) throws -> Double {
+        let until = t + Store.lockWindow
+        try db.execute(sql: "INSERT OR REPLACE INTO login_locks (user_name, until) VALUES (?, ?)", arguments: [name, until])
+        try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
+        try Store.audit(db, actor: name, action: "login.locked", subject: name, detail: "\(failures) wrong PINs within 15 minutes")
+        return until
+    }
+
+    /// What the first transaction of a login decided.
+    enum LoginGate: Sendable {
+        case locked(until: Double, now: Bool)
+        case check(PINRecord?)
     }
 
     /// What a PIN check needs of a user row.
@@ -102,6 +158,7 @@ extension Store {
         let hash: Data
         let salt: Data
         let rounds: Int
+        let peppered: Bool
     }
 
     static func user(_ row: Row) -> User {

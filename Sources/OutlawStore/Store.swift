@@ -88,9 +88,15 @@ public final class Store: Sendable {
 
     /// Creates the store file readable by its owner only (SQLite gives its WAL and shared-memory files the
     /// same mode), and takes group and other access away from one an older version left open.
+    ///
+    /// Never through a symbolic link: outlawctl runs as root, and a link planted in the store's folder (the
+    /// daemon's user owns it) would otherwise make root change, or open, a file of the attacker's choosing.
     static func makeOwnerOnly(_ path: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            let why = errno == ELOOP ? "it is a symbolic link; the store must be a plain file" : String(cString: strerror(errno))
+            throw StoreError("cannot open \(path): \(why)")
+        }
         defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) == 0, info.st_mode & 0o077 != 0 {
@@ -98,7 +104,18 @@ public final class Store: Sendable {
         }
         for suffix in ["-wal", "-shm"] {
             let side = path + suffix
-            if stat(side, &info) == 0, info.st_mode & 0o077 != 0 { _ = chmod(side, info.st_mode & 0o700) }
+            guard lstat(side, &info) == 0 else { continue }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                throw StoreError("\(side) is not a plain file (a symbolic link?); refusing to open the store: remove it and retry")
+            }
+            if info.st_mode & 0o077 != 0 {
+                // Opened with O_NOFOLLOW: the mode changed is this file's own, even if it was swapped since lstat.
+                let sideFD = open(side, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                if sideFD >= 0 {
+                    _ = fchmod(sideFD, info.st_mode & 0o700)
+                    close(sideFD)
+                }
+            }
         }
     }
 
@@ -321,6 +338,28 @@ public final class Store: Sendable {
             // The order per tag reads event_tags (v3); nothing reads events by tag any more, and every stored event
             // paid for this index.
             try db.execute(sql: "DROP INDEX IF EXISTS events_by_tag")
+        }
+        migrator.registerMigration("v8: login tickets; peppered PIN hashes") { db in
+            // A ticket proves that a person entered their PIN on a device; only its SHA-256 is kept. A batch keeps
+            // the ticket that proved its user, so who vouched for it (device, issue time) stays known after expiry.
+            try db.execute(sql: """
+                CREATE TABLE login_tickets (
+                  id INTEGER PRIMARY KEY,
+                  hash BLOB NOT NULL UNIQUE,
+                  device_id INTEGER NOT NULL REFERENCES devices (id),
+                  user_id INTEGER NOT NULL REFERENCES users (id),
+                  issued_at REAL NOT NULL,
+                  expires_at REAL NOT NULL,
+                  ended_at REAL,
+                  ended_why TEXT
+                );
+                CREATE INDEX login_tickets_by_user ON login_tickets (user_id) WHERE ended_at IS NULL;
+                CREATE INDEX login_tickets_by_device ON login_tickets (device_id) WHERE ended_at IS NULL;
+                ALTER TABLE batches ADD COLUMN ticket_id INTEGER REFERENCES login_tickets (id);
+                ALTER TABLE users ADD COLUMN pin_peppered INTEGER NOT NULL DEFAULT 0;
+                DELETE FROM login_locks WHERE length(user_name) > 64;
+                DELETE FROM login_failures WHERE length(user_name) > 64;
+                """)
         }
         return migrator
     }

@@ -44,6 +44,6 @@ struct DemoSite: Sendable {
         // A daemon listening on every interface is reached over loopback.
         let host = ["0.0.0.0", "::", "[::]", "localhost"].contains(config.server.host) ? "127.0.0.1" : config.server.host
         return DemoSite(configPath: configPath, deviceHost: host, devicePort: config.server.port,
-                        metrcBaseURL: config.metrc.baseURL, license: config.facility.license, token: token)
+                        metrcBaseURL: config.metrc.baseURL ?? "", license: config.facility.license, token: token)
     }
 }

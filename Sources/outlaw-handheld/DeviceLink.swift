@@ -44,25 +44,26 @@ struct DeviceLink: Sendable {
         return DeviceLink(client: client, window: max(1, answer["window"] as? Int ?? 16))
     }
 
-    /// Logs a person in as the handheld does; returns their role and whose Metrc key will sign their work.
-    func login(user: String, pin: String) async throws -> (role: String, metrcKey: String) {
+    /// Logs a person in as the handheld does; returns their role, whose Metrc key will sign their work, and the
+    /// ticket that proves their batches (kept by the handheld, never shown).
+    func login(user: String, pin: String) async throws -> (role: String, metrcKey: String, ticket: String) {
         try client.send(json: ["op": "login", "user": user, "pin": pin])
         let answer = try await client.readJSON()
-        guard answer["op"] as? String == "login", answer["ok"] as? Bool == true else {
+        guard answer["op"] as? String == "login", answer["ok"] as? Bool == true, let ticket = answer["ticket"] as? String else {
             throw HandheldError.failed("login as \(user) failed: \(describe(answer))")
         }
-        return (answer["role"] as? String ?? "?", answer["metrc_key"] as? String ?? "?")
+        return (answer["role"] as? String ?? "?", answer["metrc_key"] as? String ?? "?", ticket)
     }
 
     /// Sends the batches pipelined (at most `window` unanswered); `acked` is called with the count after each ack.
     /// Any nack ends the demo: the shift is built to be valid.
-    func send(_ batches: [ShiftBatch], timeZone: TimeZone, acked: (Int) -> Void) async throws {
+    func send(_ batches: [ShiftBatch], tickets: [String: String], timeZone: TimeZone, acked: (Int) -> Void) async throws {
         var sent = 0
         var answered = 0
         while answered < batches.count {
             while sent < batches.count, sent - answered < window {
                 let batch = batches[sent]
-                try client.send(json: ["op": "batch", "id": batch.id, "user": batch.user,
+                try client.send(json: ["op": "batch", "id": batch.id, "user": batch.user, "ticket": tickets[batch.user] ?? "",
                                        "events": batch.events.map { $0.json(timeZone: timeZone) }])
                 sent += 1
             }

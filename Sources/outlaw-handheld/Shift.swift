@@ -164,10 +164,12 @@ enum ShiftPlanner {
         // the next number if a tech has since created it.
         let missingRoom = (3...999).map { "Flower Room \($0)" }.first { !stock.locations.contains($0.lowercased()) } ?? "Flower Room X"
 
-        let shiftStart = now.addingTimeInterval(-4 * 3600)
+        // The crew logs in just before scanning (the demo does so right after planning): a login ticket covers
+        // events from 10 minutes before its login, so the shift's scans are the last few minutes.
+        let shiftStart = now.addingTimeInterval(-5 * 60)
         var clock = shiftStart
         func next() -> Date {
-            clock = clock.addingTimeInterval(5 * 60 + 13)
+            clock = clock.addingTimeInterval(7)
             return min(clock, now)
         }
         var batches: [ShiftBatch] = []

@@ -53,8 +53,10 @@ struct OutlawHandheld: AsyncParsableCommand {
 
         let link = try await DeviceLink.open(site: site, device: device)
         var logins: [ShiftReport.Login] = []
+        var tickets: [String: String] = [:]
         for member in ShiftPlanner.crew {
-            let (role, key) = try await link.login(user: member.user, pin: member.pin)
+            let (role, key, ticket) = try await link.login(user: member.user, pin: member.pin)
+            tickets[member.user] = ticket
             let expected = key == "personal" ? member.user : key == "default" ? stock.owner : nil
             logins.append(.init(user: member.user, role: role, metrcKey: key, expectedSigner: expected))
             let who = key == "personal" ? "their own key" : key == "default" ? "the facility's Default key" : "none: uploads wait"
@@ -69,7 +71,7 @@ struct OutlawHandheld: AsyncParsableCommand {
         }
         // Writes recorded from here on can be this run's (same clock: the sandbox runs on this machine).
         let sentAt = Date()
-        try await link.send(shift.batches, timeZone: .current) { console.progress(line(acked: $0)) }
+        try await link.send(shift.batches, tickets: tickets, timeZone: .current) { console.progress(line(acked: $0)) }
 
         let ids = shift.batches.map(\.id)
         var statuses: [String: BatchProgress] = [:]

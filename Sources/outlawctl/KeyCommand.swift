@@ -23,11 +23,11 @@ struct KeyCommand: ParsableCommand {
             let store = try options.openStore()
             guard try store.user(named: user) != nil else { throw StoreError("no user named \(user)") }
             let credentials = MetrcCredentials.load(configuration)
-            let client = credentials.vendorKey.map {
-                MetrcClient(configuration: MetrcClientConfiguration(baseURL: configuration.metrc.baseURL, vendorKey: $0,
+            let client = credentials.vendorKey.flatMap { key in configuration.metrc.baseURL.map { (key, $0) } }.map {
+                MetrcClient(configuration: MetrcClientConfiguration(baseURL: $0.1, vendorKey: $0.0,
                                                                     requestTimeout: min(configuration.metrc.requestTimeoutSeconds, 20)))
             }
-            let service = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys)
+            let service = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys, allowUnsealedKeys: configuration.store.allowUnsealedKeys)
             let outcome = try blocking { try await service.set(user: user, key: key, actor: operatorName()) }
             try? blocking { try await client?.shutdown() }
             switch outcome {

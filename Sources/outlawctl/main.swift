@@ -9,7 +9,7 @@ struct Outlawctl: ParsableCommand {
         discussion: "Exit codes: 0 ok, 1 the operation failed (message on stderr), 2 usage or configuration error.",
         subcommands: [StatusCommand.self, DeviceCommand.self, UserCommand.self, KeyCommand.self, BatchesCommand.self, BatchCommand.self,
                       FailedCommand.self, ReplayCommand.self, ReviewCommand.self, PauseCommand.self, ResumeCommand.self, AuditCommand.self,
-                      SyncCommand.self])
+                      SyncCommand.self, TLSCommand.self])
 }
 
 // The store's WAL and anything else outlawctl creates is for its owner only.

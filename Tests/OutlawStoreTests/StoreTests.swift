@@ -144,7 +144,7 @@ struct StoreTests {
         try store.disableUser(name: "john", actor: "test")
         let outcomes = try store.commit([IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "a", user: "ghost")),
                                          IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "b", user: "john"))])
-        let codes: [NackCode?] = outcomes.map { if case .rejected(let code, _) = $0 { code } else { nil } }
+        let codes: [NackCode?] = outcomes.map { if case .rejected(let r) = $0 { r.code } else { nil } }
         #expect(codes == [.unknownUser, .inactiveUser])
         #expect(try store.batches(BatchFilter()).isEmpty)
     }
@@ -228,11 +228,11 @@ struct StoreTests {
         let d = try await device()
         let writer = BatchWriter(store: store, minFreeBytes: Int64.max)
         let outcome = await writer.write(IncomingBatch(deviceID: d.id, session: "s", batch: try validated(id: "x")))
-        guard case .rejected(let code, _) = outcome else {
+        guard case .rejected(let rejection) = outcome else {
             Issue.record("stored on a full disk")
             return
         }
-        #expect(code == .unavailable)
+        #expect(rejection.code == .unavailable)
         #expect(try store.batches(BatchFilter()).isEmpty)
     }
 

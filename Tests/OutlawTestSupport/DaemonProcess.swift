@@ -122,13 +122,23 @@ public final class DaemonProcess: @unchecked Sendable {
     public func addUser(_ name: String, role: String = "user", pin: String = "1234") async throws {
         let r = try await ctl(["user", "add", name, "--role", role], stdin: pin + "\n")
         guard r.status == 0 else { throw LineClient.Failure(description: "user add failed: \(r.stderr)") }
+        pins.withLock { $0[name] = pin }
     }
 
-    /// Connects and says hello; returns the client and the welcome.
-    public func session(device: String, token: String) async throws -> (LineClient, [String: Any]) {
+    /// The PINs of the users `addUser` added, for sessions that log them in.
+    private let pins = LockedValue<[String: String]>([:])
+
+    /// Connects and says hello; returns the client and the welcome. With `logIn`, every user added with `addUser`
+    /// then logs in on this device, as a crew does at shift start, and their batches carry their tickets.
+    public func session(device: String, token: String, logIn: Bool = true) async throws -> (LineClient, [String: Any]) {
         let c = try client()
         try c.send(json: ["op": "hello", "proto": 1, "device": device, "token": token, "firmware": "test"])
         let welcome = try await c.readJSON()
+        if logIn, welcome["op"] as? String == "welcome" {
+            for (user, pin) in pins.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+                try await c.login(user, pin: pin)
+            }
+        }
         return (c, welcome)
     }
 
@@ -155,6 +165,20 @@ public final class DaemonProcess: @unchecked Sendable {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
+    }
+}
+
+/// A value shared between threads, behind a lock.
+final class LockedValue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+
+    init(_ value: T) { self.value = value }
+
+    func withLock<R>(_ body: (inout T) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }
 

@@ -10,9 +10,31 @@ public final class LineClient: @unchecked Sendable {
         public init(description: String) { self.description = description }
     }
 
-    public init(host: String = "127.0.0.1", port: Int, timeout: TimeInterval = 10) throws {
+    /// Login tickets by user: `send(json:)` puts the user's into each batch that names no ticket, as a handheld does.
+    private let ticketsLock = NSLock()
+    private var ticketsByUser: [String: String] = [:]
+
+    public var tickets: [String: String] {
+        get { ticketsLock.withLock { ticketsByUser } }
+        set { ticketsLock.withLock { ticketsByUser = newValue } }
+    }
+
+    /// `source`: the local address to connect from (another 127.x address stands for another machine).
+    public init(host: String = "127.0.0.1", port: Int, timeout: TimeInterval = 10, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw Failure(description: "bind to \(source) failed: errno \(errno)")
+            }
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -34,6 +56,15 @@ public final class LineClient: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Logs `user` in and keeps the ticket for their batches; returns the whole answer.
+    @discardableResult
+    public func login(_ user: String, pin: String) async throws -> [String: Any] {
+        try send(json: ["op": "login", "user": user, "pin": pin])
+        let answer = try await readJSON()
+        if let ticket = answer["ticket"] as? String { tickets[user] = ticket }
+        return answer
+    }
+
     /// Sends raw bytes (no newline added).
     public func sendRaw(_ bytes: [UInt8]) throws {
         var offset = 0
@@ -50,6 +81,10 @@ public final class LineClient: @unchecked Sendable {
 
     /// Sends a JSON object built from a dictionary.
     public func send(json: [String: Any]) throws {
+        var json = json
+        if json["op"] as? String == "batch", json["ticket"] == nil, let user = json["user"] as? String, let ticket = tickets[user] {
+            json["ticket"] = ticket
+        }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         try send(String(decoding: data, as: UTF8.self))
     }

@@ -1,0 +1,95 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+
+/// A login ticket as the device gets it: the token once, and the span of collection times it covers.
+public struct LoginTicket: Sendable, Equatable {
+    public let token: String
+    public let issuedAt: Date
+    public let expiresAt: Date
+}
+
+/// Why a ticket ends before it expires.
+public enum TicketEnd: String, Sendable {
+    case userDisabled = "user disabled"
+    case deviceDisabled = "device disabled"
+    case pinChanged = "PIN changed"
+}
+
+/// Which login proved a stored batch's user.
+public struct BatchProof: Sendable, Equatable, Codable {
+    public let device: String
+    public let issuedAt: Date
+    public let expiresAt: Date
+}
+
+extension Store {
+    /// Events collected this long before their ticket's login are still covered (the handheld's clock may be off).
+    public static let ticketClockSkew: TimeInterval = 10 * 60
+
+    /// Issues a ticket for `userID` on `deviceID`, inside the transaction that found the PIN good.
+    static func issueTicket(_ db: Database, userID: Int64, deviceID: Int64, now: Date, lifetime: TimeInterval) throws -> LoginTicket {
+        let token = Secrets.newDeviceToken()
+        let expires = now.addingTimeInterval(lifetime)
+        try db.execute(sql: """
+            INSERT INTO login_tickets (hash, device_id, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [Secrets.tokenHash(token), deviceID, userID, now.timeIntervalSince1970, expires.timeIntervalSince1970])
+        return LoginTicket(token: token, issuedAt: now, expiresAt: expires)
+    }
+
+    /// Ends every live ticket of a user or of a device, at once.
+    static func endTickets(_ db: Database, userID: Int64? = nil, deviceID: Int64? = nil, why: TicketEnd, now: Date = Date()) throws {
+        if let userID {
+            try db.execute(sql: "UPDATE login_tickets SET ended_at = ?, ended_why = ? WHERE user_id = ? AND ended_at IS NULL",
+                           arguments: [now.timeIntervalSince1970, why.rawValue, userID])
+        }
+        if let deviceID {
+            try db.execute(sql: "UPDATE login_tickets SET ended_at = ?, ended_why = ? WHERE device_id = ? AND ended_at IS NULL",
+                           arguments: [now.timeIntervalSince1970, why.rawValue, deviceID])
+        }
+    }
+
+    /// The ticket that proves `incoming`'s user for every event, or why not: `login_required` with the seqs no
+    /// live ticket of this user on this device covers (all of them when the ticket is missing, forged, another
+    /// user's or device's, or ended).
+    static func proveUser(_ incoming: IncomingBatch, userID: Int64, db: Database) throws -> Result<Int64?, BatchRejection> {
+        let batch = incoming.batch
+        guard let hash = incoming.ticketHash else {
+            guard incoming.requireTicket else { return .success(nil) }
+            return .failure(Store.loginRequired(batch, batch.events.map(\.seq), "the batch carries no login ticket of \(batch.user)"))
+        }
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT id, device_id, user_id, issued_at, expires_at, ended_at FROM login_tickets WHERE hash = ?
+            """), arguments: [hash])
+        guard let row, row["device_id"] as Int64 == incoming.deviceID, row["user_id"] as Int64 == userID,
+              row["ended_at"] as Double? == nil
+        else {
+            // One answer for unknown, another's and ended tickets: nothing to learn by probing.
+            return .failure(Store.loginRequired(batch, batch.events.map(\.seq),
+                                                "the ticket is not a live login of \(batch.user) on this device; log in again"))
+        }
+        let from = (row["issued_at"] as Double) - ticketClockSkew
+        let until = row["expires_at"] as Double
+        let uncovered = batch.events.filter { !(from...until).contains($0.at.date.timeIntervalSince1970) }.map(\.seq)
+        guard uncovered.isEmpty else {
+            return .failure(Store.loginRequired(batch, uncovered, "\(uncovered.count) event\(uncovered.count == 1 ? " was" : "s were") collected outside the ticket's login span; log in again"))
+        }
+        return .success(row["id"] as Int64)
+    }
+
+    static func loginRequired(_ batch: ValidatedBatch, _ seqs: [Int], _ message: String) -> BatchRejection {
+        BatchRejection(.loginRequired, message, errors: seqs.map { EventError(seq: $0, field: "ticket", message: "not covered by a login of \(batch.user) on this device") })
+    }
+
+    /// Which login proved a batch's user, when one did.
+    public func proof(batchRowID: Int64) throws -> BatchProof? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT d.name, t.issued_at, t.expires_at FROM batches b JOIN login_tickets t ON t.id = b.ticket_id
+                JOIN devices d ON d.id = t.device_id WHERE b.id = ?
+                """, arguments: [batchRowID]).map {
+                BatchProof(device: $0[0], issuedAt: Date(timeIntervalSince1970: $0[1]), expiresAt: Date(timeIntervalSince1970: $0[2]))
+            }
+        }
+    }
+}
