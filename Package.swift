@@ -124,9 +124,10 @@ let package = Package(
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawDev"]),
+        .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
-            .product(name: "GRDB", package: "GRDB.swift"),
+            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "DeviceServer", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
     ]
 )

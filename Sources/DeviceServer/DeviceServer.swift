@@ -35,6 +35,9 @@ public final class DeviceServer: Service, Sendable {
         preAuth = PreAuthLimits(perAddress: configuration.maxUnauthenticatedPerAddress, total: configuration.maxUnauthenticated)
     }
 
+    /// How long a session may take to send what it owes once the daemon is stopping.
+    public static let shutdownGrace: TimeAmount = .seconds(10)
+
     /// The port the server listens on, once it does.
     public var port: Int? { boundPort.withLock { $0 } }
 
@@ -103,6 +106,9 @@ public final class DeviceServer: Service, Sendable {
             server.channel.close(promise: nil)
             for channel in self.connections.withLock({ Array($0.values) }) {
                 channel.pipeline.fireUserInboundEventTriggered(ShutdownRequest())
+                // A device that reads none of what it is owed would hold the stop until systemd's kill: its session
+                // gets `shutdownGrace` to finish, then its connection is closed (it resends what has no ack).
+                channel.eventLoop.scheduleTask(in: DeviceServer.shutdownGrace) { channel.close(promise: nil) }
             }
         }
         logger.info("device server stopped")

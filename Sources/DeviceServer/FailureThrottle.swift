@@ -3,8 +3,8 @@
 ///
 /// Pure: the caller passes the time, so tests drive it with instants of their own. Each attempt takes the next
 /// slot of its source, and attempts still running count as failures until they end: however many connections a
-/// source opens, its attempts are spaced by a delay that doubles with each failure past `freeFailures`, up to
-/// `maxDelay`. A success, or `forgetAfter` without an attempt, starts the source afresh.
+/// source opens, once it has `freeFailures` failures its attempts are spaced by a delay that starts at `baseDelay`
+/// and doubles with each further failure, up to `maxDelay`. A success, or `forgetAfter` without an attempt, starts the source afresh.
 public struct FailureThrottle<Key: Hashable & Sendable, Instant: InstantProtocol & Sendable>: Sendable
 where Instant.Duration == Duration {
     struct Source: Sendable {
@@ -78,8 +78,8 @@ where Instant.Duration == Duration {
 
     /// The spacing between attempts once a source has failed (or has running) `failures` times.
     public func delay(afterFailures failures: Int) -> Duration {
-        guard failures > freeFailures else { return .zero }
-        let doublings = min(failures - freeFailures - 1, 30)
+        guard failures >= freeFailures else { return .zero }
+        let doublings = min(failures - freeFailures, 30)
         return min(baseDelay * (1 << doublings), maxDelay)
     }
 

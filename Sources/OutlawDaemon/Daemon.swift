@@ -30,12 +30,21 @@ public struct Daemon {
     /// Runs until a stop signal; `onReady` gets the bound device port once the daemon listens and systemd
     /// has been told it is ready.
     public func run(extraServices: [any Service] = [], onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        // Checked before anything is opened: a configuration that would listen in clear on the network never starts.
+        let deviceConfiguration = try deviceServerConfiguration()
         let seal = try StoreKey.load(configuration)
         let store = try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds, seal: seal)
         try store.checkpointInBackground()
         logger.info("store open", metadata: ["path": "\(store.path)"])
         if seal == nil {
-            logger.warning("no store key (store.key_file): personal Metrc keys are kept unsealed in the store")
+            if configuration.store.allowUnsealedKeys {
+                logger.warning("no store key (store.key_file or the outlawd-store-key credential): personal Metrc keys are kept UNSEALED in the store (store.allow_unsealed_keys)")
+            } else {
+                logger.warning("no store key (store.key_file or the outlawd-store-key credential): personal Metrc keys are refused until one is configured")
+            }
+            if let peppered = try? store.pepperedPINCount(), peppered > 0 {
+                logger.error("\(peppered) PINs were set under a store key this daemon does not have: those people cannot log in until it is configured again or their PINs are reset")
+            }
         } else if let sealed = try? store.sealPlainKeys(), sealed > 0 {
             logger.notice("sealed personal Metrc keys stored before the store key was configured", metadata: ["keys": "\(sealed)"])
         }
@@ -79,7 +88,8 @@ public struct Daemon {
                          metadata: ["looked_in": "\(credentials.vendorKeySource)"])
         }
         let wake: @Sendable () -> Void = { [uploader] in uploader?.wake() }
-        let keys = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys, onChange: wake)
+        let keys = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys,
+                              allowUnsealedKeys: configuration.store.allowUnsealedKeys, onChange: wake)
         // Every key checked with Metrc on the [keys] schedule; warnings ahead of expected expiries.
         let keyPolicy = KeyHealthPolicy(configuration.keys)
         var keyHealth: KeyHealthMonitor?
@@ -104,7 +114,7 @@ public struct Daemon {
             pullHandler: { request, sink in await pull.answer(request, send: sink.send) },
             onBatchStored: wake)
         let group = MultiThreadedEventLoopGroup.singleton
-        let server = DeviceServer(configuration: try deviceServerConfiguration(), services: services, logger: logger, group: group)
+        let server = DeviceServer(configuration: deviceConfiguration, services: services, logger: logger, group: group)
         let systemd = SystemdService(server: server, services: services, store: store, uploader: uploader, witness: witness,
                                      eventLoop: group.next(), logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60,
                                      onReady: onReady)

@@ -18,6 +18,8 @@ public enum TicketEnd: String, Sendable {
 
 /// Which login proved a stored batch's user.
 public struct BatchProof: Sendable, Equatable, Codable {
+    /// The ticket's number, as the `login.ticket` audit row names it.
+    public let ticket: Int64
     public let device: String
     public let issuedAt: Date
     public let expiresAt: Date
@@ -34,6 +36,12 @@ extension Store {
         try db.execute(sql: """
             INSERT INTO login_tickets (hash, device_id, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)
             """, arguments: [Secrets.tokenHash(token), deviceID, userID, now.timeIntervalSince1970, expires.timeIntervalSince1970])
+        let ticketID = db.lastInsertedRowID
+        let user = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
+        let device = try String.fetchOne(db, sql: "SELECT name FROM devices WHERE id = ?", arguments: [deviceID]) ?? "?"
+        // The audit names the login each batch's `ticket_id` points to; never the ticket itself.
+        try Store.audit(db, actor: user, action: "login.ticket", subject: device,
+                        detail: "ticket \(ticketID) covers events collected \(Timestamp.format(now.addingTimeInterval(-ticketClockSkew))) to \(Timestamp.format(expires))")
         return LoginTicket(token: token, issuedAt: now, expiresAt: expires)
     }
 
@@ -81,14 +89,16 @@ extension Store {
         BatchRejection(.loginRequired, message, errors: seqs.map { EventError(seq: $0, field: "ticket", message: "not covered by a login of \(batch.user) on this device") })
     }
 
-    /// Which login proved a batch's user, when one did.
-    public func proof(batchRowID: Int64) throws -> BatchProof? {
+    /// Which login proved a batch's user, when one did (nil: taken without a ticket, while none was required).
+    public func proof(device: String, batchID: String) throws -> BatchProof? {
         try pool.read { db in
             try Row.fetchOne(db, sql: """
-                SELECT d.name, t.issued_at, t.expires_at FROM batches b JOIN login_tickets t ON t.id = b.ticket_id
-                JOIN devices d ON d.id = t.device_id WHERE b.id = ?
-                """, arguments: [batchRowID]).map {
-                BatchProof(device: $0[0], issuedAt: Date(timeIntervalSince1970: $0[1]), expiresAt: Date(timeIntervalSince1970: $0[2]))
+                SELECT t.id, td.name, t.issued_at, t.expires_at FROM batches b JOIN devices d ON d.id = b.device_id
+                JOIN login_tickets t ON t.id = b.ticket_id JOIN devices td ON td.id = t.device_id
+                WHERE d.name = ? AND b.batch_id = ?
+                """, arguments: [device, batchID]).map {
+                BatchProof(ticket: $0[0], device: $0[1], issuedAt: Date(timeIntervalSince1970: $0[2]),
+                           expiresAt: Date(timeIntervalSince1970: $0[3]))
             }
         }
     }

@@ -11,16 +11,21 @@ extension Store {
         try Store.checkUserName(name)
         try Store.checkPIN(pin)
         let salt = Secrets.newSalt()
-        let hash = Secrets.pinHash(pin, salt: salt, rounds: pinRounds)
+        let (hash, peppered) = newPINHash(pin, salt: salt)
         try pool.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name]) == true {
                 throw StoreError("user \(name) already exists")
             }
             try db.execute(sql: """
-                INSERT INTO users (name, role, pin_hash, pin_salt, pin_rounds, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [name, role.rawValue, hash, salt, pinRounds, Date().timeIntervalSince1970])
+                INSERT INTO users (name, role, pin_hash, pin_salt, pin_rounds, pin_peppered, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [name, role.rawValue, hash, salt, pinRounds, peppered, Date().timeIntervalSince1970])
             try Store.audit(db, actor: actor, action: "user.add", subject: name, detail: "role=\(role.rawValue)")
         }
+    }
+
+    /// How many PIN hashes carry the store key's pepper (they cannot be checked without that key).
+    public func pepperedPINCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE pin_peppered = 1") ?? 0 }
     }
 
     public func users() throws -> [User] {
@@ -45,10 +50,10 @@ extension Store {
     public func setPIN(name: String, pin: String, actor: String) throws {
         try Store.checkPIN(pin)
         let salt = Secrets.newSalt()
-        let hash = Secrets.pinHash(pin, salt: salt, rounds: pinRounds)
+        let (hash, peppered) = newPINHash(pin, salt: salt)
         try pool.write { db in
-            try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_salt = ?, pin_rounds = ? WHERE name = ?",
-                           arguments: [hash, salt, pinRounds, name])
+            try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_salt = ?, pin_rounds = ?, pin_peppered = ? WHERE name = ?",
+                           arguments: [hash, salt, pinRounds, peppered, name])
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
             if let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) {
                 try Store.endTickets(db, userID: id, why: .pinChanged)
@@ -102,14 +107,24 @@ extension Store {
         }
         await beforeCheck()
         let matches: Bool
+        var upgraded: Data?
         if let record {
             let computed = await Secrets.pinHashOffThePool(request.pin, salt: record.salt, rounds: record.rounds)
-            matches = Secrets.constantTimeEqual(computed, record.hash)
+            let pepper = seal?.pinPepper
+            if record.peppered {
+                // Without the store key a peppered hash cannot be checked: refused like a wrong PIN (the daemon warns).
+                matches = pepper.map { Secrets.constantTimeEqual(Secrets.pepper(computed, with: $0), record.hash) } ?? false
+            } else {
+                matches = Secrets.constantTimeEqual(computed, record.hash)
+                // An old hash that just verified gets the pepper now, without running PBKDF2 again.
+                if matches, let pepper { upgraded = Secrets.pepper(computed, with: pepper) }
+            }
         } else {
             // Spend the same time as for a real user, so timing does not tell which names exist.
             _ = await Secrets.pinHashOffThePool(request.pin, salt: Data(repeating: 0, count: 16), rounds: pinRounds)
             matches = false
         }
+        let upgrade = upgraded
         return try await writeOffThePool { db in
             if let record, matches {
                 // Guesses that raced this one may have locked the name meanwhile: the lock wins.
@@ -118,6 +133,10 @@ extension Store {
                     return LoginAttempt(outcome: .locked(until: Date(timeIntervalSince1970: until)))
                 }
                 try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
+                if let upgrade {
+                    try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_peppered = 1 WHERE id = ? AND pin_hash = ?",
+                                   arguments: [upgrade, record.user.id, record.hash])
+                }
                 guard record.user.active else { return LoginAttempt(outcome: .inactiveUser) }
                 let ticket = try request.ticketDevice.map {
                     try Store.issueTicket(db, userID: record.user.id, deviceID: $0, now: now, lifetime: request.ticketLifetime)
@@ -135,6 +154,15 @@ extension Store {
             }
             return LoginAttempt(outcome: .badCredentials, lockedNow: lockedNow)
         }
+    }
+
+    /// A new PIN's hash: peppered with the store key when there is one (a copy of the store alone cannot be searched
+    /// for PINs then), else PBKDF2 alone.
+    func newPINHash(_ pin: String, salt: Data) -> (hash: Data, peppered: Bool) {
+        if let pepper = seal?.pinPepper {
+            return (Secrets.pepperedPINHash(pin, salt: salt, rounds: pinRounds, pepper: pepper), true)
+        }
+        return (Secrets.pinHash(pin, salt: salt, rounds: pinRounds), false)
     }
 
     /// Locks a user name for `lockWindow`; returns until when.

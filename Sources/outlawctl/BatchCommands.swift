@@ -41,16 +41,25 @@ struct BatchCommand: ParsableCommand {
 
         struct Detail: Encodable {
             let batch: BatchSummary
+            /// The login that proved the collector; absent when the batch was taken without a ticket.
+            let proof: BatchProof?
             let events: [StoredEvent]
         }
 
         func run() throws {
-            guard let (summary, events) = try options.openStore().batchDetail(device: device, id: id) else {
+            let store = try options.openStore()
+            guard let (summary, events) = try store.batchDetail(device: device, id: id) else {
                 throw StoreError("no batch \(id) from device \(device)")
             }
-            if json { return try printJSON(Detail(batch: summary, events: events)) }
+            let proof = try store.proof(device: device, batchID: id)
+            if json { return try printJSON(Detail(batch: summary, proof: proof, events: events)) }
             print("batch \(summary.id) from \(summary.device)")
             print("collected by: \(summary.user)   license: \(summary.license)   received: \(formatDate(summary.receivedAt))")
+            if let proof {
+                print("proved by: \(summary.user)'s login on \(proof.device) at \(formatDate(proof.issuedAt)) (ticket \(proof.ticket), audit login.ticket; covers until \(formatDate(proof.expiresAt)))")
+            } else {
+                print("proved by: no login ticket (taken while server.require_login_ticket was off)")
+            }
             print("state: \(summary.state)   events: \(summary.events.total) (pending \(summary.events.pending), uploaded \(summary.events.uploaded), failed \(summary.events.failed))   scan warnings: \(summary.warnings.count)")
             if let reason = summary.heldReason { print("held: \(reason)") }
             print("")

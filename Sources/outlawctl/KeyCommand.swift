@@ -27,9 +27,12 @@ struct KeyCommand: ParsableCommand {
                 MetrcClient(configuration: MetrcClientConfiguration(baseURL: $0.1, vendorKey: $0.0,
                                                                     requestTimeout: min(configuration.metrc.requestTimeoutSeconds, 20)))
             }
-            let service = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys, allowUnsealedKeys: configuration.store.allowUnsealedKeys)
-            let outcome = try blocking { try await service.set(user: user, key: key, actor: operatorName()) }
+            let service = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys,
+                                     allowUnsealedKeys: configuration.store.allowUnsealedKeys)
+            // The client is shut down whatever happens: AsyncHTTPClient traps on a client dropped while running.
+            let result = Result { try blocking { try await service.set(user: user, key: key, actor: operatorName()) } }
             try? blocking { try await client?.shutdown() }
+            let outcome = try result.get()
             switch outcome {
             case .rejected:
                 throw StoreError("Metrc refused this key (…\(key.suffix(4))); nothing was stored")

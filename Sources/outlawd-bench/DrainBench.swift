@@ -92,6 +92,7 @@ enum DrainBench {
         let plantGroups = plantTags / perBatch
         let packageGroups = packageTags / perBatch
         let cycle = plantGroups + packageGroups
+        let (client, _) = try await daemon.session(device: "HH-DRAIN", token: token)
         var lines: [String] = []
         let now = Date().timeIntervalSince1970
         for b in 0..<batchCount {
@@ -101,7 +102,8 @@ enum DrainBench {
             var items: [String] = []
             for i in 0..<perBatch {
                 let seq = i + 1
-                let at = EventMix.rfc3339(now - Double(batchCount * perBatch - b * perBatch - i), offsetMinutes: -480)
+                // Within the login ticket's span (10 minutes before the login at most): order is by arrival anyway.
+                let at = EventMix.rfc3339(now - Double(batchCount * perBatch - b * perBatch - i) / 1000, offsetMinutes: -480)
                 if position < plantGroups {
                     let tag = seeded.plantLabels[position * perBatch + i]
                     let room = round % 2 == 0 ? "Flower Room 1" : "Flower Room 2"
@@ -119,9 +121,8 @@ enum DrainBench {
                     }
                 }
             }
-            lines.append(#"{"op":"batch","id":"drain-\#(b)","user":"\#(user)","events":[\#(items.joined(separator: ","))]}"#)
+            lines.append(#"{"op":"batch","id":"drain-\#(b)","user":"\#(user)","ticket":"\#(client.tickets[user] ?? "")","events":[\#(items.joined(separator: ","))]}"#)
         }
-        let (client, _) = try await daemon.session(device: "HH-DRAIN", token: token)
         var sent = 0
         var answered = 0
         while answered < lines.count {

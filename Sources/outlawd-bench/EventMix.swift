@@ -53,17 +53,24 @@ enum EventMix {
 
     /// The user of a batch: jane and john take turns.
     static func user(batch: Int) -> String { batch % 2 == 0 ? "jane" : "john" }
+    /// The PIN of both bench users.
+    static let pin = "4821"
+
 
     /// One whole `batch` line (with its `\n`) for handheld `handheld`'s batch number `batch`. `at` of event `i` is
     /// `collectedAt` minus the events still to come, in seconds, written in the facility's offset (-08:00).
     static func batchLine(id: String, handheld: Int, batch: Int, events: Int, plants: Int, packages: Int,
-                          collectedAt: Double) -> [UInt8] {
+                          collectedAt: Double, tickets: [String: String] = [:]) -> [UInt8] {
         var out = ""
         out.reserveCapacity(events * 200 + 100)
         out += #"{"op":"batch","id":""#
         out += id
         out += #"","user":""#
         out += user(batch: batch)
+        if let ticket = tickets[user(batch: batch)] {
+            out += #"","ticket":""#
+            out += ticket
+        }
         out += #"","events":["#
         let first = batch &* events
         for seq in 1...events {

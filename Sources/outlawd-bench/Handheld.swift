@@ -125,6 +125,16 @@ enum Handheld {
         if let object = try? JSONSerialization.jsonObject(with: Data(welcome.utf8)) as? [String: Any], let w = object["window"] as? Int {
             window = min(window, w)
         }
+        // The crew logs in on the handheld first: every batch carries its collector's ticket.
+        var tickets: [String: String] = [:]
+        for user in ["jane", "john"] {
+            try link.send(Array((#"{"op":"login","user":"\#(user)","pin":"\#(EventMix.pin)"}"# + "\n").utf8))
+            guard let answer = try link.readLine(timeout: 30),
+                  let object = try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any],
+                  let ticket = object["ticket"] as? String
+            else { throw BenchError("\(plan.device): login of \(user) failed") }
+            tickets[user] = ticket
+        }
 
         // The common start, on this process's monotonic clock; paced, sending begins a warm-up before it.
         let wallNow = Date().timeIntervalSince1970
@@ -153,7 +163,8 @@ enum Handheld {
         func sendNext(dueAt: Double) throws {
             let id = "\(plan.idPrefix)-\(plan.index)-\(batch)"
             let line = EventMix.batchLine(id: id, handheld: plan.index, batch: batch, events: plan.eventsPerBatch,
-                                          plants: plan.plants, packages: plan.packages, collectedAt: Date().timeIntervalSince1970)
+                                          plants: plan.plants, packages: plan.packages, collectedAt: Date().timeIntervalSince1970,
+                                          tickets: tickets)
             let stamp = plan.mode == .paced ? dueAt : monotonic()
             try link.send(line)
             inFlight.append(stamp)

@@ -85,6 +85,10 @@ struct Outlawd: AsyncParsableCommand {
                    onReady: @escaping @Sendable (Int) -> Void = { _ in }) async {
         do {
             try await Daemon(configuration: configuration, credentials: credentials, logger: logger).run(onReady: onReady)
+        } catch let error as ConfigError {
+            // A configuration that cannot run (e.g. plain TCP on a network address): exit 2, one line.
+            logger.critical("outlawd cannot start: \(error)")
+            Outlawd.fail("outlawd: \(error)", code: 2)
         } catch {
             logger.critical("outlawd stopped: \(error)")
             Outlawd.fail("outlawd: \(error)", code: 1)

@@ -13,8 +13,11 @@ struct DevModeTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let (client, welcome) = try await daemon.session(device: "HH-DEMO", token: token)
         #expect(welcome["op"] as? String == "welcome")
+        // Dev mode keeps the production default: a batch carries its collector's login ticket.
+        let login = try await client.login("jane", pin: "1234")
+        #expect(login["ok"] as? Bool == true && login["ticket"] is String, "\(login)")
         try client.send(json: ["op": "batch", "id": "dev-1", "user": "jane", "events": [
-            ["seq": 1, "type": "plant.move", "at": "2026-11-28T14:03:11-08:00", "plant": "1A4FF0100000022000000001",
+            ["seq": 1, "type": "plant.move", "at": ISO8601DateFormatter().string(from: Date()), "plant": "1A4FF0100000022000000001",
              "location": "Flower Room 1"],
         ]])
         let ack = try await client.readJSON()

@@ -214,6 +214,17 @@ struct RealSystemdTests {
             """.write(toFile: work + "/outlawd.toml", atomically: true, encoding: .utf8)
         try "vendor-key-for-tests\n".write(toFile: work + "/metrc-vendor-key", atomically: true, encoding: .utf8)
         try "default-key-for-tests\n".write(toFile: work + "/metrc-default-key", atomically: true, encoding: .utf8)
+        // The unit loads these two as well and does not start without them: a store key, and a TLS key this
+        // configuration leaves unused (no tls_certificate_file: plain TCP, which loopback allows).
+        try (String(repeating: "5a", count: 32) + "\n").write(toFile: work + "/outlawd-store-key", atomically: true, encoding: .utf8)
+        try "unused: no tls_certificate_file\n".write(toFile: work + "/outlawd-tls-key", atomically: true, encoding: .utf8)
+    }
+
+    /// systemd-box options putting writeOutlawdFiles' four credentials where the unit loads them from.
+    static func credentialFiles(work: String) -> [String] {
+        ["metrc-vendor-key", "metrc-default-key", "outlawd-store-key", "outlawd-tls-key"].flatMap {
+            ["--file", work + "/" + $0 + ":/etc/outlawd/credentials/" + $0]
+        }
     }
 
     @Test(.enabled(if: RealSystemdTests.outlawdBuilt, "outlawd/outlawctl not built next to the test runner yet"))
@@ -239,9 +250,7 @@ struct RealSystemdTests {
             "--bind", build + "/outlawd:/usr/local/bin/outlawd",
             "--bind", build + "/outlawctl:/usr/local/bin/outlawctl",
             "--file", work + "/outlawd.toml:" + config,
-            "--file", work + "/metrc-vendor-key:/etc/outlawd/credentials/metrc-vendor-key",
-            "--file", work + "/metrc-default-key:/etc/outlawd/credentials/metrc-default-key",
-        ])
+        ] + Self.credentialFiles(work: work))
         do {
             // outlawd creates and migrates its store; outlawctl only opens one that exists.
             let started = try await box.run(["systemctl", "start", "outlawd.service"])
@@ -268,21 +277,19 @@ struct RealSystemdTests {
             #expect(try await box.output(["systemctl", "is-active", "outlawd.socket"]) == "active")
             #expect(try await box.output(["systemctl", "is-active", "outlawd.service"]) == "inactive")
 
-            // A device connects (this starts outlawd through the socket), says hello, sends a batch.
+            // A device connects (this starts outlawd through the socket), says hello, jane logs in, and it sends
+            // her batch with her login's ticket.
             let batchID = "b-\(UInt32.random(in: 0...UInt32.max))"
-            let now = ISO8601DateFormatter().string(from: Date())
-            let session = """
-                {"op":"hello","proto":1,"device":"HH-0042","token":"\(token)","firmware":"3.2.1"}
-                {"op":"batch","id":"\(batchID)","user":"jane","events":[{"seq":1,"type":"plant.scan","at":"\(now)","plant":"1A4000000000000000000001"}]}
-                {"op":"bye"}
-
-                """
-            let answers = try await TestSupport.tcpExchange(port: port, send: session, timeout: .seconds(10), readTimeout: 30)
-            if !answers.contains(#""op":"welcome""#) {
-                let journal = try await box.output(["journalctl", "--no-pager", "-u", "outlawd", "-n", "40"])
-                Issue.record("no welcome from outlawd (got \(answers.debugDescription)); its journal:\n\(journal)")
+            let answer = try await TestSupport.offPool { () -> String in
+                let (conn, result) = Handheld.open(port: port)
+                guard let conn else { return "connect: \(result)" }
+                return conn.oneBatch(token: token, id: batchID)
             }
-            #expect(answers.contains(#""op":"ack""#) && answers.contains(batchID), "\(answers)")
+            if answer != "ack" {
+                let journal = try await box.output(["journalctl", "--no-pager", "-u", "outlawd", "-n", "40"])
+                Issue.record("batch \(batchID): \(answer); outlawd's journal:\n\(journal)")
+            }
+            #expect(answer == "ack")
 
             #expect(try await box.output(["systemctl", "is-active", "outlawd.service"]) == "active")
             let status = try await box.show("outlawd.service", "StatusText")
@@ -304,7 +311,7 @@ struct RealSystemdTests {
 
             // The credentials were delivered to the service.
             let credentials = try await box.output(["ls", "/run/credentials/outlawd.service"])
-            #expect(credentials.split(separator: "\n").sorted() == ["metrc-default-key", "metrc-vendor-key"])
+            #expect(credentials.split(separator: "\n").sorted() == ["metrc-default-key", "metrc-vendor-key", "outlawd-store-key", "outlawd-tls-key"])
 
             // Watchdog: a SIGSTOPped daemon is killed and restarted.
             let firstPID = try await box.show("outlawd.service", "MainPID")

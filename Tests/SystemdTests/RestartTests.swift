@@ -32,9 +32,7 @@ struct RestartTests {
             "--bind", build + "/outlawd:/usr/local/bin/outlawd",
             "--bind", build + "/outlawctl:/usr/local/bin/outlawctl",
             "--file", work + "/outlawd.toml:" + config,
-            "--file", work + "/metrc-vendor-key:/etc/outlawd/credentials/metrc-vendor-key",
-            "--file", work + "/metrc-default-key:/etc/outlawd/credentials/metrc-default-key",
-        ])
+        ] + RealSystemdTests.credentialFiles(work: work))
         do {
             let admin = [
                 "systemd-run", "--wait", "--pipe", "--quiet", "-p", "DynamicUser=yes", "-p", "User=outlawd",
@@ -116,12 +114,14 @@ struct RestartTests {
 
 /// A handheld that keeps up to `depth` batches in flight, as the contract's pipelining allows: answers come
 /// in request order; when the daemon ends the connection, it reconnects and sends again every batch not yet
-/// acknowledged (a batch the daemon had committed comes back as a duplicate ack, never stored twice).
+/// acknowledged (a batch the daemon had committed comes back as a duplicate ack, never stored twice). jane
+/// logs in once, on the first connection: her ticket stays good on every later one, across restarts.
 enum PipeliningHandheld {
     static func loop(port: UInt16, token: String, depth: Int, run: HandheldRun) -> HandheldReport {
         var report = HandheldReport()
         let deadline = ContinuousClock.now + .seconds(180)
         var conn: Handheld?
+        var ticket: String?
         var inFlight: [(id: String, line: String, firstSent: ContinuousClock.Instant)] = []
         var number = 0
         while ContinuousClock.now < deadline {
@@ -136,6 +136,14 @@ enum PipeliningHandheld {
                 guard c.hello(token: token) else {
                     report.closedByServer += 1
                     continue
+                }
+                if ticket == nil {
+                    switch c.login() {
+                    case .success(let t): ticket = t
+                    case .failure(let failure):
+                        report.failures.append(failure.description)
+                        return report
+                    }
                 }
                 conn = c
                 // Everything not acknowledged goes again, in order.
@@ -155,7 +163,7 @@ enum PipeliningHandheld {
             while inFlight.count < depth, !run.stopRequested, !sendFailed {
                 number += 1
                 let id = "b-pipe-\(number)-\(UInt32.random(in: 0...UInt32.max))"
-                let line = Handheld.batch(id)
+                let line = Handheld.batch(id, ticket: ticket)
                 inFlight.append((id, line, .now))
                 report.batches += 1
                 sendFailed = !c.send(line)
