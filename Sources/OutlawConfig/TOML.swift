@@ -46,10 +46,17 @@ public enum TOMLParser {
             }
             let keyText = String(line[..<eq]).trimmingCharacters(in: .whitespaces)
             var valueText = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
-            // Multi-line arrays: keep reading until the brackets balance.
-            while valueText.hasPrefix("["), !bracketsBalanced(valueText), index < lines.count {
-                valueText += " " + stripComment(lines[index]).trimmingCharacters(in: .whitespaces)
-                index += 1
+            // Multi-line arrays: keep reading until the brackets balance, scanning each line once (rescanning the
+            // whole value at every line took minutes for an array of 100 KB).
+            if valueText.hasPrefix("[") {
+                var balance = BracketBalance()
+                balance.scan(valueText)
+                while !balance.isBalanced, index < lines.count {
+                    let more = " " + stripComment(lines[index]).trimmingCharacters(in: .whitespaces)
+                    balance.scan(more)
+                    valueText += more
+                    index += 1
+                }
             }
             line = valueText
             let key = try parseKey(keyText, line: lineNumber)
@@ -89,17 +96,36 @@ public enum TOMLParser {
     }
 
     static func bracketsBalanced(_ text: String) -> Bool {
+        var balance = BracketBalance()
+        balance.scan(text)
+        return balance.isBalanced
+    }
+
+    /// The bracket depth of a value read so far, outside quotes; fed piece by piece.
+    struct BracketBalance {
         var depth = 0
         var inString: Character?
-        for c in text {
-            if let q = inString { if c == q { inString = nil } } else if c == "\"" || c == "'" { inString = c } else if c == "[" { depth += 1 } else if c == "]" { depth -= 1 }
+
+        var isBalanced: Bool { depth <= 0 }
+
+        mutating func scan(_ text: String) {
+            for c in text {
+                if let q = inString { if c == q { inString = nil } } else if c == "\"" || c == "'" { inString = c } else if c == "[" { depth += 1 } else if c == "]" { depth -= 1 }
+            }
         }
-        return depth <= 0
     }
+
+    /// Keys and table names of more parts than this are refused: inserting copies the rest of the path at each
+    /// part, so a key of 60,000 parts took 24 GB.
+    static let maximumKeyParts = 64
 
     static func parseKey(_ text: String, line: Int) throws(TOMLError) -> [String] {
         var parts: [String] = []
-        for raw in text.split(separator: ".", omittingEmptySubsequences: false) {
+        let raws = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard raws.count <= maximumKeyParts else {
+            throw TOMLError(line: line, message: "a key has more than \(maximumKeyParts) parts")
+        }
+        for raw in raws {
             let part = raw.trimmingCharacters(in: .whitespaces)
             if part.count >= 2, part.hasPrefix("\""), part.hasSuffix("\"") {
                 parts.append(String(part.dropFirst().dropLast()))
@@ -142,9 +168,14 @@ public enum TOMLParser {
     }
 
     struct Scanner {
+        /// Arrays nested deeper than this are refused: each level is a recursion, and tens of thousands of `[`
+        /// overflowed the stack (found by Fuzz/TOML); a configuration needs one level.
+        static let maximumArrayDepth = 64
+
         let text: [Character]
         let line: Int
         var i = 0
+        var arrayDepth = 0
 
         init(text: [Character], line: Int) {
             self.text = text
@@ -216,6 +247,9 @@ public enum TOMLParser {
         }
 
         mutating func array() throws(TOMLError) -> TOMLValue {
+            guard arrayDepth < Self.maximumArrayDepth else { throw fail("arrays are nested more than \(Self.maximumArrayDepth) deep") }
+            arrayDepth += 1
+            defer { arrayDepth -= 1 }
             i += 1
             var items: [TOMLValue] = []
             while true {
@@ -233,9 +267,10 @@ public enum TOMLParser {
         }
 
         mutating func boolean() throws(TOMLError) -> TOMLValue {
-            let rest = String(text[i...])
-            if rest.hasPrefix("true") { i += 4; return .boolean(true) }
-            if rest.hasPrefix("false") { i += 5; return .boolean(false) }
+            // Not a copy of the rest of the line: that made an array of booleans quadratic (45 s for 16 KB).
+            let rest = text[i...]
+            if rest.starts(with: "true") { i += 4; return .boolean(true) }
+            if rest.starts(with: "false") { i += 5; return .boolean(false) }
             throw fail("expected true or false (strings need quotes)")
         }
 
