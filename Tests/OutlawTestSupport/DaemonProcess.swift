@@ -90,7 +90,13 @@ public final class DaemonProcess: @unchecked Sendable {
         try process.run()
         current = process
         let deadline = Date().addingTimeInterval(60)
+        let toJournal = environment["OUTLAWD_LOG_TARGET"] == "journal"
         while Date() < deadline {
+            // Logging to the journal, the daemon says where it listens there: its PORT field.
+            if toJournal, let port = Self.journalPort(pid: process.processIdentifier) {
+                self.port = port
+                return
+            }
             let text = output.withLock { $0 }
             if text.contains(readyLine), let range = text.range(of: #"listening for devices.*port=(\d+)|port=(\d+).*listening for devices"#, options: .regularExpression) {
                 let line = String(text[range])
@@ -108,6 +114,25 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     private var current: Process?
+
+    static func journalPort(pid: Int32) -> Int? {
+        let journalctl = Process()
+        journalctl.executableURL = URL(fileURLWithPath: "/usr/bin/journalctl")
+        journalctl.arguments = ["--no-pager", "-o", "json", "_PID=\(pid)", "MESSAGE=listening for devices"]
+        let pipe = Pipe()
+        journalctl.standardOutput = pipe
+        journalctl.standardError = FileHandle.nullDevice
+        guard (try? journalctl.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        journalctl.waitUntilExit()
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            if let entry = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+               let port = (entry["PORT"] as? String).flatMap(Int.init) {
+                return port
+            }
+        }
+        return nil
+    }
 
     /// Everything the daemon wrote to stdout and stderr so far.
     public var log: String { output.withLock { $0 } }
