@@ -360,7 +360,17 @@ struct DeviceConnection {
         guard let handler = services.setKeyHandler else {
             return .now(.error(.unavailable, "this daemon does not manage Metrc keys yet"))
         }
-        return .work({ await handler(request, device) })
+        let logger = self.logger
+        let remote = self.remote
+        return .work({
+            let reply = await handler(request, device)
+            // A set_key's PIN check is a login too: its failures are journal lines like a login's.
+            if case .string(let code)? = reply["code"], code == "bad_credentials" || code == "locked" {
+                logger.notice("set_key refused: \(code == "locked" ? "the actor's name is locked" : "wrong PIN or unknown actor")",
+                              metadata: ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(request.actor))"])
+            }
+            return reply
+        })
     }
 
     /// Streamed by the writer, so it starts only once every earlier answer is written (hence every earlier
