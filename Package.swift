@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Wire messages, framing and event validation: pure, no I/O.
@@ -30,11 +32,13 @@ let package = Package(
         // SQLite store: schema, migrations, queries.
         .target(name: "OutlawStore", dependencies: [
             "OutlawProtocol", "CLibCrypto",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The device-facing TCP server (SwiftNIO).
         .target(name: "DeviceServer", dependencies: [
             "OutlawProtocol", "OutlawStore",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -44,6 +48,7 @@ let package = Package(
         // Metrc v2 client: endpoints, bodies, auth, error decoding.
         .target(name: "Metrc", dependencies: [
             "OutlawProtocol",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -52,6 +57,7 @@ let package = Package(
         // Turns stored events into Metrc calls and records outcomes.
         .target(name: "Upload", dependencies: [
             "OutlawProtocol", "OutlawStore", "Metrc",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -77,8 +83,20 @@ let package = Package(
         ]),
         // Personal Metrc keys (set_key, outlawctl key) and reading the daemon's credentials: what both executables share.
         .target(name: "OutlawKeys", dependencies: ["OutlawProtocol", "OutlawConfig", "OutlawStore", "Metrc"]),
+        // /metrics: swift-metrics' backend (swift-prometheus) and the HTTP endpoint Prometheus scrapes (SwiftNIO HTTP/1).
+        .target(name: "OutlawMetrics", dependencies: [
+            "OutlawProtocol",  // MessageID, for the endpoint's journal lines
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The daemon's wiring: configuration to running services.
         .target(name: "OutlawDaemon", dependencies: [
+            "OutlawMetrics", .product(name: "Metrics", package: "swift-metrics"),
             "OutlawProtocol", "OutlawConfig", "OutlawStore", "OutlawKeys", "DeviceServer", "Metrc", "Upload", "Systemd",
             "Reference",
             .product(name: "Logging", package: "swift-log"),
@@ -89,7 +107,7 @@ let package = Package(
         // `outlawd --dev`: the demo store and users, an embedded Metrc sandbox, a config for outlawctl.
         .target(name: "OutlawDev", dependencies: ["OutlawDaemon", "OutlawConfig", "OutlawStore", "MetrcSandbox"]),
         .executableTarget(name: "outlawd", dependencies: [
-            "OutlawDaemon", "OutlawDev", "OutlawKeys",
+            "OutlawDaemon", "OutlawDev", "OutlawKeys", "OutlawMetrics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "outlawctl", dependencies: [
@@ -97,14 +115,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "metrc-sandbox", dependencies: [
-            "MetrcSandbox",
+            "MetrcSandbox", "OutlawProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The benchmark (scripts/bench): the real daemon under load, figures printed.
         .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport", "OutlawStore", "OutlawProtocol", "Metrc", "Reference", .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         // The simulated handheld behind scripts/demo: a shift streamed to `outlawd --dev`, then who signed what at Metrc.
         .executableTarget(name: "outlaw-handheld", dependencies: [
-            "OutlawConfig", "OutlawTestSupport",
+            "OutlawConfig", "OutlawProtocol", "OutlawTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Helpers for tests: temp dirs, spawning the real binaries, a line client.
@@ -125,6 +143,10 @@ let package = Package(
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawDev"]),
         .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),
+        .testTarget(name: "OutlawMetricsTests", dependencies: [
+            "OutlawMetrics", "Metrc", "OutlawTestSupport",
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "DeviceServer", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),

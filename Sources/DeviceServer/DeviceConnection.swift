@@ -130,7 +130,7 @@ struct DeviceConnection {
                     } catch .stalled {
                         // The device sends and never reads: the writer waits on its socket forever, so close it.
                         logger.notice("closed a device connection that read none of its answers for \(Int(configuration.idleTimeout)) seconds",
-                                      metadata: deviceMetadata(session))
+                                      metadata: MessageID.connectionStalled.metadata(deviceMetadata(session)))
                         channel.channel.close(promise: nil)
                         break
                     } catch {
@@ -204,7 +204,8 @@ struct DeviceConnection {
         guard let device else {
             // The same answer for unknown, disabled and wrong token: nothing to learn by probing.
             answer.yield(.now(.error(.unauthorized, "device not recognised")))
-            logger.notice("refused a device", metadata: ["remote": "\(remote)", "device": "\(Names.shown(hello.device))"])
+            logger.notice("refused a device",
+                          metadata: MessageID.deviceRefused.metadata(["remote": "\(remote)", "device": "\(Names.shown(hello.device))"]))
             return false
         }
         preAuth.release()
@@ -246,14 +247,16 @@ struct DeviceConnection {
     private func receiveBatch(_ object: BatchMessage, device: Device, session: inout Session,
                               answer: AsyncStream<Answer>.Continuation) async
     {
+        let received = ContinuousClock.now
         let validated: ValidatedBatch
         switch validator.validate(object, now: Date()) {
         case .failure(let rejection):
             answer.yield(.now(.nack(id: BatchValidator.echoedID(object), rejection)))
-            logger.notice("refused a batch", metadata: deviceMetadata(session).merging([
+            DeviceMetrics.batch(rejection.code.rawValue)
+            logger.notice("refused a batch", metadata: MessageID.batchInvalid.metadata(deviceMetadata(session).merging([
                 "batch_id": "\(Names.shown(BatchValidator.echoedID(object)))", "nack": "\(rejection.code.rawValue)",
                 "reason": "\(Names.shown(rejection.message))",
-            ]) { a, _ in a })
+            ]) { a, _ in a }))
             return
         case .success(let batch):
             validated = batch
@@ -277,6 +280,7 @@ struct DeviceConnection {
         let task = Task<Reply, Never> {
             let outcome = await writer.write(incoming)
             services.answered(events: validated.events.count)
+            DeviceMetrics.answered(outcome, events: validated.events, since: received)
             metadata["batch_id"] = "\(validated.id)"
             metadata["outlaw_user"] = "\(validated.user)"
             metadata["events"] = "\(validated.events.count)"
@@ -291,7 +295,7 @@ struct DeviceConnection {
                 return .ack(id: validated.id, events: events, duplicate: true)
             case .rejected(let rejection):
                 metadata["nack"] = "\(rejection.code.rawValue)"
-                logger.notice("batch refused: \(rejection.message)", metadata: metadata)
+                logger.notice("batch refused: \(rejection.message)", metadata: MessageID.batchRefused.metadata(metadata))
                 return .nack(id: validated.id, rejection)
             }
         }
@@ -367,7 +371,8 @@ struct DeviceConnection {
             // A set_key's PIN check is a login too: its failures are journal lines like a login's.
             if case .string(let code)? = reply["code"], code == "bad_credentials" || code == "locked" {
                 logger.notice("set_key refused: \(code == "locked" ? "the actor's name is locked" : "wrong PIN or unknown actor")",
-                              metadata: ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(request.actor))"])
+                              metadata: (code == "locked" ? MessageID.setKeyActorLocked : MessageID.setKeyWrongPIN).metadata(
+                                  ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(request.actor))"]))
             }
             return reply
         })

@@ -125,7 +125,8 @@ public final class DeviceServer: Service, Sendable {
         let address = channel.remoteAddress?.ipAddress ?? "?"
         let remote = "\(address):\(channel.remoteAddress?.port ?? 0)"
         guard admitted else {
-            logger.warning("refused a connection: too many open", metadata: ["remote": "\(remote)", "max_connections": "\(configuration.maxConnections)"])
+            logger.warning("refused a connection: too many open",
+                           metadata: MessageID.tooManyConnections.metadata(["remote": "\(remote)", "max_connections": "\(configuration.maxConnections)"]))
             await refuse(connection)
             return
         }
@@ -139,8 +140,8 @@ public final class DeviceServer: Service, Sendable {
                 return true
             }) {
                 logger.warning("refusing connections: too many have not said hello (per address or in all)",
-                               metadata: ["remote": "\(remote)", "pre_hello_from_address": "\(preAuth.count(address))",
-                                          "max_unauthenticated_per_address": "\(configuration.maxUnauthenticatedPerAddress)"])
+                               metadata: MessageID.tooManyBeforeHello.metadata(["remote": "\(remote)", "pre_hello_from_address": "\(preAuth.count(address))",
+                                          "max_unauthenticated_per_address": "\(configuration.maxUnauthenticatedPerAddress)"]))
             }
             await refuse(connection)
             return
@@ -168,6 +169,6 @@ final class AcceptErrorHandler: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.error("a device connection could not be accepted: \(error)")
+        logger.error("a device connection could not be accepted: \(error)", metadata: MessageID.acceptFailed.metadata())
     }
 }

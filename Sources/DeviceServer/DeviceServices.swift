@@ -116,8 +116,10 @@ public final class DeviceServices: Sendable {
                                             })
         } catch {
             if checked.load(ordering: .relaxed) { pinCheckEnded(device: device.id, .neither) }
+            DeviceMetrics.loginUnavailable()
             return .error(.unavailable, "the server cannot check PINs right now; retry later")
         }
+        DeviceMetrics.login(attempt.outcome)
         if checked.load(ordering: .relaxed) {
             switch attempt.outcome {
             case .ok, .inactiveUser: pinCheckEnded(device: device.id, .success)
@@ -127,7 +129,7 @@ public final class DeviceServices: Sendable {
         }
         let metadata: Logger.Metadata = ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(user))"]
         if attempt.lockedNow {
-            logger.notice("user name locked after \(Store.maxPINFailures) wrong PINs within 15 minutes", metadata: metadata)
+            logger.notice("user name locked after \(Store.maxPINFailures) wrong PINs within 15 minutes", metadata: MessageID.userLocked.metadata(metadata))
         }
         func refused(_ code: String) -> Reply {
             Reply(op: "login", [("user", .string(user)), ("ok", false), ("code", .string(code))])
@@ -145,13 +147,13 @@ public final class DeviceServices: Sendable {
             }
             return Reply(op: "login", fields)
         case .badCredentials:
-            logger.notice("login refused: wrong PIN or unknown user", metadata: metadata)
+            logger.notice("login refused: wrong PIN or unknown user", metadata: MessageID.loginWrongPIN.metadata(metadata))
             return refused("bad_credentials")
         case .inactiveUser:
-            logger.notice("login refused: the user is disabled", metadata: metadata)
+            logger.notice("login refused: the user is disabled", metadata: MessageID.loginUserDisabled.metadata(metadata))
             return refused("inactive_user")
         case .locked:
-            logger.notice("login refused: the user name is locked", metadata: metadata)
+            logger.notice("login refused: the user name is locked", metadata: MessageID.loginUserLocked.metadata(metadata))
             return refused("locked")
         }
     }

@@ -78,9 +78,9 @@ public final class MetrcClient: Sendable {
             Self.readTally?.count(status: 429)
             let seconds = retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
             readBudget.rateLimited(facility: facility, retryAfter: seconds, attempt: attempt)
-            logger.notice("Metrc answered 429: reads of this facility pause", metadata: [
+            logger.notice("Metrc answered 429: reads of this facility pause", metadata: MessageID.metrcRateLimited.metadata([
                 "license": .string(facility ?? "-"), "retry_after": .string(retryAfter ?? "-"), "attempt": "\(attempt)",
-            ])
+            ]))
             if attempt > configuration.rateLimitedRetries { return result }
         }
     }
@@ -109,6 +109,7 @@ public final class MetrcClient: Sendable {
             result = .failure(redact(Self.describe(error), userKey: userKey))
         }
         let elapsed = ContinuousClock.now - started
+        MetrcMetrics.record(method: method, path: path, result: result, elapsed: elapsed)
         let outcome: String
         switch result {
         case .answer(let status, _, _): outcome = String(status)

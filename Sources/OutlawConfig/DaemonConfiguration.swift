@@ -98,12 +98,31 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var users: [String] = []
     }
 
+    /// `[log]`: how much the daemon logs; a reload applies it.
+    public struct Log: Sendable, Equatable {
+        /// A swift-log level name (trace, debug, info, notice, warning, error, critical); nil: info, or debug with
+        /// `OUTLAWD_DEBUG=1`.
+        public var level: String?
+
+        /// swift-log's level names, least severe first.
+        public static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    }
+
+    /// `[metrics]`: where the Prometheus endpoint (`/metrics`) listens; `listen = ""` turns it off.
+    public struct Metrics: Sendable, Equatable {
+        public var enabled = true
+        public var host = "127.0.0.1"
+        public var port = 9742
+    }
+
     public var server = Server()
     public var store = StoreSettings()
     public var facility = Facility()
     public var metrc = Metrc()
     public var review = Review()
     public var keys = Keys()
+    public var metrics = Metrics()
+    public var log = Log()
     /// The file this was read from, if any.
     public var file: String?
 
@@ -152,7 +171,7 @@ extension DaemonConfiguration {
         let reader = TableReader(file: file, folder: folder)
         var config = DaemonConfiguration()
         config.file = file
-        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys"], prefix: nil)
+        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics"], prefix: nil)
 
         if let server = try reader.table(root, "server") {
             try reader.only(server, known: ["listen", "max_line_bytes", "max_batch_events", "window", "idle_timeout_seconds",
@@ -281,6 +300,32 @@ extension DaemonConfiguration {
             if config.keys.warnDays > config.keys.lifetimeDays {
                 throw ConfigError(file: file, key: "keys.warn_days",
                                   problem: "must not exceed keys.lifetime_days (\(config.keys.lifetimeDays)), not \(config.keys.warnDays)")
+            }
+        }
+        if let log = try reader.table(root, "log") {
+            try reader.only(log, known: ["level"], prefix: "log")
+            if let v = try reader.string(log, "log.level") {
+                guard DaemonConfiguration.Log.levels.contains(v) else {
+                    throw ConfigError(file: file, key: "log.level", problem: "must be one of \(DaemonConfiguration.Log.levels.joined(separator: ", ")), not \"\(v)\"")
+                }
+                config.log.level = v
+            }
+        }
+        if let metrics = try reader.table(root, "metrics") {
+            try reader.only(metrics, known: ["listen"], prefix: "metrics")
+            switch metrics["listen"] {
+            case nil:
+                break
+            case .string(let listen)?:
+                if listen.isEmpty {
+                    config.metrics.enabled = false
+                } else if let (host, port) = parseListen(listen) {
+                    (config.metrics.host, config.metrics.port) = (host, port)
+                } else {
+                    throw ConfigError(file: file, key: "metrics.listen", problem: "must be HOST:PORT, e.g. \"127.0.0.1:9742\", or \"\" for no metrics")
+                }
+            case .some:
+                throw ConfigError(file: file, key: "metrics.listen", problem: "must be a string in quotes")
             }
         }
         return config

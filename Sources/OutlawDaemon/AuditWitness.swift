@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OutlawConfig
+import OutlawProtocol
 import OutlawStore
 
 /// Writes the audit chain's head to the journal, a witness the database cannot rewrite: a chain recomputed from
@@ -19,7 +20,7 @@ struct AuditWitness: Sendable {
                             detail: "version=\(Daemon.version) config_sha256=\(Self.hex(digest))")
         } catch {
             // Not fatal: batches are still stored and acknowledged; the missing row is itself visible.
-            logger.error("cannot write the daemon.start audit row: \(error)")
+            logger.error("cannot write the daemon.start audit row: \(error)", metadata: MessageID.auditStartNotRecorded.metadata())
         }
         logHead()
     }
@@ -28,9 +29,10 @@ struct AuditWitness: Sendable {
     func logHead() {
         do {
             guard let head = try store.auditHead() else { return }
-            logger.notice("audit chain head", metadata: ["audit_head_id": "\(head.id)", "audit_head_hash": "\(head.hex)"])
+            logger.notice("audit chain head",
+                          metadata: MessageID.auditHead.metadata(["audit_head_id": "\(head.id)", "audit_head_hash": "\(head.hex)"]))
         } catch {
-            logger.error("cannot read the audit chain's head: \(error)")
+            logger.error("cannot read the audit chain's head: \(error)", metadata: MessageID.auditHeadUnreadable.metadata())
         }
     }
 

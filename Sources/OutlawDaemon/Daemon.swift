@@ -30,6 +30,9 @@ public struct Daemon {
     /// Runs until a stop signal; `onReady` gets the bound device port once the daemon listens and systemd
     /// has been told it is ready.
     public func run(extraServices: [any Service] = [], onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        DaemonLogLevel.apply(configuration)
+        // From here on SIGHUP means reload (`ReloadService`), no longer the default action, which ends the process.
+        let hangups = await Hangups()
         // Checked before anything is opened: a configuration that would listen in clear on the network never starts.
         let deviceConfiguration = try deviceServerConfiguration()
         let seal = try StoreKey.load(configuration)
@@ -38,15 +41,19 @@ public struct Daemon {
         logger.info("store open", metadata: ["path": "\(store.path)"])
         if seal == nil {
             if configuration.store.allowUnsealedKeys {
-                logger.warning("no store key (store.key_file or the outlawd-store-key credential): personal Metrc keys are kept UNSEALED in the store (store.allow_unsealed_keys)")
+                logger.warning("no store key (store.key_file or the outlawd-store-key credential): personal Metrc keys are kept UNSEALED in the store (store.allow_unsealed_keys)",
+                               metadata: MessageID.storeKeyMissingUnsealed.metadata())
             } else {
-                logger.warning("no store key (store.key_file or the outlawd-store-key credential): personal Metrc keys are refused until one is configured")
+                logger.warning("no store key (store.key_file or the outlawd-store-key credential): personal Metrc keys are refused until one is configured",
+                               metadata: MessageID.storeKeyMissing.metadata())
             }
             if let peppered = try? store.pepperedPINCount(), peppered > 0 {
-                logger.error("\(peppered) PINs were set under a store key this daemon does not have: those people cannot log in until it is configured again or their PINs are reset")
+                logger.error("\(peppered) PINs were set under a store key this daemon does not have: those people cannot log in until it is configured again or their PINs are reset",
+                             metadata: MessageID.pepperedPINsWithoutStoreKey.metadata())
             }
         } else if let sealed = try? store.sealPlainKeys(), sealed > 0 {
-            logger.notice("sealed personal Metrc keys stored before the store key was configured", metadata: ["keys": "\(sealed)"])
+            logger.notice("sealed personal Metrc keys stored before the store key was configured",
+                          metadata: MessageID.plainKeysSealed.metadata(["keys": "\(sealed)"]))
         }
         let witness = AuditWitness(store: store, logger: logger)
         witness.recordStart(configuration)
@@ -60,87 +67,51 @@ public struct Daemon {
         let writer = BatchWriter(store: store, minFreeBytes: Int64(configuration.store.minFreeMegabytes) << 20, review: review,
                                  checkScans: configuration.facility.checkScansAgainstReference)
 
-        var client: MetrcClient?
-        var uploader: Uploader?
-        if configuration.metrc.baseURL == nil {
-            logger.error("no Metrc address (metrc.base_url): batches are stored but not uploaded until one is configured")
-        }
-        if let vendorKey = credentials.vendorKey, let baseURL = configuration.metrc.baseURL {
-            let m = configuration.metrc
-            let metrc = MetrcClient(configuration: MetrcClientConfiguration(
-                baseURL: baseURL, vendorKey: vendorKey, requestTimeout: m.requestTimeoutSeconds,
-                readLimits: ReadLimits(perSecondPerFacility: m.getsPerSecondPerFacility, concurrentPerFacility: m.concurrentGetsPerFacility,
-                                       perSecondPerVendorKey: m.getsPerSecondPerVendorKey,
-                                       concurrentPerVendorKey: m.concurrentGetsPerVendorKey)))
-            client = metrc
-            if credentials.defaultKey == nil {
-                logger.warning("no Default Metrc key: users without a personal key wait (held)",
-                               metadata: ["looked_in": "\(credentials.defaultKeySource)"])
-            }
-            uploader = Uploader(
-                store: store, client: metrc, defaultKey: credentials.defaultKey,
-                configuration: UploaderConfiguration(
-                    objectsPerRequest: configuration.metrc.objectsPerRequest, concurrency: configuration.metrc.concurrency,
-                    requirePersonalKeys: configuration.facility.requirePersonalKeys, alertAfterHours: configuration.metrc.alertAfterHours),
-                logger: logger)
-        } else if credentials.vendorKey == nil {
-            logger.error("no Metrc vendor key: batches are stored but not uploaded until one is configured",
-                         metadata: ["looked_in": "\(credentials.vendorKeySource)"])
-        }
-        let wake: @Sendable () -> Void = { [uploader] in uploader?.wake() }
-        let keys = KeyService(store: store, client: client, requirePersonalKeys: configuration.facility.requirePersonalKeys,
-                              allowUnsealedKeys: configuration.store.allowUnsealedKeys, onChange: wake)
-        // Every key checked with Metrc on the [keys] schedule; warnings ahead of expected expiries.
-        let keyPolicy = KeyHealthPolicy(configuration.keys)
-        var keyHealth: KeyHealthMonitor?
-        if let client, let uploader {
-            keyHealth = KeyHealthMonitor(store: store, client: client, uploader: uploader, defaultKey: credentials.defaultKey,
-                                         policy: keyPolicy, logger: logger)
-        }
-        var referenceSync: ReferenceSync?
-        if let client, configuration.metrc.referenceSync {
-            referenceSync = ReferenceSync(
-                store: store, client: client, defaultKey: credentials.defaultKey,
-                configuration: ReferenceSyncConfiguration(
-                    licenses: configuration.facility.licenses, interval: configuration.metrc.syncIntervalSeconds,
-                    fullEvery: configuration.metrc.fullSyncHours * 3600, pagesAtOnce: configuration.metrc.concurrentGetsPerFacility),
-                logger: logger)
+        // Every key checked with Metrc on the [keys] schedule; a reload may change the schedule.
+        let keyPolicy = Reloadable(KeyHealthPolicy(configuration.keys))
+        // The Metrc side: `ReloadService` runs it, and starts or replaces it when a reload brings Metrc keys.
+        let metrc = Reloadable(MetrcServices(configuration: configuration, credentials: credentials, store: store,
+                                             keyPolicy: keyPolicy, logger: logger))
+        // No Metrc address or keys (a fresh installation): said once, naming the files; `outlawctl status` shows it too.
+        Daemon.announceUploadGaps(configuration, credentials: credentials, store: store, logger: logger)
+        let wake: @Sendable () -> Void = { metrc.value?.uploader.wake() }
+        // Made for each use: the Metrc client that checks keys comes with the Metrc side, which a reload may start.
+        let keys: @Sendable () -> KeyService = { [requirePersonalKeys = configuration.facility.requirePersonalKeys,
+                                                   allowUnsealedKeys = configuration.store.allowUnsealedKeys] in
+            KeyService(store: store, client: metrc.value?.client, requirePersonalKeys: requirePersonalKeys,
+                       allowUnsealedKeys: allowUnsealedKeys, onChange: wake)
         }
         let pull = ReferencePull(store: store, defaultLicense: configuration.facility.license, licenses: configuration.facility.licenses)
         let services = DeviceServices(
             store: store, writer: writer,
-            metrcKeyStatus: { user in await keys.loginStatus(user, policy: keyPolicy) },
-            setKeyHandler: { message, _ in await keys.handle(message) },
+            metrcKeyStatus: { user in await keys().loginStatus(user, policy: keyPolicy.value) },
+            setKeyHandler: { message, _ in await keys().handle(message) },
             pullHandler: { request, sink in await pull.answer(request, send: sink.send) },
             onBatchStored: wake)
         let group = MultiThreadedEventLoopGroup.singleton
         let server = DeviceServer(configuration: deviceConfiguration, services: services, logger: logger, group: group)
-        let systemd = SystemdService(server: server, services: services, store: store, uploader: uploader, witness: witness,
+        let systemd = SystemdService(server: server, services: services, store: store, uploader: { metrc.value?.uploader }, witness: witness,
                                      eventLoop: group.next(), logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60,
                                      onReady: onReady)
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads stop.
-        if let uploader { list.append(.init(service: uploader)) }
-        if let keyHealth { list.append(.init(service: keyHealth)) }
-        if let referenceSync { list.append(.init(service: referenceSync)) }
+        // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads
+        // (run by the reload service) stop.
+        list.append(.init(service: ReloadService(configuration: configuration, hangups: hangups, writer: writer, keyPolicy: keyPolicy,
+                                                 metrc: metrc, store: store, logger: logger)))
         list.append(.init(service: server))
+        list += DaemonMetrics.services(configuration, store: store, services: services, policy: { keyPolicy.value },
+                                       metrc: { metrc.value.map { ($0.defaultKey, $0.referenceSync != nil) } }, logger: logger)
         list += extraServices.map { .init(service: $0) }
         list.append(.init(service: systemd))
         let serviceGroup = ServiceGroup(configuration: .init(services: list, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await serviceGroup.run()
-        } catch {
-            try? await client?.shutdown()
-            throw error
-        }
-        try? await client?.shutdown()
+        // The reload service shuts the Metrc client down once uploads have stopped.
+        try await serviceGroup.run()
     }
 
     /// The socket systemd passed as `devices`, if any; otherwise `server.listen`. TLS 1.2 at least, its key from the
     /// systemd credential `outlawd-tls-key` when there is one; plain TCP beyond this machine only when allowed.
     func deviceServerConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DeviceServerConfiguration {
         let s = configuration.server
-        let file = configuration.file ?? "configuration"
         var listener: DeviceServerConfiguration.Listener = .address(host: s.host, port: s.port)
         var loopbackOnly = DaemonConfiguration.isLoopback(s.host)
         if let fd = try ListenFDs.socket(named: "devices", unsetEnvironment: true) {
@@ -148,34 +119,18 @@ public struct Daemon {
             loopbackOnly = ListenFDs.isLoopback(fd)
             logger.info("using the socket systemd passed (devices)")
         }
-        var tls: NIOSSLContext?
+        // Loaded as `outlawd --check-config` loads it (ConfigCheck.swift).
+        let tls = try DeviceTLS.context(configuration, environment: environment)
         if let certificate = s.tlsCertificateFile {
-            let credential = environment["CREDENTIALS_DIRECTORY"].map { $0 + "/outlawd-tls-key" }
-            let keyFile = credential.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? s.tlsKeyFile
-            guard let keyFile else {
-                throw ConfigError(file: file, key: "server.tls_key_file",
-                                  problem: "TLS needs its private key: the outlawd-tls-key credential or server.tls_key_file")
-            }
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-                var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
-                tlsConfiguration.minimumTLSVersion = .tlsv12
-                tls = try NIOSSLContext(configuration: tlsConfiguration)
-                logger.info("devices connect over TLS (1.2 or newer)", metadata: ["certificate": "\(certificate)"])
-            } catch {
-                throw ConfigError(file: file, key: "server.tls_certificate_file",
-                                  problem: "cannot load the TLS certificate or key: \(error)")
-            }
+            logger.info("devices connect over TLS (1.2 or newer)", metadata: ["certificate": "\(certificate)"])
         } else if !loopbackOnly {
-            guard s.allowPlaintext else {
-                throw ConfigError(file: file, key: "server.tls_certificate_file",
-                                  problem: "devices would connect without TLS on a network address (device tokens and PINs in clear): configure TLS, or set server.allow_plaintext = true")
-            }
-            logger.warning("devices connect WITHOUT TLS (server.allow_plaintext): device tokens, PINs and tickets cross the network in clear")
+            guard s.allowPlaintext else { throw DeviceTLS.plaintextRefusal(configuration) }
+            logger.warning("devices connect WITHOUT TLS (server.allow_plaintext): device tokens, PINs and tickets cross the network in clear",
+                           metadata: MessageID.plaintextDevices.metadata())
         }
         if !s.requireLoginTicket {
-            logger.warning("batches are taken without a login ticket (server.require_login_ticket = false): a device can name any user as a batch's collector")
+            logger.warning("batches are taken without a login ticket (server.require_login_ticket = false): a device can name any user as a batch's collector",
+                           metadata: MessageID.loginTicketsNotRequired.metadata())
         }
         var device = DeviceServerConfiguration(
             listener: listener, maxLineBytes: s.maxLineBytes, maxBatchEvents: s.maxBatchEvents, window: s.window,
@@ -189,5 +144,6 @@ public struct Daemon {
         return device
     }
 
-    public static let version = "0.1.0"
+    /// The one version string of every executable (OutlawBuild), kept here for the daemon's callers.
+    public static let version = OutlawBuild.version
 }

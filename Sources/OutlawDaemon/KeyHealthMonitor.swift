@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrc
 import OutlawKeys
+import OutlawProtocol
 import OutlawStore
 import ServiceLifecycle
 import Synchronization
@@ -15,7 +16,8 @@ final class KeyHealthMonitor: Service, Sendable {
     let client: MetrcClient
     let uploader: Uploader
     let defaultKey: String?
-    let policy: KeyHealthPolicy
+    /// `[keys]`, shared with the login answers; a reload replaces it and each look reads it again.
+    let policySetting: Reloadable<KeyHealthPolicy>
     let logger: Logger
     let clock: @Sendable () -> Date
     /// Between two checks: never more than one in flight, never a burst.
@@ -25,18 +27,20 @@ final class KeyHealthMonitor: Service, Sendable {
     /// After Metrc gave no answer, no check before this (the other keys would get none either).
     private let quietUntil = Mutex<Date?>(nil)
 
-    init(store: Store, client: MetrcClient, uploader: Uploader, defaultKey: String?, policy: KeyHealthPolicy, logger: Logger,
+    init(store: Store, client: MetrcClient, uploader: Uploader, defaultKey: String?, policy: Reloadable<KeyHealthPolicy>, logger: Logger,
          clock: @escaping @Sendable () -> Date = Date.init, pause: Duration = .seconds(1))
     {
         self.store = store
         self.client = client
         self.uploader = uploader
         self.defaultKey = defaultKey
-        self.policy = policy
+        policySetting = policy
         self.logger = logger
         self.clock = clock
         self.pause = pause
     }
+
+    var policy: KeyHealthPolicy { policySetting.value }
 
     /// How often the schedule is looked at: half the interval, from half a second to a minute.
     var tick: Duration { .milliseconds(Int(1000 * max(0.5, min(60, policy.checkInterval / 2)))) }
@@ -61,7 +65,7 @@ final class KeyHealthMonitor: Service, Sendable {
             try await checkDue()
             try warnExpiring()
         } catch {
-            logger.error("key health: cannot read the keys: \(error)")
+            logger.error("key health: cannot read the keys: \(error)", metadata: MessageID.keyHealthUnreadable.metadata())
         }
     }
 
@@ -98,7 +102,8 @@ final class KeyHealthMonitor: Service, Sendable {
             guard let signing = try store.signingKeys(userIDs: [record.userID])[record.userID] else { return true }
             key = signing.key
         } catch {
-            logger.error("cannot read \(record.user)'s personal key to check it: \(error)", metadata: metadata)
+            logger.error("cannot read \(record.user)'s personal key to check it: \(error)",
+                         metadata: MessageID.personalKeyUnreadable.metadata(metadata))
             quiet()
             return false
         }
@@ -112,17 +117,18 @@ final class KeyHealthMonitor: Service, Sendable {
             case .rejected:
                 if let held = try store.markUserKeyRejected(userID: record.userID, setAt: record.setAt, now: now) {
                     logger.error("Metrc refuses \(record.user)'s personal key (scheduled check): their uploads are held until a new key is set (outlawctl key set \(record.user))",
-                                 metadata: metadata.merging(["held": "\(held)"]) { a, _ in a })
+                                 metadata: MessageID.personalKeyRefusedByCheck.metadata(metadata.merging(["held": "\(held)"]) { a, _ in a }))
                 }
             case .unreachable(let why):
                 try store.recordKeyCheck(userID: record.userID, setAt: record.setAt, result: .unreachable, now: now)
                 logger.warning("cannot reach Metrc to check \(record.user)'s personal key; checked again later",
-                               metadata: metadata.merging(["error": "\(why)"]) { a, _ in a })
+                               metadata: MessageID.personalKeyCheckUnreachable.metadata(metadata.merging(["error": "\(why)"]) { a, _ in a }))
                 quiet()
                 return false
             }
         } catch {
-            logger.error("cannot record the check of \(record.user)'s personal key: \(error)", metadata: metadata)
+            logger.error("cannot record the check of \(record.user)'s personal key: \(error)",
+                         metadata: MessageID.personalKeyCheckNotRecorded.metadata(metadata))
         }
         return true
     }
@@ -135,7 +141,7 @@ final class KeyHealthMonitor: Service, Sendable {
                 logger.warning("""
                     \(record.user)'s personal Metrc key \(w.daysLeft < 0 ? "was" : "is") expected to expire \(w.when) (\(w.expires)): \
                     a new key from Metrc's web console, set with outlawctl key set \(record.user), keeps their uploads going
-                    """, metadata: ["outlaw_user": "\(record.user)", "expires": "\(w.expires)", "days_left": "\(w.daysLeft)"])
+                    """, metadata: MessageID.personalKeyExpiring.metadata(["outlaw_user": "\(record.user)", "expires": "\(w.expires)", "days_left": "\(w.daysLeft)"]))
             }
         }
         if let defaultKey, let health = try store.defaultKeyHealth(key: defaultKey) {
@@ -143,7 +149,7 @@ final class KeyHealthMonitor: Service, Sendable {
                 logger.warning("""
                     the facility's Default Metrc key \(w.daysLeft < 0 ? "was" : "is") expected to expire \(w.when) (\(w.expires), \
                     counted from \(policy.day(health.since)), when outlawd first used it): replace the credential before then
-                    """, metadata: ["expires": "\(w.expires)", "days_left": "\(w.daysLeft)"])
+                    """, metadata: MessageID.defaultKeyExpiring.metadata(["expires": "\(w.expires)", "days_left": "\(w.daysLeft)"]))
             }
         }
     }

@@ -2,6 +2,7 @@ import DeviceServer
 import Foundation
 import Logging
 import NIOCore
+import OutlawProtocol
 import OutlawStore
 import Reference
 import ServiceLifecycle
@@ -14,7 +15,9 @@ final class SystemdService: Service, Sendable {
     let server: DeviceServer
     let services: DeviceServices
     let store: Store
-    let uploader: Uploader?
+    /// The uploader running now, if any: a reload may start or replace it.
+    let currentUploader: @Sendable () -> Uploader?
+    var uploader: Uploader? { currentUploader() }
     /// Logs the audit chain's head once a day (the start's head is logged before the services run).
     let witness: AuditWitness
     let eventLoop: any EventLoop
@@ -24,14 +27,14 @@ final class SystemdService: Service, Sendable {
     let maxUploaderStall: TimeInterval
     let onReady: @Sendable (Int) -> Void
 
-    init(server: DeviceServer, services: DeviceServices, store: Store, uploader: Uploader?, witness: AuditWitness,
+    init(server: DeviceServer, services: DeviceServices, store: Store, uploader: @escaping @Sendable () -> Uploader?, witness: AuditWitness,
          eventLoop: any EventLoop, logger: Logger, maxUploaderStall: TimeInterval, onReady: @escaping @Sendable (Int) -> Void)
     {
         self.onReady = onReady
         self.server = server
         self.services = services
         self.store = store
-        self.uploader = uploader
+        currentUploader = uploader
         self.witness = witness
         self.eventLoop = eventLoop
         self.logger = logger
@@ -44,6 +47,8 @@ final class SystemdService: Service, Sendable {
             port = bound
             break
         }
+        // The first report before READY=1 and onReady: `outlawctl status` run as soon as the daemon is up finds it running.
+        _ = try? await Blocking.run { self.report() }
         _ = notifier.ready(status: statusText())
         onReady(port)
         logger.info("ready", metadata: ["status": "\(statusText())"])
@@ -71,7 +76,8 @@ final class SystemdService: Service, Sendable {
     /// STATUS= for systemctl, and the same facts in the store for `outlawctl status`.
     func report() {
         _ = notifier.status(statusText())
-        try? store.recordDaemonStatus(DaemonStatus(pid: getpid(), updatedAt: Date(), connectedDevices: services.connectedDeviceCount))
+        try? store.recordDaemonStatus(DaemonStatus(pid: getpid(), updatedAt: Date(), connectedDevices: services.connectedDeviceCount,
+                                                    version: OutlawBuild.version))
     }
 
     /// The event loop answers a round trip, and the uploader went round recently.
@@ -82,7 +88,8 @@ final class SystemdService: Service, Sendable {
             return false
         }
         if let uploader, Date().timeIntervalSince(uploader.lastHeartbeat) > maxUploaderStall {
-            logger.critical("the uploader has made no progress for \(Int(maxUploaderStall)) s; withholding the watchdog ping")
+            logger.critical("the uploader has made no progress for \(Int(maxUploaderStall)) s; withholding the watchdog ping",
+                            metadata: MessageID.uploaderStalled.metadata())
             return false
         }
         return true

@@ -23,8 +23,9 @@ public final class BatchWriter: Sendable {
     /// Refuse new batches (nack `unavailable`) when the store's disk has less free space than this.
     private let minFreeBytes: Int64
     private let clock: @Sendable () -> Date
-    /// Which uploadable events are stored in `review` rather than `queued` (`[review]`).
-    private let review: ReviewRule
+    /// Which uploadable events are stored in `review` rather than `queued` (`[review]`); a reload replaces it, and
+    /// each transaction reads it once, so a batch is never judged by two rules.
+    private let review: Mutex<ReviewRule>
     /// Check each event's names against the copy of Metrc's lists (`[facility] check_scans_against_reference`).
     private let checkScans: Bool
     // SQLite's commit blocks on fsync: keep that off Swift's small cooperative thread pool.
@@ -36,9 +37,15 @@ public final class BatchWriter: Sendable {
         self.store = store
         self.checkScans = checkScans
         self.minFreeBytes = minFreeBytes
-        self.review = review
+        self.review = Mutex(review)
         self.clock = clock
     }
+
+    /// The review rule batches are stored under now.
+    public var reviewRule: ReviewRule { review.withLock { $0 } }
+
+    /// Batches committed from now on are stored under `rule` (a reload of `[review]`).
+    public func setReviewRule(_ rule: ReviewRule) { review.withLock { $0 = rule } }
 
     /// Returns once the batch is durably committed (or refused); safe to call from many connections at once.
     public func write(_ incoming: IncomingBatch) async -> BatchOutcome {
@@ -86,7 +93,9 @@ public final class BatchWriter: Sendable {
                 outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server's disk is nearly full; retry later") }
             } else {
                 do {
-                    outcomes = try store.commit(group.map(\.0), now: clock(), review: review)
+                    let started = ContinuousClock.now
+                    outcomes = try store.commit(group.map(\.0), now: clock(), review: reviewRule)
+                    StoreMetrics.committed(since: started)
                 } catch {
                     outcomes = group.map { _ in .rejected(code: .unavailable, message: "the server cannot store right now; retry later") }
                 }

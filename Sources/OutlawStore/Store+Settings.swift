@@ -40,11 +40,14 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
     public let pid: Int32
     public let updatedAt: Date
     public let connectedDevices: Int
+    /// The daemon's version (nil from a daemon older than this field).
+    public let version: String?
 
-    public init(pid: Int32, updatedAt: Date, connectedDevices: Int) {
+    public init(pid: Int32, updatedAt: Date, connectedDevices: Int, version: String? = nil) {
         self.pid = pid
         self.updatedAt = updatedAt
         self.connectedDevices = connectedDevices
+        self.version = version
     }
 }
 

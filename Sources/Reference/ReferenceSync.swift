@@ -102,7 +102,7 @@ public final class ReferenceSync: Service, Sendable {
                     : min(self.configuration.interval, 30 * pow(2, Double(min(failures - 1, 10))))
                 nextDue = self.clock().addingTimeInterval(wait)
                 if report.failed {
-                    self.logger.notice("reference sync: next try", metadata: ["retry_in_s": "\(Int(wait))"])
+                    self.logger.notice("reference sync: next try", metadata: MessageID.referenceSyncRetry.metadata(["retry_in_s": "\(Int(wait))"]))
                 }
             }
         }
@@ -115,7 +115,7 @@ public final class ReferenceSync: Service, Sendable {
         guard let defaultKey else {
             let message = "no Default Metrc key: reference data cannot be downloaded"
             _ = try? await Blocking.run { try self.store.setSetting(Self.problemSetting, message) }
-            logger.warning("reference sync skipped: \(message)")
+            logger.warning("reference sync skipped: \(message)", metadata: MessageID.referenceSyncSkipped.metadata())
             let report = SyncReport(startedAt: started, seconds: 0, kinds: [], error: message)
             lastReport.withLock { $0 = report }
             return report
@@ -163,11 +163,11 @@ public final class ReferenceSync: Service, Sendable {
         ]
         let failed = reports.filter { $0.error != nil }
         if failed.isEmpty {
-            logger.info("reference data synced", metadata: metadata)
+            logger.info("reference data synced", metadata: MessageID.referenceSynced.metadata(metadata))
         } else {
             metadata["failed_kinds"] = "\(failed.map(\.kind.rawValue).joined(separator: ","))"
             metadata["error"] = "\(failed[0].error ?? "")"
-            logger.error("reference sync failed; the last good copy is still served", metadata: metadata)
+            logger.error("reference sync failed; the last good copy is still served", metadata: MessageID.referenceSyncFailed.metadata(metadata))
         }
     }
 

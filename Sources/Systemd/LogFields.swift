@@ -25,6 +25,10 @@ public enum LogFields {
     /// What a redacted value is replaced with.
     public static let redacted = "<redacted>"
 
+    /// The metadata key of a message's catalog id (OutlawProtocol's `MessageID.metadataKey`): `MESSAGE_ID=` in the
+    /// journal, where `journalctl -x` finds its explanation; left out of stderr lines, which no catalog explains.
+    public static let messageIDKey = "message_id"
+
     /// A journal field name for a metadata key: upper-cased, every character outside `[A-Z0-9_]`
     /// replaced by `_`, leading underscores dropped (those are journald's trusted fields), a leading
     /// digit prefixed with `F_`, at most 64 characters. Nil when nothing usable is left.

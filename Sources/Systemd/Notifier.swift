@@ -48,10 +48,20 @@ public struct SystemdNotifier: Sendable {
         return send(assignments)
     }
 
-    /// `RELOADING=1`.
+    /// `RELOADING=1` with `MONOTONIC_USEC=` (CLOCK_MONOTONIC now), as systemd's reload protocol asks, and an
+    /// optional `STATUS=`; `READY=1` ends the reload.
     @discardableResult
-    public func reloading() -> NotifyOutcome {
-        send([("RELOADING", "1")])
+    public func reloading(status: String? = nil) -> NotifyOutcome {
+        var assignments: [(String, String)] = [("RELOADING", "1"), ("MONOTONIC_USEC", "\(Self.monotonicMicroseconds())")]
+        if let status { assignments.append(("STATUS", status)) }
+        return send(assignments)
+    }
+
+    /// CLOCK_MONOTONIC in microseconds: the clock systemd compares `MONOTONIC_USEC` with.
+    public static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
     }
 
     /// `WATCHDOG=1`: the keep-alive ping.

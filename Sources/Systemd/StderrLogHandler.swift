@@ -9,7 +9,8 @@ import Musl
 /// A swift-log handler writing one plain line per entry to stderr:
 /// `LEVEL label: message key=value key2="value with spaces"`, metadata sorted by key.
 /// Newlines in the message or values are escaped so one entry is always one line.
-/// Values of ``LogFields/redactedFieldNames`` are replaced.
+/// Values of ``LogFields/redactedFieldNames`` are replaced; ``LogFields/messageIDKey`` is left out (a catalog id
+/// helps only `journalctl -x`, and would only lengthen dev-mode lines).
 public struct StderrLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
@@ -34,7 +35,7 @@ public struct StderrLogHandler: LogHandler {
     /// The line for one entry, without the trailing newline.
     static func format(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
         var line = "\(level.rawValue) \(label): \(escape(message))"
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != LogFields.messageIDKey {
             let text = LogFields.isRedacted(key) ? LogFields.redacted : LogFields.render(value)
             line += " \(key)=\(quoteIfNeeded(text))"
         }

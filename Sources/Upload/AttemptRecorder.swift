@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrc
+import OutlawProtocol
 import OutlawStore
 
 /// Records each upload attempt around its Metrc request (committed before the request leaves, finished with
@@ -60,8 +61,8 @@ struct AttemptRecorder: Sendable {
         let summary = metadata.merging(["uploaded": "\(uploaded)", "failed": "\(failed)", "requeued": "\(retried)"]) { a, _ in a }
         switch outcome {
         case .accepted: logger.info("Metrc accepted \(uploaded) events", metadata: summary)
-        case .rejected: logger.warning("Metrc rejected \(failed) of \(results.count) events", metadata: summary)
-        default: logger.warning("Metrc request failed (\(outcome.rawValue)); will retry", metadata: summary)
+        case .rejected: logger.warning("Metrc rejected \(failed) of \(results.count) events", metadata: MessageID.metrcRejectedEvents.metadata(summary))
+        default: logger.warning("Metrc request failed (\(outcome.rawValue)); will retry", metadata: MessageID.metrcRequestFailed.metadata(summary))
         }
     }
 }

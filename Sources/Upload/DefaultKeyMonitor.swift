@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrc
+import OutlawProtocol
 import OutlawStore
 import Synchronization
 
@@ -51,7 +52,8 @@ final class DefaultKeyMonitor: Sendable {
     /// (`Store.recordDefaultKeyCheck`) for the scheduled checks, `outlawctl key list` and `status`.
     func check() async {
         guard let key else {
-            logger.warning("no Default Metrc key configured: users without a personal key wait (held)")
+            logger.warning("no Default Metrc key configured: users without a personal key wait (held)",
+                           metadata: MessageID.defaultKeyNotConfigured.metadata())
             return
         }
         checkedAt.withLock { $0 = clock() }
@@ -63,15 +65,17 @@ final class DefaultKeyMonitor: Sendable {
         case .rejected:
             result = .refused
             try? store.setDefaultKeyStatus(.rejected)
-            logger.critical("Metrc refuses the facility's Default key: uploads it signs are held until it is replaced")
+            logger.critical("Metrc refuses the facility's Default key: uploads it signs are held until it is replaced",
+                            metadata: MessageID.defaultKeyRefusedByCheck.metadata())
         case .unreachable(let why):
             result = .unreachable
-            logger.warning("cannot reach Metrc to check the Default key; uploads will tell", metadata: ["error": "\(why)"])
+            logger.warning("cannot reach Metrc to check the Default key; uploads will tell",
+                           metadata: MessageID.defaultKeyCheckUnreachable.metadata(["error": "\(why)"]))
         }
         do {
             try store.recordDefaultKeyCheck(key: key, result: result, now: clock())
         } catch {
-            logger.error("cannot record the Default key's check: \(error)")
+            logger.error("cannot record the Default key's check: \(error)", metadata: MessageID.defaultKeyCheckNotRecorded.metadata())
         }
     }
 }

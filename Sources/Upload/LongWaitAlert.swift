@@ -8,14 +8,15 @@ import Synchronization
 final class LongWaitAlert: Sendable {
     let store: Store
     let logger: Logger
-    let afterHours: Double
+    /// `alert_after_hours`; a reload may change it.
+    private let threshold: Mutex<Double>
     private let lastAlert = Mutex<Date?>(nil)
     private let lastCheck = Mutex<Date?>(nil)
 
     init(store: Store, logger: Logger, afterHours: Double) {
         self.store = store
         self.logger = logger
-        self.afterHours = afterHours
+        threshold = Mutex(afterHours)
     }
 
     /// How often the queue is looked at: the uploader calls `check` after every pass, which under load is hundreds
@@ -25,7 +26,12 @@ final class LongWaitAlert: Sendable {
         min(60, afterHours * 3600 / 10)
     }
 
+    var afterHours: Double { threshold.withLock { $0 } }
+
+    func setAfterHours(_ hours: Double) { threshold.withLock { $0 = hours } }
+
     func check(now: Date) {
+        let afterHours = self.afterHours
         let due = lastCheck.withLock { last in
             if let last, now.timeIntervalSince(last) < Self.checkInterval(afterHours: afterHours) { return false }
             last = now
@@ -37,9 +43,9 @@ final class LongWaitAlert: Sendable {
         let hours = now.timeIntervalSince(oldest) / 3600
         guard hours >= afterHours else { return }
         lastAlert.withLock { $0 = now }
-        logger.warning("events have waited \(Int(hours)) hours for Metrc", metadata: [
+        logger.warning("events have waited \(Int(hours)) hours for Metrc", metadata: MessageID.longWait.metadata([
             "oldest_received": "\(Timestamp.format(oldest))", "oldest_event": "\(stats.oldestWaitingEvent ?? "")",
             "waiting": "\(stats.waiting)", "held": "\(stats.held)", "review": "\(stats.review)", "held_users": "\(stats.heldUsers.joined(separator: ","))",
-        ])
+        ]))
     }
 }

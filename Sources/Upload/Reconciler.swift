@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrc
+import OutlawProtocol
 import OutlawStore
 
 /// Before a write with an unknown outcome is sent again, asks Metrc whether it was applied, with the read-back
@@ -58,17 +59,18 @@ struct Reconciler: Sendable {
             }, now: now)
             try store.resolve(found.undecided.map { ($0.0.id, .held(code: .readBackUndecided, reason: $0.1)) }, now: now)
         } catch {
-            logger.error("cannot record a read-back: \(error)")
+            logger.error("cannot record a read-back: \(error)", metadata: MessageID.readBackNotRecorded.metadata())
             return []
         }
         let resend = Set(found.notApplied)
         sendable += events.filter { resend.contains($0.id) }
-        logger.notice("read Metrc back for writes with an unknown outcome", metadata: [
+        logger.notice("read Metrc back for writes with an unknown outcome", metadata: MessageID.readBack.metadata([
             "events": "\(events.count)", "applied": "\(found.applied.count)", "not_applied": "\(found.notApplied.count)",
             "unreadable": "\(found.unreadable.count)", "undecided": "\(found.undecided.count)",
-        ])
+        ]))
         for (event, reason) in found.undecided {
-            logger.error("held for a person: \(reason)", metadata: ["event": "\(event.id)", "held_code": "\(HoldCode.readBackUndecided.rawValue)"])
+            logger.error("held for a person: \(reason)",
+                         metadata: MessageID.readBackUndecided.metadata(["event": "\(event.id)", "held_code": "\(HoldCode.readBackUndecided.rawValue)"]))
         }
         return sendable.sorted { $0.id < $1.id }
     }

@@ -75,11 +75,11 @@ public final class Uploader: Service, Sendable {
             let (inFlight, held) = try store.recoverAfterRestart(now: clock())
             if inFlight > 0 {
                 logger.warning("events were being uploaded when outlawd stopped; their outcome is checked before any resend",
-                               metadata: ["events": "\(inFlight)"])
+                               metadata: MessageID.uploadsInterrupted.metadata(["events": "\(inFlight)"]))
             }
             if held > 0 { logger.info("held events are checked again", metadata: ["events": "\(held)"]) }
         } catch {
-            logger.error("cannot recover the upload queue: \(error)")
+            logger.error("cannot recover the upload queue: \(error)", metadata: MessageID.uploadQueueNotRecovered.metadata())
         }
         await defaultKey.check()
         await cancelWhenGracefulShutdown {
@@ -90,7 +90,7 @@ public final class Uploader: Service, Sendable {
                 do {
                     worked = try await self.round()
                 } catch {
-                    self.logger.error("upload round failed: \(error)")
+                    self.logger.error("upload round failed: \(error)", metadata: MessageID.uploadRoundFailed.metadata())
                 }
                 self.longWait.check(now: self.clock())
                 if !worked {
@@ -107,6 +107,9 @@ public final class Uploader: Service, Sendable {
 
     /// Asks the uploader to look at the queue now (new batch, key change).
     public func wake() { wakeup.signal() }
+
+    /// The long-wait alert's age from now on (`alert_after_hours`, changed by a reload).
+    public func setAlertAfterHours(_ hours: Double) { longWait.setAfterHours(hours) }
 
     /// What one child of a pass finished.
     enum Step: Sendable {
@@ -236,7 +239,8 @@ public final class Uploader: Service, Sendable {
         let plan = UploadPlanner.plan(sendable, objectsPerRequest: configuration.objectsPerRequest, decide: decide)
         for hold in plan.holds {
             try store.hold(eventIDs: hold.events, code: hold.code, reason: hold.reason, now: now)
-            logger.error("events held: \(hold.reason)", metadata: ["events": "\(hold.events.count)", "held_code": "\(hold.code.rawValue)"])
+            logger.error("events held: \(hold.reason)",
+                         metadata: MessageID.eventsHeld.metadata(["events": "\(hold.events.count)", "held_code": "\(hold.code.rawValue)"]))
         }
         return (plan.requests, !plan.holds.isEmpty || !ready.unreadable.isEmpty)
     }
@@ -245,9 +249,9 @@ public final class Uploader: Service, Sendable {
     func failUnreadable(_ events: [UnreadableEvent], now: Date) throws {
         guard !events.isEmpty else { return }
         try store.resolve(events.map { ($0.id, .failed(message: "not uploaded: \($0.reason)")) }, now: now)
-        logger.error("stored events cannot be read; failed, not uploaded", metadata: [
+        logger.error("stored events cannot be read; failed, not uploaded", metadata: MessageID.eventsUnreadable.metadata([
             "events": "\(events.count)", "first_event": "\(events[0].id)", "reason": "\(events[0].reason)",
-        ])
+        ]))
     }
 
     /// A request whose attempt is recorded (committed): it may leave for Metrc at once.
@@ -281,7 +285,7 @@ public final class Uploader: Service, Sendable {
             let attemptID = try await Blocking.run { try recorder.begin(request, signing: signing, now: started) }
             return RecordedRequest(request: request, key: key, signing: signing, objects: objects, attemptID: attemptID, started: started)
         } catch {
-            logger.error("cannot record an upload attempt; not sending: \(error)")
+            logger.error("cannot record an upload attempt; not sending: \(error)", metadata: MessageID.attemptNotRecorded.metadata())
             return nil
         }
     }
@@ -306,6 +310,7 @@ public final class Uploader: Service, Sendable {
         let now = decided.at
         let decision = decided.decision
         let metadata = AttemptRecorder.metadata(request, signing: recorded.signing, response: response, attemptID: attemptID)
+        UploadMetrics.count(decision, request: request)
         do {
             switch decision {
             case .results(let results, let outcome):
@@ -319,7 +324,7 @@ public final class Uploader: Service, Sendable {
                 recorder.logResults(outcome, results: results, metadata: metadata)
             case .split(let outcome):
                 try recorder.finish(attemptID, outcome: outcome, response: response, results: [], now: now)
-                logger.notice("Metrc asked for smaller requests; sending halves", metadata: metadata)
+                logger.notice("Metrc asked for smaller requests; sending halves", metadata: MessageID.metrcAskedSmallerRequests.metadata(metadata))
                 let half = request.events.count / 2
                 for part in [Array(request.events[..<half]), Array(request.events[half...])] {
                     await send(PlannedRequest(license: request.license, action: request.action, signing: request.signing,
@@ -331,12 +336,12 @@ public final class Uploader: Service, Sendable {
                                   message: message, unknownSince: recorded.started))
                 }
                 try recorder.finish(attemptID, outcome: outcome, response: response, message: message, results: results, now: now)
-                logger.warning("outcome unknown; Metrc will be read back before any resend", metadata: metadata)
+                logger.warning("outcome unknown; Metrc will be read back before any resend", metadata: MessageID.outcomeUnknown.metadata(metadata))
             case .keyRejected:
                 try keyRejected(request, attemptID: attemptID, response: response, now: now, metadata: metadata)
             }
         } catch {
-            logger.error("cannot record an upload outcome: \(error)", metadata: metadata)
+            logger.error("cannot record an upload outcome: \(error)", metadata: MessageID.outcomeNotRecorded.metadata(metadata))
         }
     }
 
@@ -351,7 +356,7 @@ public final class Uploader: Service, Sendable {
                 try store.finishAttempt(item.attemptID, outcome: .notSent, httpStatus: nil, message: "not sent: the upload pass ended first",
                                         metrcIDs: [], results: results, now: now)
             } catch {
-                logger.error("cannot take back an upload attempt that was never sent: \(error)", metadata: ["attempt": "\(item.attemptID)"])
+                logger.error("cannot take back an upload attempt that was never sent: \(error)", metadata: MessageID.attemptNotWithdrawn.metadata(["attempt": "\(item.attemptID)"]))
             }
         }
         logger.info("upload requests recorded but not sent were taken back", metadata: ["requests": "\(recorded.count)"])
@@ -367,16 +372,17 @@ public final class Uploader: Service, Sendable {
                                          message: "Metrc could not be read before a manicure; not sent yet", unknownSince: nil))
             }
             try? store.resolve(retry, now: now)
-            logger.warning("cannot read the plants before a manicure; it waits", metadata: [
+            logger.warning("cannot read the plants before a manicure; it waits", metadata: MessageID.manicureWaitsForRead.metadata([
                 "events": "\(request.events.count)", "facility": "\(request.license)",
-            ])
+            ]))
             return false
         }
         do {
             try store.setReadBackBase(bases)
             return true
         } catch {
-            logger.error("cannot keep the counts a manicure's read-back needs; not sending: \(error)")
+            logger.error("cannot keep the counts a manicure's read-back needs; not sending: \(error)",
+                         metadata: MessageID.manicureBasesNotKept.metadata())
             return false
         }
     }
@@ -389,13 +395,14 @@ public final class Uploader: Service, Sendable {
             try recorder.finish(attemptID, outcome: .unauthorized, response: response, results: results, now: now)
             let held = try store.markUserKeyRejected(userID: userID, now: now)
             logger.error("Metrc refused \(request.keyUser ?? "a user")'s key: their uploads are held until a new key is set",
-                         metadata: metadata.merging(["held": "\(held + results.count)"]) { a, _ in a })
+                         metadata: MessageID.personalKeyRefusedByUpload.metadata(metadata.merging(["held": "\(held + results.count)"]) { a, _ in a }))
         } else {
             let reason = "the facility's Default key was rejected by Metrc"
             let results = request.events.map { ($0.id, EventResult.held(code: .defaultKeyRejected, reason: reason)) }
             try recorder.finish(attemptID, outcome: .unauthorized, response: response, message: "Default key refused", results: results, now: now)
             try defaultKey.markRejected(now: now)
-            logger.critical("Metrc refused the facility's Default key: uploads it signs are held", metadata: metadata)
+            logger.critical("Metrc refused the facility's Default key: uploads it signs are held",
+                            metadata: MessageID.defaultKeyRefusedByUpload.metadata(metadata))
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MetrcSandbox
+import OutlawProtocol
 
 /// `metrc-sandbox --port P [--host 127.0.0.1] [--state FILE] [--demo] [--max-window-hours H]
 /// [--seed-plants N --seed-packages M]`: a local Metrc v2 for development, tests and benchmarks.
@@ -9,7 +10,8 @@ import MetrcSandbox
 struct MetrcSandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metrc-sandbox",
-        abstract: "A local Metrc v2 API that behaves as Metrc's documentation says (see docs/metrc-sandbox.md).")
+        abstract: "A local Metrc v2 API that behaves as Metrc's documentation says (see docs/metrc-sandbox.md).",
+        version: OutlawBuild.version)
 
     @Option(help: "TCP port to listen on; 0 picks a free one (printed on start).")
     var port: Int

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OutlawProtocol
 
 /// `outlaw-handheld`: a simulated Outlaw handheld that streams a demo shift to `outlawd --dev` and shows who signed
 /// each action at Metrc (scripts/demo runs it).
@@ -12,7 +13,8 @@ struct OutlawHandheld: AsyncParsableCommand {
             shift as batches with one event Metrc refuses, waits until every event is uploaded or failed, then \
             reads the Metrc sandbox's write log. Exit codes: 0 as expected, 1 the demo went wrong (timeout, \
             refused batch, unexpected signer), 2 no daemon or bad files.
-            """)
+            """,
+        version: OutlawBuild.version)
 
     @Option(name: .long, help: "The folder of outlawd --dev (its outlawd.toml and demo-device-token).")
     var dir = ".outlawd"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OutlawProtocol
 import OutlawStore
 import Reference
 
@@ -130,11 +131,25 @@ struct ResumeCommand: ParsableCommand {
 }
 
 struct StatusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "One screen: devices, what waits, held users, Metrc.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "One screen: the verdict and why, devices, what waits, held users, Metrc.",
+        discussion: """
+            Exit codes: 0 healthy; 1 degraded (Metrc failing, a key refused, events waiting past [metrc] alert_after_hours, \
+            reference data stale or failing, uploads paused, no Metrc address or keys); 2 outlawd not running or not \
+            reporting (or, as for every command, a configuration or usage error: the message is then on stderr). \
+            --json carries the same verdict and reasons.
+            """)
     @OptionGroup var options: ConfigOptions
     @Flag(name: .long, help: "JSON output.") var json = false
 
     struct Status: Encodable {
+        /// healthy, degraded or down: the exit code's meaning.
+        let verdict: HealthVerdict.Level
+        /// Why, one sentence each (empty when healthy).
+        let reasons: [String]
+        /// This outlawctl's version, and the running daemon's.
+        let version: String
+        let daemonVersion: String?
         let daemonRunning: Bool
         let connectedDevices: Int?
         let daemonStatusAt: Date?
@@ -150,33 +165,68 @@ struct StatusCommand: ParsableCommand {
     }
 
     func run() throws {
+        let configuration = try options.load()
         let store = try options.openStore()
-        let lists = try ReferenceListState.load(store, licenses: try options.load().facility.licenses)
+        let lists = try ReferenceListState.load(store, licenses: configuration.facility.licenses)
         let synced = lists.compactMap(\.lastSuccessAt)
         let queue = try store.queueStats()
         let daemon = try store.daemonStatus()
-        let fresh = daemon.map { Date().timeIntervalSince($0.updatedAt) < 30 } ?? false
-        let status = Status(daemonRunning: fresh, connectedDevices: fresh ? daemon?.connectedDevices : nil, daemonStatusAt: daemon?.updatedAt,
-                            uploadsPaused: try store.uploadsPaused(), queue: queue,
-                            defaultKey: try store.defaultKeyStatus()?.rawValue ?? "unknown", keys: try KeyCounts.load(options, store: store),
-                            lastReferenceSync: synced.min(), referenceProblem: try store.setting(ReferenceSync.problemSetting))
-        if json { return try printJSON(status) }
-        print("daemon:        " + (fresh ? "running, \(daemon?.connectedDevices ?? 0) devices connected" : "not reporting (last: \(formatDate(daemon?.updatedAt)))"))
-        print("uploads:       " + (status.uploadsPaused ? "PAUSED (outlawctl resume)" : "running"))
-        print("waiting:       \(queue.queued) queued, \(queue.uploading) uploading, \(queue.held) held, \(queue.review) in review")
-        print("oldest wait:   " + (queue.oldestWaitingReceivedAt.map { "received \(formatDate($0))" } ?? "-"))
-        print("held users:    " + (queue.heldUsers.isEmpty ? "-" : queue.heldUsers.joined(separator: ", ")))
-        print("done:          \(queue.uploaded) uploaded, \(queue.failed) failed, \(queue.rejected) rejected in review, \(queue.recorded) scans recorded")
-        print("Default key:   \(status.defaultKey)")
-        print("keys:          \(status.keys.summary)")
-        print("Metrc success: \(formatDate(queue.lastSuccessAt))")
-        print("Metrc error:   " + (queue.lastErrorAt.map { "\(formatDate($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"))
-        // The least recent list says how stale the copy may be; lists never synced are counted, not hidden.
-        let never = lists.count - synced.count
-        print("last sync:     " + (status.lastReferenceSync.map {
-            formatDate($0) + (never > 0 ? " (least recent list; \(never) of \(lists.count) never synced: outlawctl sync status)"
-                                        : " (least recent of \(lists.count) lists)")
-        } ?? "never"))
-        if let problem = status.referenceProblem { print("reference:     \(problem)") }
+        let now = Date()
+        let keys = try KeyCounts.load(options, store: store)
+        var facts = HealthVerdict.Facts(now: now, heartbeat: daemon)
+        facts.processExists = daemon.map { Self.processExists($0.pid) }
+        // The gaps the daemon named at its last start; a daemon stopped cleanly has no report, and its old gaps no say.
+        facts.uploadGaps = daemon == nil ? [] : try store.uploadGaps()
+        facts.uploadsPaused = try store.uploadsPaused()
+        facts.waitingForMetrc = queue.queued + queue.uploading
+        facts.oldestWaitingReceivedAt = queue.oldestWaitingReceivedAt
+        facts.alertAfterHours = configuration.metrc.alertAfterHours
+        facts.lastMetrcFault = try store.lastMetrcFault()
+        facts.lastSuccessAt = queue.lastSuccessAt
+        facts.rejectedKeys = keys.rejectedKeys
+        facts.referenceSync = configuration.metrc.referenceSync
+        facts.referenceSyncInterval = configuration.metrc.syncIntervalSeconds
+        facts.referenceProblem = try store.setting(ReferenceSync.problemSetting)
+        // Only the licenses served now: a license dropped from the configuration keeps its old rows, synced no more.
+        facts.leastRecentReferenceSync = lists.filter { configuration.facility.licenses.contains($0.license) }.compactMap(\.lastSuccessAt).min()
+        let verdict = HealthVerdict.decide(facts)
+        let fresh = HealthVerdict.daemonReporting(daemon, processExists: facts.processExists, now: now)
+        let status = Status(verdict: verdict.level, reasons: verdict.reasons, version: OutlawBuild.version,
+                            daemonVersion: fresh ? daemon?.version : nil,
+                            daemonRunning: fresh, connectedDevices: fresh ? daemon?.connectedDevices : nil, daemonStatusAt: daemon?.updatedAt,
+                            uploadsPaused: facts.uploadsPaused, queue: queue,
+                            defaultKey: try store.defaultKeyStatus()?.rawValue ?? "unknown", keys: keys,
+                            lastReferenceSync: synced.min(), referenceProblem: facts.referenceProblem)
+        if json {
+            try printJSON(status)
+        } else {
+            print("health:        \(verdict.level.rawValue)" + verdict.reasons.map { "\n  - \($0)" }.joined())
+            print("daemon:        " + (fresh ? "running, \(daemon?.connectedDevices ?? 0) devices connected" : "not reporting (last: \(formatDate(daemon?.updatedAt)))"))
+            print("uploads:       " + (status.uploadsPaused ? "PAUSED (outlawctl resume)" : "running"))
+            print("waiting:       \(queue.queued) queued, \(queue.uploading) uploading, \(queue.held) held, \(queue.review) in review")
+            print("oldest wait:   " + (queue.oldestWaitingReceivedAt.map { "received \(formatDate($0))" } ?? "-"))
+            print("held users:    " + (queue.heldUsers.isEmpty ? "-" : queue.heldUsers.joined(separator: ", ")))
+            print("done:          \(queue.uploaded) uploaded, \(queue.failed) failed, \(queue.rejected) rejected in review, \(queue.recorded) scans recorded")
+            print("Default key:   \(status.defaultKey)")
+            print("keys:          \(status.keys.summary)")
+            print("Metrc success: \(formatDate(queue.lastSuccessAt))")
+            print("Metrc error:   " + (queue.lastErrorAt.map { "\(formatDate($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"))
+            // The least recent list says how stale the copy may be; lists never synced are counted, not hidden.
+            let never = lists.count - synced.count
+            print("last sync:     " + (status.lastReferenceSync.map {
+                formatDate($0) + (never > 0 ? " (least recent list; \(never) of \(lists.count) never synced: outlawctl sync status)"
+                                            : " (least recent of \(lists.count) lists)")
+            } ?? "never"))
+            if let problem = status.referenceProblem { print("reference:     \(problem)") }
+        }
+        // The verdict is the exit code (as `vault status`), printed first so scripts and people see the same thing.
+        if verdict.level != .healthy { throw ExitCode(verdict.level.exitCode) }
+    }
+
+    /// Whether the process that wrote the report still exists: a daemon killed (SIGKILL, OOM) leaves its last report
+    /// behind, which would otherwise look fresh for `heartbeatTimeout`. EPERM means it exists as another user.
+    static func processExists(_ pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
     }
 }

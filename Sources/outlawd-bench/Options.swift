@@ -1,4 +1,5 @@
 import Foundation
+import OutlawProtocol
 
 /// The benchmark's options (`outlawd-bench --help`).
 struct BenchOptions: Sendable {
@@ -48,6 +49,7 @@ struct BenchOptions: Sendable {
           --window N            flat-out batches in flight (16)      --light-rate N   light load events/s each (20)
           --doc PATH            add the figures to PATH (docs/performance.md) under a dated heading
           --command TEXT        the command to record in the doc (scripts/bench sets it)
+          --version             the version, as every outlawd executable prints it
         """
 
     init(arguments: [String]) throws {
@@ -106,6 +108,9 @@ struct BenchOptions: Sendable {
             case "--command": command = try value()
             case "--help", "-h":
                 print(Self.usage)
+                exit(0)
+            case "--version":
+                print(OutlawBuild.version)
                 exit(0)
             default:
                 throw BenchError("unknown option \(arguments[i]) (see --help)")

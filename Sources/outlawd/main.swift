@@ -4,6 +4,8 @@ import Logging
 import OutlawConfig
 import OutlawDaemon
 import OutlawKeys
+import OutlawMetrics
+import OutlawProtocol
 import OutlawDev
 import Systemd
 
@@ -16,6 +18,9 @@ struct Outlawd: AsyncParsableCommand {
 
     @Option(name: .long, help: "The configuration file (TOML).")
     var config: String = "/etc/outlawd/outlawd.toml"
+
+    @Flag(name: .long, help: "Check the configuration and every file it names (keys, certificate, store folder), then exit: 0 usable (warnings printed), 2 not (one line per problem).")
+    var checkConfig = false
 
     @Flag(name: .long, help: "Run with built-in defaults: a store under ./.outlawd/, demo device and users, an embedded Metrc sandbox.")
     var dev = false
@@ -38,12 +43,16 @@ struct Outlawd: AsyncParsableCommand {
 
     /// The daemon's life: configuration, then services until a stop signal.
     func execute() async throws {
+        if checkConfig { checkConfiguration() }
         let target = try resolveLogTarget()
+        // The level follows [log] level once the configuration is read, and every reload after.
+        DaemonLogLevel.start(debug: ProcessInfo.processInfo.environment["OUTLAWD_DEBUG"] == "1")
         LoggingSystem.bootstrap { label in
-            var handler = target.makeHandler(label: label, identifier: "outlawd")
-            handler.logLevel = ProcessInfo.processInfo.environment["OUTLAWD_DEBUG"] == "1" ? .debug : .info
-            return handler
+            DaemonLogLevel.handler(target.makeHandler(label: label, identifier: "outlawd"))
         }
+        // Once, before any metric is made (one made earlier stays a no-op), even with `[metrics] listen = ""`:
+        // recording costs a few atomic adds.
+        MetricsBackend.bootstrap(version: Outlawd.configuration.version)
         let logger = Logger(label: "outlawd")
         if dev {
             let devMode = DevMode(folder: devDir)
@@ -63,7 +72,7 @@ struct Outlawd: AsyncParsableCommand {
                 do {
                     try devMode.writeConfiguration(ready, port: port)
                 } catch {
-                    logger.error("dev mode: cannot write \(devMode.configPath): \(error)")
+                    logger.error("dev mode: cannot write \(devMode.configPath): \(error)", metadata: MessageID.devConfigNotWritten.metadata())
                 }
                 print(devMode.banner(config: ready, port: port, token: token))
                 fflush(nil)
@@ -87,10 +96,10 @@ struct Outlawd: AsyncParsableCommand {
             try await Daemon(configuration: configuration, credentials: credentials, logger: logger).run(onReady: onReady)
         } catch let error as ConfigError {
             // A configuration that cannot run (e.g. plain TCP on a network address): exit 2, one line.
-            logger.critical("outlawd cannot start: \(error)")
+            logger.critical("outlawd cannot start: \(error)", metadata: MessageID.cannotStart.metadata())
             Outlawd.fail("outlawd: \(error)", code: 2)
         } catch {
-            logger.critical("outlawd stopped: \(error)")
+            logger.critical("outlawd stopped: \(error)", metadata: MessageID.stoppedOnError.metadata())
             Outlawd.fail("outlawd: \(error)", code: 1)
         }
     }

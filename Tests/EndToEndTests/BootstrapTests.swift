@@ -42,14 +42,15 @@ struct BootstrapTests {
         let calls = try String(contentsOfFile: fakes.file("apt-calls"), encoding: .utf8)
         #expect(calls.contains("update"))
         let install = try #require(calls.split(separator: "\n").first { $0.contains("install") })
-        for wanted in ["libsystemd-dev", "libssl-dev", "systemd", "util-linux", "curl", "openssl", "sqlite3"] {
+        for wanted in ["libsystemd-dev", "libssl-dev", "systemd", "util-linux", "curl", "openssl", "sqlite3", "prometheus"] {
             #expect(install.contains(wanted), "\(install)")
         }
         #expect(!install.contains("libsqlite3-dev") && !install.contains("pkg-config"))
     }
 
     @Test func withNothingMissingItDoesNothing() async throws {
-        let all = ["libsqlite3-dev", "libsystemd-dev", "libssl-dev", "pkg-config", "systemd", "util-linux", "curl", "openssl", "sqlite3"]
+        let all = ["libsqlite3-dev", "libsystemd-dev", "libssl-dev", "pkg-config", "systemd", "util-linux", "curl", "openssl", "sqlite3",
+                   "prometheus", "lintian"]
         let fakes = try await Self.fakeTools(installed: all)
         let run = try await runCommand("/bin/bash", [Self.repository + "/scripts/bootstrap", "--test"], environment: Self.environment(fakes))
         #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stderr)")

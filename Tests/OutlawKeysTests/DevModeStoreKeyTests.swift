@@ -22,6 +22,14 @@ struct DevModeStoreKeyTests {
     }
 
     /// Runs a binary to completion (output to a file, so a full pipe never blocks it).
+    /// Blocking work (waiting for a process) on a thread of its own: a blocked cooperative thread stalls every other
+    /// test of the run.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
     static func run(_ name: String, _ arguments: [String], stdin: String) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: buildDirectory + "/" + name)
@@ -82,11 +90,11 @@ struct DevModeStoreKeyTests {
         let janeKey = try #require(try store.signingKeys(userIDs: [jane.id])[jane.id]).key
 
         // outlawctl with dev mode's outlawd.toml takes a personal key (no allow_unsealed_keys needed) and seals it.
-        #expect(try Self.run("outlawctl", ["--config", configPath, "key", "set", "jane"], stdin: janeKey + "\n") == 0)
+        #expect(try await Self.offPool { try Self.run("outlawctl", ["--config", configPath, "key", "set", "jane"], stdin: janeKey + "\n") } == 0)
         #expect(try store.signingKeys(userIDs: [jane.id])[jane.id]?.key == janeKey)
 
         daemon.terminate()
-        daemon.waitUntilExit()
+        _ = try await Self.offPool { daemon.waitUntilExit() }
         #expect(daemon.terminationStatus == 0)
         // A second start keeps the key: what the store holds stays readable.
         let again = Process()

@@ -10,8 +10,10 @@ public final class DaemonProcess: @unchecked Sendable {
     /// The log line that says the daemon is up (dev mode writes its outlawd.toml just before `ready`).
     private let readyLine: String
 
-    /// Writes `outlawd.toml` (with `extraConfig` appended to its sections) and starts the daemon.
+    /// Writes `outlawd.toml` (with `extraConfig` appended to its sections) and starts the daemon. `metrics` is the
+    /// `[metrics]` table: by default a free port, as the fixed 9742 would be taken by the daemons of other tests.
     public init(server: String = "", store: String = "", facility: String = "", metrc: String = "",
+                metrics: String = "listen = \"127.0.0.1:0\"",
                 directory: TempDirectory? = nil, environment: [String: String] = [:]) async throws
     {
         self.directory = try directory ?? TempDirectory("outlawd-e2e")
@@ -39,6 +41,8 @@ public final class DaemonProcess: @unchecked Sendable {
             license = "LIC-0001"
             \(facility)
             \(metrc.isEmpty ? "" : "[metrc]\n" + metrc)
+            [metrics]
+            \(metrics)
             """)
         arguments = ["--config", configPath]
         readyLine = "listening for devices"
@@ -132,6 +136,18 @@ public final class DaemonProcess: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// The port `/metrics` is served on, once the daemon logs it (to stderr).
+    public func metricsPort() async throws -> Int {
+        let found = try await eventually(timeout: .seconds(30)) { () -> Int? in
+            let text = log
+            guard let range = text.range(of: #"serving metrics.* metrics_port=\d+"#, options: .regularExpression),
+                  let port = text[range].split(separator: "=").last.flatMap({ Int($0) }) else { return nil }
+            return port
+        }
+        guard let found else { throw LineClient.Failure(description: "outlawd never said where it serves metrics: \(log)") }
+        return found
     }
 
     /// Everything the daemon wrote to stdout and stderr so far.

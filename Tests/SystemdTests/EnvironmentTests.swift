@@ -44,8 +44,12 @@ struct EnvironmentTests {
             notifier.stopping(status: "draining")
             #expect(receiver.receive() == "STOPPING=1\nSTATUS=draining")
 
+            let before = SystemdNotifier.monotonicMicroseconds()
             notifier.reloading()
-            #expect(receiver.receive() == "RELOADING=1")
+            let reloading = receiver.receive() ?? ""
+            let stamp = reloading.split(separator: "\n").last.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) }
+            #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="), "\(reloading)")
+            #expect(stamp.map { $0 >= before && $0 <= SystemdNotifier.monotonicMicroseconds() } == true, "\(reloading)")
 
             notifier.send([("STATUS", "a"), ("ERRNO", "5")])
             #expect(receiver.receive() == "STATUS=a\nERRNO=5")

@@ -15,15 +15,10 @@ struct ListenFDsTests {
         arguments += ["--fdname=\(names.joined(separator: ":"))"]
         arguments += ["-E", "SYSTEMD_TESTS_ROLE=listen", "-E", "PATH=/usr/bin:/bin"]
         arguments += [TestSupport.testRunner] + TestSupport.childRoleArguments
-        let activator = Process()
-        activator.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
-        activator.arguments = arguments
-        activator.environment = TestSupport.scrubbedEnvironment
-        activator.standardInput = FileHandle.nullDevice
-        activator.standardOutput = FileHandle.nullDevice
-        activator.standardError = FileHandle.nullDevice
-        try activator.run()
-        let pid = activator.processIdentifier
+        // posix_spawn, not Foundation's Process: systemd-socket-activate closes every descriptor it does not pass
+        // on, Foundation's child-watch socket among them, and Foundation then blocks its one process-watching
+        // thread in waitpid until the activator exits, so no other Process of the test run could finish meanwhile.
+        let pid = try Self.spawn("/usr/bin/systemd-socket-activate", arguments, environment: TestSupport.scrubbedEnvironment)
         let reply: Result<String, any Error>
         do {
             reply = .success(try await TestSupport.tcpExchange(port: port, timeout: .seconds(10), readTimeout: 60))
@@ -37,6 +32,24 @@ struct ListenFDsTests {
             return waitpid(pid, &status, 0)
         }
         return try reply.get()
+    }
+
+    /// Starts `path` with stdin, stdout and stderr on /dev/null; the caller reaps it.
+    static func spawn(_ path: String, _ arguments: [String], environment: [String: String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else { throw TestFailure("posix_spawn \(path): \(String(cString: strerror(rc)))") }
+        return pid
     }
 
     @Test func theDevicesSocketIsFoundByName() async throws {

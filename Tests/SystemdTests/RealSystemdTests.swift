@@ -69,8 +69,8 @@ struct RealSystemdTests {
     static func outlawdServiceLines() throws -> [String] {
         let unit = try String(contentsOfFile: TestSupport.repositoryRoot() + "/systemd/outlawd.service", encoding: .utf8)
         let own: Set<String> = [
-            "ExecStart", "WatchdogSec", "RestartSec", "StateDirectory", "StateDirectoryMode",
-            "ConfigurationDirectory", "LoadCredential",
+            "ExecStart", "ExecStartPre", "WatchdogSec", "RestartSec", "StateDirectory", "StateDirectoryMode",
+            "ConfigurationDirectory", "LoadCredential", "SetCredential",
         ]
         var lines: [String] = []
         var inService = false
@@ -294,6 +294,18 @@ struct RealSystemdTests {
             #expect(try await box.output(["systemctl", "is-active", "outlawd.service"]) == "active")
             let status = try await box.show("outlawd.service", "StatusText")
             #expect(!status.isEmpty, "outlawd sends STATUS=")
+
+            // systemctl reload (ExecReload=kill -HUP): RELOADING=1, the file read again, READY=1; active again after.
+            let reload = try await box.run(["systemctl", "reload", "outlawd.service"])
+            #expect(reload.status == 0, "systemctl reload: \(reload.stderr)")
+            let reloaded = try await TestSupport.eventually(timeout: .seconds(20)) {
+                try await box.journal(["-u", "outlawd", "MESSAGE=configuration reloaded"]).first
+            }
+            #expect((reloaded?["CONFIG_SHA256"] as? String)?.count == 64, "no reload in the journal")
+            let activeAgain = try await TestSupport.eventually(timeout: .seconds(20)) { () -> Bool? in
+                try await box.output(["systemctl", "is-active", "outlawd.service"]) == "active" ? true : nil
+            }
+            #expect(activeAgain == true, "outlawd not active after the reload")
 
             // The batch line in the journal, with its fields.
             let line = try await TestSupport.eventually(timeout: .seconds(10)) {
