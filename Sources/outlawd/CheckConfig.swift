@@ -7,13 +7,7 @@ extension Outlawd {
     /// problem (then the warnings) on stderr. Nothing is opened or started; no key is ever printed.
     func checkConfiguration() -> Never {
         if dev { Outlawd.fail("outlawd: --check-config checks a configuration file, not --dev", code: 2) }
-        var configuration: DaemonConfiguration
-        do {
-            configuration = try DaemonConfiguration.load(path: config)
-            try applyListen(&configuration)
-        } catch {
-            Outlawd.fail("outlawd: \(error)", code: 2)
-        }
+        let configuration = loadConfigurationOrExit()
         let check = ConfigCheck.run(configuration)
         let warnings = check.warnings.map { "outlawd: warning: \($0)" }
         guard check.ok else {
@@ -22,5 +16,16 @@ extension Outlawd {
         for line in warnings { print(line) }
         print("outlawd: \(configuration.file ?? config): configuration OK")
         Foundation.exit(0)
+    }
+
+    /// The configuration file with `--listen` applied; a problem is one line and exit 2.
+    func loadConfigurationOrExit() -> DaemonConfiguration {
+        do {
+            var configuration = try DaemonConfiguration.load(path: config)
+            try applyListen(&configuration)
+            return configuration
+        } catch {
+            Outlawd.fail("outlawd: \(error)", code: 2)
+        }
     }
 }

@@ -80,13 +80,7 @@ struct Outlawd: AsyncParsableCommand {
             try? await sandbox.shutdown()
             return
         }
-        var configuration: DaemonConfiguration
-        do {
-            configuration = try DaemonConfiguration.load(path: config)
-            try applyListen(&configuration)
-        } catch {
-            Outlawd.fail("outlawd: \(error)", code: 2)
-        }
+        let configuration = loadConfigurationOrExit()
         await runDaemon(configuration, credentials: MetrcCredentials.load(configuration), logger: logger)
     }
 
