@@ -74,7 +74,8 @@ enum Bench {
 
         if options.parts.contains(.flat) {
             settleDisk()
-            let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.handhelds, label: "flat")
+            let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.handhelds, label: "flat",
+                                                  metrics: options.metrics)
             var plan = template
             plan.mode = .flat
             plan.eventsPerBatch = options.eventsPerBatch
@@ -101,7 +102,8 @@ enum Bench {
         }
         if options.parts.contains(.paced) {
             settleDisk()
-            let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.pacedHandhelds, label: "paced")
+            let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.pacedHandhelds, label: "paced",
+                                                  metrics: options.metrics)
             var plan = template
             plan.mode = .paced
             plan.eventsPerBatch = options.pacedEventsPerBatch

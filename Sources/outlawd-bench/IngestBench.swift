@@ -40,7 +40,7 @@ final class IngestDaemon: Sendable {
 
     /// Starts the daemon, waits for its first reference sync (so the scan check runs as in production, against a
     /// full copy of Metrc's lists), adds `deviceCount` devices and jane and john, and pauses uploads.
-    static func start(sandbox: MetrcSandboxServer, deviceCount: Int, label: String) async throws -> IngestDaemon {
+    static func start(sandbox: MetrcSandboxServer, deviceCount: Int, label: String, metrics: Bool = true) async throws -> IngestDaemon {
         let dir = try TempDirectory("outlawd-bench-\(label)")
         try dir.write("secrets/vendor-key", SandboxDemo.vendorKey)
         try dir.write("secrets/default-key", SandboxDemo.ownerKey)
@@ -54,7 +54,7 @@ final class IngestDaemon: Sendable {
             concurrent_gets_per_facility = 20
             gets_per_second_per_vendor_key = 2000
             concurrent_gets_per_vendor_key = 40
-            """, directory: dir)
+            """, metrics: metrics ? "listen = \"127.0.0.1:0\"" : "listen = \"\"", directory: dir)
         let store = try Store(path: dir.file("state/outlawd.sqlite"), pinRounds: 10_000, opening: .currentSchemaOnly)
         try await waitForReferenceSync(store, daemon: daemon)
         for user in ["jane", "john"] {

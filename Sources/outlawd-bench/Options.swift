@@ -31,6 +31,9 @@ struct BenchOptions: Sendable {
     var doc: String?
     var command: String
     var quick = false
+    /// Whether the ingest daemons serve /metrics (on by default, as in production): `--metrics off` measures
+    /// what the instrumentation costs.
+    var metrics = true
 
     static let usage = """
         outlawd-bench: the real outlawd under load, every figure against its limit measured in the same run.
@@ -47,6 +50,7 @@ struct BenchOptions: Sendable {
           --drain-events N      backlog to upload (10000)            --drain-latency-ms N   added to each write (200)
           --drain-users N --drain-tags N --drain-concurrency N --drain-objects N   (5, 600, 4, 100)
           --window N            flat-out batches in flight (16)      --light-rate N   light load events/s each (20)
+          --metrics on|off      ingest daemons serve /metrics (default on); off: to measure what metrics cost
           --doc PATH            add the figures to PATH (docs/performance.md) under a dated heading
           --command TEXT        the command to record in the doc (scripts/bench sets it)
           --version             the version, as every outlawd executable prints it
@@ -104,6 +108,10 @@ struct BenchOptions: Sendable {
             case "--drain-latency-ms": drainLatencyMs = try int()
             case "--drain-concurrency": drainConcurrency = try int()
             case "--drain-objects": drainObjects = try int()
+            case "--metrics":
+                let v = try value()
+                guard v == "on" || v == "off" else { throw BenchError("--metrics takes on or off, not \(v)") }
+                metrics = v == "on"
             case "--doc": doc = try value()
             case "--command": command = try value()
             case "--help", "-h":
