@@ -13,7 +13,8 @@ public final class DeviceServer: Service, Sendable {
     let services: DeviceServices
     let logger: Logger
     let group: any EventLoopGroup
-    private let connections = Mutex([ObjectIdentifier: any Channel]())
+    /// Open sessions, and whether the server is stopping (one lock, so no session misses the stop).
+    private let connections = Mutex<(stopping: Bool, channels: [ObjectIdentifier: any Channel])>((false, [:]))
     private let validator: BatchValidator
     private let preAuth: PreAuthLimits
     private let preAuthLogged = Mutex<ContinuousClock.Instant?>(nil)
@@ -104,24 +105,34 @@ public final class DeviceServer: Service, Sendable {
         } onGracefulShutdown: {
             self.logger.info("stopping: no new device connections; open sessions finish what they owe")
             server.channel.close(promise: nil)
-            for channel in self.connections.withLock({ Array($0.values) }) {
-                channel.pipeline.fireUserInboundEventTriggered(ShutdownRequest())
-                // A device that reads none of what it is owed would hold the stop until systemd's kill: its session
-                // gets `shutdownGrace` to finish, then its connection is closed (it resends what has no ack).
-                channel.eventLoop.scheduleTask(in: DeviceServer.shutdownGrace) { channel.close(promise: nil) }
+            let open = self.connections.withLock { state in
+                state.stopping = true
+                return Array(state.channels.values)
             }
+            for channel in open { Self.stop(channel) }
         }
         logger.info("device server stopped")
+    }
+
+    /// Asks a session to finish what it owes and say bye. A device that reads none of what it is owed would hold the
+    /// stop until systemd's kill: its session gets `shutdownGrace`, then its connection is closed (it resends what
+    /// has no ack).
+    static func stop(_ channel: any Channel) {
+        channel.pipeline.fireUserInboundEventTriggered(ShutdownRequest())
+        channel.eventLoop.scheduleTask(in: DeviceServer.shutdownGrace) { channel.close(promise: nil) }
     }
 
     private func serve(_ connection: NIOAsyncChannel<InboundFrame, ByteBuffer>) async {
         let channel = connection.channel
         let key = ObjectIdentifier(channel)
-        let admitted = connections.withLock { open -> Bool in
-            guard open.count < configuration.maxConnections else { return false }
-            open[key] = channel
-            return true
+        let (admitted, stopping) = connections.withLock { state -> (Bool, Bool) in
+            guard state.channels.count < configuration.maxConnections else { return (false, state.stopping) }
+            state.channels[key] = channel
+            return (true, state.stopping)
         }
+        // Accepted just before the listener closed, but registered after the stop went round: it is stopped here,
+        // or its session would wait for the idle timeout (a stop that took minutes after a flat-out bench run).
+        if admitted, stopping { Self.stop(channel) }
         let address = channel.remoteAddress?.ipAddress ?? "?"
         let remote = "\(address):\(channel.remoteAddress?.port ?? 0)"
         guard admitted else {
@@ -130,7 +141,7 @@ public final class DeviceServer: Service, Sendable {
             await refuse(connection)
             return
         }
-        defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
+        defer { _ = connections.withLock { $0.channels.removeValue(forKey: key) } }
         guard let slot = preAuth.admit(address) else {
             // One line a minute at most: a flood must not flood the journal too.
             if preAuthLogged.withLock({ last in
