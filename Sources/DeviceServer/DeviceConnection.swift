@@ -124,6 +124,9 @@ struct DeviceConnection {
             while let frame = try await frames.next() {
                 // Every frame gets one answer at most. A line waits for its place while `window` answers are owed;
                 // a frame that ends the session takes one regardless (it is the last).
+                // The hello timer fires in every session; once the device has said hello it is answered by nothing,
+                // so it must not take a place (a place never given back).
+                if case .helloDeadline = frame, session.device != nil { continue }
                 if case .line = frame {
                     do {
                         try await budget.reserve(timeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))
