@@ -198,7 +198,7 @@ struct DeviceConnection {
         // An address that keeps giving bad credentials waits longer each time, on its own.
         let address = remoteAddress
         let wait = services.addressThrottle.withLock { $0.admit(address, now: .now) }
-        if wait > .zero { try? await Task.sleep(for: wait) }
+        await DeviceServices.wait(wait, unlessClosed: channel.channel)
         var device: Device?
         if let name = hello.device, let token = hello.token, Names.isValidDeviceName(name) {
             device = try? await services.store.authenticateDevice(name: name, token: token)
@@ -350,7 +350,9 @@ struct DeviceConnection {
         let remote = self.remote
         let logger = self.logger
         let lifetime = configuration.loginTicketLifetime
-        return .work({ await services.login(user: user, pin: pin, device: device, remote: remote, ticketLifetime: lifetime, logger: logger) })
+        let connection = channel.channel
+        return .work({ await services.login(user: user, pin: pin, device: device, remote: remote, connection: connection,
+                                            ticketLifetime: lifetime, logger: logger) })
     }
 
     /// The remote IP address without its port: what the limits before hello count by.

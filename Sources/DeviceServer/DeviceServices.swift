@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import OutlawProtocol
 import OutlawStore
 import Synchronization
@@ -90,13 +91,25 @@ public final class DeviceServices: Sendable {
 
     /// Spaces the PIN checks of a device that keeps failing them (`FailureThrottle`), apart from every other device.
     let deviceThrottle = Mutex(FailureThrottle<Int64, ContinuousClock.Instant>())
-    /// Spaces the hellos of a remote address that keeps giving bad device credentials.
-    let addressThrottle = Mutex(FailureThrottle<String, ContinuousClock.Instant>())
+    /// Spaces the hellos of a remote address that keeps giving bad device credentials. Hellos at once from an
+    /// address that has not failed are not spaced: a facility's handhelds may share one address, and their burst is
+    /// bounded by `max_unauthenticated_per_address`.
+    let addressThrottle = Mutex(FailureThrottle<String, ContinuousClock.Instant>(runningCountsBeforeAFailure: false))
 
     /// Waits for the device's next PIN-check slot; the caller reports how the check ended.
-    func waitForPINSlot(device: Int64) async {
+    func waitForPINSlot(device: Int64, connection: any Channel) async {
         let wait = deviceThrottle.withLock { $0.admit(device, now: .now) }
-        if wait > .zero { try? await Task.sleep(for: wait) }
+        await Self.wait(wait, unlessClosed: connection)
+    }
+
+    /// Waits `duration`, or less if `connection` closes first: a throttled attempt must not hold a stopping daemon
+    /// (the stop closes every connection after its grace) nor a session whose device has gone.
+    static func wait(_ duration: Duration, unlessClosed connection: any Channel) async {
+        guard duration > .zero else { return }
+        let (seconds, attoseconds) = duration.components
+        let waited = connection.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {}
+        connection.closeFuture.whenComplete { _ in waited.cancel() }
+        _ = try? await waited.futureResult.get()
     }
 
     func pinCheckEnded(device: Int64, _ result: FailureThrottle<Int64, ContinuousClock.Instant>.Result) {
@@ -105,14 +118,15 @@ public final class DeviceServices: Sendable {
 
     /// A `login` from `device`: the PIN check (throttled per device, locked per name), then on success a ticket
     /// bound to this device and user. Every failure and every lock is a journal line at notice.
-    func login(user: String, pin: String, device: Device, remote: String, ticketLifetime: TimeInterval, logger: Logger) async -> Reply {
+    func login(user: String, pin: String, device: Device, remote: String, connection: any Channel, ticketLifetime: TimeInterval,
+               logger: Logger) async -> Reply {
         let attempt: LoginAttempt
         let checked = Atomic<Bool>(false)
         do {
             attempt = try await store.login(LoginRequest(name: user, pin: pin, ticketDevice: device.id, ticketLifetime: ticketLifetime),
                                             beforeCheck: { [self] in
                                                 checked.store(true, ordering: .relaxed)
-                                                await waitForPINSlot(device: device.id)
+                                                await waitForPINSlot(device: device.id, connection: connection)
                                             })
         } catch {
             if checked.load(ordering: .relaxed) { pinCheckEnded(device: device.id, .neither) }

@@ -5,6 +5,9 @@
 /// slot of its source, and attempts still running count as failures until they end: however many connections a
 /// source opens, once it has `freeFailures` failures its attempts are spaced by a delay that starts at `baseDelay`
 /// and doubles with each further failure, up to `maxDelay`. A success, or `forgetAfter` without an attempt, starts the source afresh.
+/// With `runningCountsBeforeAFailure` false, attempts still running count only once the source has failed: a source
+/// that many honest clients share (every handheld behind one NAT address, reconnecting together after a restart)
+/// is not slowed for being busy; its first burst is bounded by the caller's cap on attempts at once.
 public struct FailureThrottle<Key: Hashable & Sendable, Instant: InstantProtocol & Sendable>: Sendable
 where Instant.Duration == Duration {
     struct Source: Sendable {
@@ -25,11 +28,13 @@ where Instant.Duration == Duration {
     public let forgetAfter: Duration
     /// Sources remembered at most; past this the one idle longest is forgotten (memory stays bounded).
     public let capacity: Int
+    public let runningCountsBeforeAFailure: Bool
     private var sources: [Key: Source] = [:]
 
     public init(freeFailures: Int = 3, baseDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(60),
-                forgetAfter: Duration = .seconds(15 * 60), capacity: Int = 10_000)
+                forgetAfter: Duration = .seconds(15 * 60), capacity: Int = 10_000, runningCountsBeforeAFailure: Bool = true)
     {
+        self.runningCountsBeforeAFailure = runningCountsBeforeAFailure
         self.freeFailures = freeFailures
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
@@ -46,7 +51,8 @@ where Instant.Duration == Duration {
         }
         let start = max(now, source.nextSlot)
         source.running += 1
-        source.nextSlot = start.advanced(by: delay(afterFailures: source.failures + source.running))
+        let counted = source.failures == 0 && !runningCountsBeforeAFailure ? 0 : source.failures + source.running
+        source.nextSlot = start.advanced(by: delay(afterFailures: counted))
         source.lastActivity = now
         sources[key] = source
         evictIfFull()

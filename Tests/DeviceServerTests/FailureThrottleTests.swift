@@ -36,6 +36,20 @@ struct FailureThrottleTests {
         #expect(waits == [.zero, .zero, .zero, .seconds(1), .seconds(3), .seconds(7), .seconds(15), .seconds(31)])
     }
 
+    @Test func aSharedSourceThatHasNotFailedIsNotSpacedForBeingBusy() {
+        // Every handheld of a facility behind one address says hello at once after a restart.
+        var throttle = FailureThrottle<String, Instant>(freeFailures: 3, baseDelay: .seconds(1), maxDelay: .seconds(60),
+                                                        runningCountsBeforeAFailure: false)
+        let waits = (0..<32).map { _ in throttle.admit("10.0.0.1", now: t0) }
+        #expect(waits.allSatisfy { $0 == .zero })
+        for _ in 0..<32 { throttle.ended("10.0.0.1", .success, now: t0) }
+        // Once it fails, the attempts still running count again: more connections buy no more guesses.
+        _ = throttle.admit("10.0.0.1", now: t0)
+        throttle.ended("10.0.0.1", .failure, now: t0)
+        let after = (0..<5).map { _ in throttle.admit("10.0.0.1", now: t0) }
+        #expect(after == [.zero, .zero, .seconds(1), .seconds(3), .seconds(7)])
+    }
+
     @Test func aSuccessOrQuietTimeStartsTheSourceAfresh() {
         var throttle = FailureThrottle<String, Instant>(freeFailures: 1, baseDelay: .seconds(1), maxDelay: .seconds(60),
                                                         forgetAfter: .seconds(900))

@@ -274,6 +274,24 @@ struct HostileClientTests {
         #expect(await d.stop() == 0)
     }
 
+    @Test func handheldsSharingOneAddressAreAllWelcomedAtOnceAndTheDaemonStillStops() async throws {
+        // 32 handhelds behind one NAT address reconnect together after a restart. Counting their running hellos as
+        // failures spaced them 1, 3, 7, 15 … s apart: most met their hello timeout, and a stop waited for the sleepers.
+        let d = try await DaemonProcess(server: "max_unauthenticated_per_address = 64\nhello_timeout_seconds = 5")
+        var tokens: [String] = []
+        for i in 0..<32 { tokens.append(try await d.addDevice("HH-\(i)")) }
+        var clients: [LineClient] = []
+        for i in 0..<32 {
+            let c = try d.client(timeout: 20)
+            try c.send(json: ["op": "hello", "proto": 1, "device": "HH-\(i)", "token": tokens[i]])
+            clients.append(c)
+        }
+        var answers: [String] = []
+        for c in clients { answers.append((try? await c.readJSON())?["op"] as? String ?? "nothing") }
+        #expect(answers.filter { $0 == "welcome" }.count == 32, "\(answers)")
+        #expect(await d.stop() == 0)
+    }
+
     // MARK: Names before anything logs, stores or counts them
 
     @Test func longNamesAreNeitherLoggedWholeNorStored() async throws {
