@@ -166,7 +166,7 @@ extension SandboxState {
         }
 
         func addPlant(id: Int, license: String, tag: String, n: Int, flowering: Bool, location: String) {
-            state.plants.append(SandboxPlant(
+            state.records.appendPlant(SandboxPlant(
                 id: id, license: license, label: tag, strain: SandboxDemo.strains[(n - 1) % SandboxDemo.strains.count],
                 location: location, sublocation: "Bench \((n - 1) % 4 + 1)",
                 growthPhase: flowering ? .flowering : .vegetative,
@@ -182,7 +182,7 @@ extension SandboxState {
             case "Ounces": 16
             default: 20
             }
-            state.packages.append(SandboxPackage(
+            state.records.appendPackage(SandboxPackage(
                 id: id, license: license, label: tag, item: spec.name, quantity: quantity, unitOfMeasure: spec.unit,
                 location: location, sublocation: sublocation, packagedDate: SandboxDemo.day("2025-06-01"),
                 lastModified: base.addingTimeInterval(Double(n) * 3600)))

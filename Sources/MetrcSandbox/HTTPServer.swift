@@ -244,6 +244,16 @@ public final class MetrcSandboxServer: Sendable {
         }
     }
 
+    /// Answers `request` as the listener would (faults, keys, limits, the read or write itself, the write log), minus
+    /// the socket: for benchmarks of the sandbox itself. Works without `start`. `nil` when a fault would hang, drop
+    /// or reset the connection instead of answering.
+    public func response(to request: SandboxRequest) async -> SandboxResponse? {
+        switch await handle(request) {
+        case .respond(let response): response
+        case .hang, .drop, .reset: nil
+        }
+    }
+
     /// The most writes this server handled at once since it started or `resetMostWritesAtOnce`.
     public func mostWritesAtOnce() -> Int { writesAtOnce.withLock { $0.most } }
 

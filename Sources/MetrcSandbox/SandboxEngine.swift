@@ -22,6 +22,7 @@ actor SandboxEngine {
 
     init(state: SandboxState, configuration: SandboxConfiguration, logger: Logger) {
         self.state = state
+        self.state.indexIfNeeded()
         self.configuration = configuration
         self.limiter = RateLimiter(limits: configuration.rateLimits)
         self.faults = FaultInjector(seed: configuration.faultSeed)
@@ -144,7 +145,10 @@ actor SandboxEngine {
 
     func snapshot() -> SandboxState { state }
 
-    func replaceState(_ newState: SandboxState) { state = newState }
+    func replaceState(_ newState: SandboxState) {
+        state = newState
+        state.indexIfNeeded()
+    }
 
     enum KeyChange: Sendable {
         case revoke, expire, restore
@@ -191,13 +195,11 @@ actor SandboxEngine {
 
     // MARK: Records added by hand
 
-    /// Applies `body` to a copy of the state and keeps the copy only if `body` succeeds: a list of records is added
-    /// all or nothing.
+    /// Applies `body` to the state and takes back the records it added if it fails: a list of records is added all
+    /// or nothing (without copying the state: with a million records a copy costs more than the change).
     private func change<T>(_ body: (inout SandboxState, Date) throws(MetrcError) -> T) throws(MetrcError) -> T {
-        var draft = state
-        let result = try body(&draft, now)
-        state = draft
-        return result
+        let now = self.now
+        return try state.allOrNothing { (state: inout SandboxState) throws(MetrcError) -> T in try body(&state, now) }
     }
 
     func addPlants(_ specs: [PlantSpec]) throws(MetrcError) -> [SandboxPlant] {

@@ -14,9 +14,11 @@ extension SandboxState {
             check.fail("MoveDate \(day) is before package \(packages[index].label) was packaged (\(packages[index].packagedDate)).")
         }
         guard check.messages.isEmpty, let index, let target else { return nil }
-        packages[index].location = target.0
-        packages[index].sublocation = target.1
-        packages[index].lastModified = context.now
+        records.changePackage(at: index) { package in
+            package.location = target.0
+            package.sublocation = target.1
+            package.lastModified = context.now
+        }
         return packages[index].id
     }
 
@@ -57,10 +59,12 @@ extension SandboxState {
         }
         guard check.messages.isEmpty, let index, let quantity, let unit, let reason, let day, let newQuantity
         else { return nil }
-        packages[index].quantity = newQuantity
-        packages[index].lastModified = context.now
+        records.changePackage(at: index) { package in
+            package.quantity = newQuantity
+            package.lastModified = context.now
+        }
         let id = nextId
-        adjustments.append(SandboxAdjustment(
+        records.appendAdjustment(SandboxAdjustment(
             id: id, license: license, packageId: packages[index].id, packageLabel: packages[index].label,
             quantity: quantity, unitOfMeasure: unit.name, reason: reason.name, adjustmentDate: day,
             reasonNote: note, adjustedByUserName: context.userName, lastModified: context.now))

@@ -26,8 +26,10 @@ extension SandboxState {
 
         addHarvestedWeight(plant: index, harvestName: harvestName ?? "\(day)-\(drying.0)-H", type: .wholePlant,
                            weight: weight, unit: unit, drying: drying, day: day, context)
-        plants[index].state = .harvested
-        plants[index].harvestedDate = day
+        records.changePlant(at: index) { plant in
+            plant.state = .harvested
+            plant.harvestedDate = day
+        }
         return plants[index].id
     }
 
@@ -74,31 +76,37 @@ extension SandboxState {
                                              day: MetrcDay, _ context: WriteContext) {
         let license = context.license
         let harvestIndex: Int
-        if let existing = harvests.firstIndex(where: { $0.license == license && $0.name == name }) {
+        if let existing = records.harvestPosition(name: name, license: license) {
             harvestIndex = existing
             let existingUnit = self.unit(harvests[existing].unitOfWeight) ?? unit
-            harvests[existing].totalWetWeight = roundQuantity(
-                harvests[existing].totalWetWeight + weight * unit.toBase / existingUnit.toBase)
+            let total = roundQuantity(harvests[existing].totalWetWeight + weight * unit.toBase / existingUnit.toBase)
+            records.changeHarvest(at: existing) { $0.totalWetWeight = total }
         } else {
-            harvests.append(SandboxHarvest(
+            records.appendHarvest(SandboxHarvest(
                 id: nextId, license: license, name: name, harvestType: type, dryingLocation: drying.0,
                 dryingSublocation: drying.1, harvestStartDate: day, plantLabels: [], totalWetWeight: roundQuantity(weight),
                 unitOfWeight: unit.name, lastModified: context.now))
             harvestIndex = harvests.count - 1
         }
         // PlantCount of a batch counts plants, not manicures: a plant manicured twice into it is one plant.
-        if !harvests[harvestIndex].plantLabels.contains(plants[index].label) {
-            harvests[harvestIndex].plantLabels.append(plants[index].label)
+        let label = plants[index].label
+        let isNewToBatch = !harvests[harvestIndex].plantLabels.contains(label)
+        records.changeHarvest(at: harvestIndex) { harvest in
+            if isNewToBatch { harvest.plantLabels.append(label) }
+            harvest.lastModified = context.now
         }
-        harvests[harvestIndex].lastModified = context.now
 
         let plantUnit = plants[index].harvestedUnitOfWeight.flatMap { self.unit($0) } ?? unit
-        plants[index].harvestedWetWeight = roundQuantity(
-            (plants[index].harvestedWetWeight ?? 0) + weight * unit.toBase / plantUnit.toBase)
-        plants[index].harvestedUnitOfWeight = plantUnit.name
-        plants[index].harvestCount = plants[index].timesHarvested + 1
-        plants[index].harvestId = harvests[harvestIndex].id
-        plants[index].lastModified = context.now
+        let wetWeight = roundQuantity((plants[index].harvestedWetWeight ?? 0) + weight * unit.toBase / plantUnit.toBase)
+        let harvestCount = plants[index].timesHarvested + 1
+        let harvestId = harvests[harvestIndex].id
+        records.changePlant(at: index) { plant in
+            plant.harvestedWetWeight = wetWeight
+            plant.harvestedUnitOfWeight = plantUnit.name
+            plant.harvestCount = harvestCount
+            plant.harvestId = harvestId
+            plant.lastModified = context.now
+        }
     }
 
     /// `PUT /plants/v2/location`: `Id` or `Label`, `Location`, `Sublocation`, `ActualDate`.
@@ -114,9 +122,11 @@ extension SandboxState {
             check.fail("ActualDate \(day) is before plant \(plants[index].label) was planted (\(plants[index].plantedDate)).")
         }
         guard check.messages.isEmpty, let index, let target else { return nil }
-        plants[index].location = target.0
-        plants[index].sublocation = target.1
-        plants[index].lastModified = context.now
+        records.changePlant(at: index) { plant in
+            plant.location = target.0
+            plant.sublocation = target.1
+            plant.lastModified = context.now
+        }
         return plants[index].id
     }
 
@@ -155,11 +165,13 @@ extension SandboxState {
             check.fail("ActualDate \(day) is before plant \(plants[index].label) was planted (\(plants[index].plantedDate)).")
         }
         guard check.messages.isEmpty, let index, let day else { return nil }
-        plants[index].state = .destroyed
-        plants[index].destroyedDate = day
-        plants[index].destroyedNote = note
-        plants[index].destroyedByUserName = context.userName
-        plants[index].lastModified = context.now
+        records.changePlant(at: index) { plant in
+            plant.state = .destroyed
+            plant.destroyedDate = day
+            plant.destroyedNote = note
+            plant.destroyedByUserName = context.userName
+            plant.lastModified = context.now
+        }
         return plants[index].id
     }
 
@@ -242,12 +254,12 @@ extension SandboxState {
         guard check.messages.isEmpty, let indices, let method, let material, let reason, let day else { return nil }
 
         let id = nextId
-        plantWaste.append(SandboxPlantWaste(
+        records.appendPlantWaste(SandboxPlantWaste(
             id: id, license: license, plantLabels: indices.map { plants[$0].label }, location: place.location,
             sublocation: place.sublocation, wasteMethod: method.name, mixedMaterial: material,
             wasteWeight: weight.map(roundQuantity), unitOfMeasure: unit?.name, reason: reason.name, note: note,
             wasteDate: day, recordedByUserName: context.userName, lastModified: context.now))
-        for index in indices { plants[index].lastModified = context.now }
+        for index in indices { records.changePlant(at: index) { $0.lastModified = context.now } }
         return id
     }
 

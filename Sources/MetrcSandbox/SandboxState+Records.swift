@@ -34,6 +34,7 @@ extension SandboxState {
                                   sublocation: String? = nil, phase: PlantGrowthPhase, plantedDate: MetrcDay? = nil,
                                   now: Date) throws(MetrcError) -> SandboxPlant {
         try requireFacility(license)
+        indexIfNeeded()
         try requireNewTag(label)
         guard let strainRecord = self.strain(strain, license: license) else {
             throw .badRequest("Strain \(strain) is not a strain of facility \(license).")
@@ -45,7 +46,7 @@ extension SandboxState {
             id: nextId, license: license, label: label, strain: strainRecord.name, location: place.location,
             sublocation: place.sublocation, growthPhase: phase, plantedDate: planted, vegetativeDate: planted,
             floweringDate: phase == .flowering ? planted : nil, lastModified: now)
-        plants.append(plant)
+        records.appendPlant(plant)
         return plant
     }
 
@@ -54,6 +55,7 @@ extension SandboxState {
                                     unitOfMeasure: String? = nil, location: String, sublocation: String? = nil,
                                     packagedDate: MetrcDay? = nil, now: Date) throws(MetrcError) -> SandboxPackage {
         try requireFacility(license)
+        indexIfNeeded()
         try requireNewTag(label)
         guard let itemRecord = self.item(item, license: license) else {
             throw .badRequest("Item \(item) is not an item of facility \(license).")
@@ -70,7 +72,7 @@ extension SandboxState {
             id: nextId, license: license, label: label, item: itemRecord.name, quantity: roundQuantity(quantity),
             unitOfMeasure: unit.name, location: place.location, sublocation: place.sublocation,
             packagedDate: packagedDate ?? SandboxState.defaultStartDay(now), lastModified: now)
-        packages.append(package)
+        records.appendPackage(package)
         return package
     }
 
@@ -115,7 +117,8 @@ extension SandboxState {
     public mutating func finishPackage(license: String, label: String, date: MetrcDay? = nil,
                                        now: Date) throws(MetrcError) -> SandboxPackage {
         try requireFacility(license)
-        guard let index = packages.firstIndex(where: { $0.license == license && $0.label == label }) else {
+        indexIfNeeded()
+        guard let index = records.packagePosition(label: label, license: license) else {
             throw .notFound("Package \(label) was not found at facility \(license).")
         }
         guard packages[index].isActive else { throw .badRequest("Package \(label) is already finished.") }
@@ -123,8 +126,10 @@ extension SandboxState {
         guard day >= packages[index].packagedDate else {
             throw .badRequest("Finish date \(day) is before package \(label) was packaged (\(packages[index].packagedDate)).")
         }
-        packages[index].finishedDate = day
-        packages[index].lastModified = now
+        records.changePackage(at: index) { package in
+            package.finishedDate = day
+            package.lastModified = now
+        }
         return packages[index]
     }
 
@@ -166,21 +171,21 @@ extension SandboxState {
         let plantLabels = freshTags(prefix: SandboxState.seedPlantTagPrefix, count: plantCount)
         let packageLabels = freshTags(prefix: SandboxState.seedPackageTagPrefix, count: packageCount)
         let start = SandboxState.defaultStartDay(now)
+        indexIfNeeded()
         var id = nextId
-        plants.reserveCapacity(plants.count + plantCount)
+        records.reserveCapacity(plants: plantCount, packages: packageCount)
         for (i, label) in plantLabels.enumerated() {
             let phase: PlantGrowthPhase = i % 2 == 0 ? .vegetative : .flowering
-            plants.append(SandboxPlant(
+            records.appendPlant(SandboxPlant(
                 id: id, license: license, label: label, strain: strainNames[i % strainNames.count],
                 location: plantPlaces[i % plantPlaces.count], sublocation: subs.isEmpty ? nil : subs[i % subs.count],
                 growthPhase: phase, plantedDate: start, vegetativeDate: start,
                 floweringDate: phase == .flowering ? start : nil, lastModified: now))
             id += 1
         }
-        packages.reserveCapacity(packages.count + packageCount)
         for (i, label) in packageLabels.enumerated() {
             let kind = stock[i % stock.count]
-            packages.append(SandboxPackage(
+            records.appendPackage(SandboxPackage(
                 id: id, license: license, label: label, item: kind.item, quantity: kind.quantity, unitOfMeasure: kind.unit,
                 location: packagePlaces[i % packagePlaces.count], sublocation: subs.isEmpty ? nil : subs[i % subs.count],
                 packagedDate: start, lastModified: now))
@@ -204,7 +209,7 @@ extension SandboxState {
     /// A well-formed tag no plant or package (of any facility: Metrc tags are unique) carries yet.
     private func requireNewTag(_ label: String) throws(MetrcError) {
         guard isWellFormedTag(label) else { throw .badRequest("Tag \(label) is not valid (24 characters A-Z and 0-9).") }
-        guard !plants.contains(where: { $0.label == label }), !packages.contains(where: { $0.label == label }) else {
+        guard !records.holdsTag(label) else {
             throw .badRequest("Tag \(label) is already in use.")
         }
     }

@@ -68,8 +68,10 @@ extension SandboxState {
     /// Validates every object and, only if all are valid, applies them in order (all or nothing).
     /// Objects are validated against the state as the earlier objects of the same request leave it,
     /// so the same plant twice in one harvest is an error and two adjustments of one package add up.
+    /// Applied in place (the objects of a valid row change the state at once) and undone if any row is invalid:
+    /// the undo log holds only the records the request touched, so a write costs the same with a million records.
     public mutating func apply(_ action: SandboxAction, objects: [JSONValue], context: WriteContext) -> WriteOutcome {
-        var draft = self
+        records.begin()
         var errors: [RowError] = []
         var ids: [Int] = []
         for (row, object) in objects.enumerated() {
@@ -80,13 +82,13 @@ extension SandboxState {
             }
             let id: Int?
             switch action {
-            case .harvestPlants: id = draft.harvest(&check, context)
-            case .movePlants: id = draft.movePlant(&check, context)
-            case .destroyPlants: id = draft.destroyPlant(&check, context)
-            case .movePackages: id = draft.movePackage(&check, context)
-            case .adjustPackages: id = draft.adjustPackage(&check, context)
-            case .manicurePlants: id = draft.manicurePlant(&check, context)
-            case .wastePlants: id = draft.recordPlantWaste(&check, context)
+            case .harvestPlants: id = harvest(&check, context)
+            case .movePlants: id = movePlant(&check, context)
+            case .destroyPlants: id = destroyPlant(&check, context)
+            case .movePackages: id = movePackage(&check, context)
+            case .adjustPackages: id = adjustPackage(&check, context)
+            case .manicurePlants: id = manicurePlant(&check, context)
+            case .wastePlants: id = recordPlantWaste(&check, context)
             }
             if check.messages.isEmpty, let id {
                 ids.append(id)
@@ -94,8 +96,11 @@ extension SandboxState {
                 errors += check.messages.map { RowError(row: row, message: $0) }
             }
         }
-        guard errors.isEmpty else { return .rejected(errors) }
-        self = draft
+        guard errors.isEmpty else {
+            records.rollBack()
+            return .rejected(errors)
+        }
+        records.commit()
         return .applied(ids: ids)
     }
 }
@@ -239,14 +244,14 @@ extension SandboxState {
                 check.fail("Tag \(label) is not valid.")
                 return nil
             }
-            index = plants.firstIndex { $0.license == license && $0.label == label }
+            index = records.plantPosition(label: label, license: license)
             if index == nil { check.fail("Plant \(label) was not found at facility \(license).") }
             if let id, let index, plants[index].id != id {
                 check.fail("Id \(id) does not match plant \(label).")
                 return nil
             }
         } else if let id {
-            index = plants.firstIndex { $0.license == license && $0.id == id }
+            index = records.plantPosition(id: id, license: license)
             if index == nil { check.fail("Plant Id \(id) was not found at facility \(license).") }
         } else {
             check.fail(allowId ? "Id or Label is required." : "\(labelField) is required.")
@@ -262,7 +267,7 @@ extension SandboxState {
             check.fail("Tag \(label) is not valid.")
             return nil
         }
-        guard let index = plants.firstIndex(where: { $0.license == license && $0.label == label }) else {
+        guard let index = records.plantPosition(label: label, license: license) else {
             check.fail("Plant \(label) was not found at facility \(license).")
             return nil
         }
@@ -285,7 +290,7 @@ extension SandboxState {
             check.fail("Tag \(label) is not valid.")
             return nil
         }
-        guard let index = packages.firstIndex(where: { $0.license == license && $0.label == label }) else {
+        guard let index = records.packagePosition(label: label, license: license) else {
             check.fail("Package \(label) was not found at facility \(license).")
             return nil
         }

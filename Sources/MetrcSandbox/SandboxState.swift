@@ -2,8 +2,11 @@ import Foundation
 
 /// Everything the sandbox knows: keys, users, facilities, reference lists, plants, packages, harvests, adjustments,
 /// plant waste records.
-/// A value type: writes are applied to a copy and committed only when every object of the request is valid.
+/// A value type: a write is applied in place and undone unless every object of the request is valid.
 /// Its JSON form (camelCase fields, timestamps as `YYYY-MM-DDThh:mm:ss+00:00`) is the state file format.
+/// Plants, packages and harvests are indexed (see `SandboxRecords`): the indexes are rebuilt when a state is made or
+/// decoded, are neither encoded nor compared, and a change through the public record arrays drops them until the
+/// next write rebuilds them.
 public struct SandboxState: Codable, Sendable, Equatable {
     public var vendorKeys: [String]
     public var users: [SandboxUser]
@@ -16,11 +19,33 @@ public struct SandboxState: Codable, Sendable, Equatable {
     public var sublocations: [SandboxSublocation]
     public var strains: [SandboxStrain]
     public var items: [SandboxItem]
-    public var plants: [SandboxPlant]
-    public var packages: [SandboxPackage]
-    public var harvests: [SandboxHarvest]
-    public var adjustments: [SandboxAdjustment]
-    public var plantWaste: [SandboxPlantWaste]
+    /// Plants, packages, harvests, adjustments and plant waste records, with their indexes.
+    var records: SandboxRecords
+
+    public var plants: [SandboxPlant] {
+        get { records.plants }
+        _modify { yield &records.anyChangePlants }
+    }
+
+    public var packages: [SandboxPackage] {
+        get { records.packages }
+        _modify { yield &records.anyChangePackages }
+    }
+
+    public var harvests: [SandboxHarvest] {
+        get { records.harvests }
+        _modify { yield &records.anyChangeHarvests }
+    }
+
+    public var adjustments: [SandboxAdjustment] {
+        get { records.adjustments }
+        _modify { yield &records.anyChangeAdjustments }
+    }
+
+    public var plantWaste: [SandboxPlantWaste] {
+        get { records.plantWaste }
+        _modify { yield &records.anyChangePlantWaste }
+    }
 
     public init(vendorKeys: [String] = [], users: [SandboxUser] = [], facilities: [SandboxFacility] = [],
                 unitsOfMeasure: [SandboxUnitOfMeasure] = [], wasteMethods: [SandboxWasteMethod] = [],
@@ -40,11 +65,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
         self.sublocations = sublocations
         self.strains = strains
         self.items = items
-        self.plants = plants
-        self.packages = packages
-        self.harvests = harvests
-        self.adjustments = adjustments
-        self.plantWaste = plantWaste
+        self.records = SandboxRecords(plants: plants, packages: packages, harvests: harvests, adjustments: adjustments,
+                                      plantWaste: plantWaste)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -73,6 +95,56 @@ public struct SandboxState: Codable, Sendable, Equatable {
             adjustments: try c.decodeIfPresent([SandboxAdjustment].self, forKey: .adjustments) ?? [],
             plantWaste: try c.decodeIfPresent([SandboxPlantWaste].self, forKey: .plantWaste) ?? []
         )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vendorKeys, forKey: .vendorKeys)
+        try c.encode(users, forKey: .users)
+        try c.encode(facilities, forKey: .facilities)
+        try c.encode(unitsOfMeasure, forKey: .unitsOfMeasure)
+        try c.encode(wasteMethods, forKey: .wasteMethods)
+        try c.encode(wasteReasons, forKey: .wasteReasons)
+        try c.encode(adjustmentReasons, forKey: .adjustmentReasons)
+        try c.encode(locations, forKey: .locations)
+        try c.encode(sublocations, forKey: .sublocations)
+        try c.encode(strains, forKey: .strains)
+        try c.encode(items, forKey: .items)
+        try c.encode(plants, forKey: .plants)
+        try c.encode(packages, forKey: .packages)
+        try c.encode(harvests, forKey: .harvests)
+        try c.encode(adjustments, forKey: .adjustments)
+        try c.encode(plantWaste, forKey: .plantWaste)
+    }
+
+    /// The data, not the indexes.
+    public static func == (a: SandboxState, b: SandboxState) -> Bool {
+        a.vendorKeys == b.vendorKeys && a.users == b.users && a.facilities == b.facilities
+            && a.unitsOfMeasure == b.unitsOfMeasure && a.wasteMethods == b.wasteMethods
+            && a.wasteReasons == b.wasteReasons && a.adjustmentReasons == b.adjustmentReasons
+            && a.locations == b.locations && a.sublocations == b.sublocations && a.strains == b.strains
+            && a.items == b.items && a.plants == b.plants && a.packages == b.packages && a.harvests == b.harvests
+            && a.adjustments == b.adjustments && a.plantWaste == b.plantWaste
+    }
+
+    /// Rebuilds the indexes if a change through the public record arrays dropped them (writes do it themselves).
+    mutating func indexIfNeeded() {
+        records.indexIfNeeded()
+    }
+
+    /// Runs `body` all or nothing as far as the records go (plants, packages, harvests, adjustments, plant waste):
+    /// if it throws, every record it changed is put back and every record it added is removed. Changes of other
+    /// lists are not undone. Nothing is copied: the undo log holds only what `body` changed.
+    mutating func allOrNothing<T, E: Error>(_ body: (inout SandboxState) throws(E) -> T) throws(E) -> T {
+        records.begin()
+        do throws(E) {
+            let result = try body(&self)
+            records.commit()
+            return result
+        } catch {
+            records.rollBack()
+            throw error
+        }
     }
 
     // MARK: State file
@@ -154,21 +226,24 @@ public struct SandboxState: Codable, Sendable, Equatable {
     }
 
     public func plant(label: String, license: String) -> SandboxPlant? {
-        plants.first { $0.license == license && $0.label == label }
+        records.plantPosition(label: label, license: license).map { records.plants[$0] }
     }
 
     public func package(label: String, license: String) -> SandboxPackage? {
-        packages.first { $0.license == license && $0.label == label }
+        records.packagePosition(label: label, license: license).map { records.packages[$0] }
     }
 
     /// The next free id over all numbered records (Metrc ids are unique per kind; one counter is simpler).
+    /// The big lists' highest id is kept by the indexes; the reference lists are short and scanned.
     var nextId: Int {
-        let all = [
-            locations.map(\.id).max(), sublocations.map(\.id).max(), strains.map(\.id).max(), items.map(\.id).max(),
-            plants.map(\.id).max(), packages.map(\.id).max(), harvests.map(\.id).max(), adjustments.map(\.id).max(),
-            plantWaste.map(\.id).max(), facilities.map(\.id).max(),
-        ]
-        return (all.compactMap { $0 }.max() ?? 0) + 1
+        var highest = records.highestRecordId
+        func note(_ id: Int) { highest = max(highest ?? id, id) }
+        for record in locations { note(record.id) }
+        for record in sublocations { note(record.id) }
+        for record in strains { note(record.id) }
+        for record in items { note(record.id) }
+        for record in facilities { note(record.id) }
+        return (highest ?? 0) + 1
     }
 }
 

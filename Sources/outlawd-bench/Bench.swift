@@ -6,6 +6,8 @@ import OutlawTestSupport
 /// The whole benchmark: each part in turn, then one table (and the doc section).
 enum Bench {
     static func run(_ options: BenchOptions) async throws {
+        if options.parts.contains(.sandboxWrites) { _ = try await SandboxWriteBench.run() }
+        if options.parts.isSubset(of: [.sandboxWrites]) { return }
         let configuration = URL(fileURLWithPath: Binaries.buildDirectory).lastPathComponent
         for tool in ["outlawd", "outlawctl"] where !Binaries.exists(tool) {
             throw BenchError("\(Binaries.path(tool)) is missing: build it in the same configuration (scripts/bench does)")
