@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Metrc
 import OutlawKeys
 import OutlawProtocol
@@ -67,7 +68,11 @@ final class KeyHealthMonitor: Service, Sendable {
         } catch {
             logger.error("key health: cannot read the keys: \(error)", metadata: MessageID.keyHealthUnreadable.metadata())
         }
+        Self.passes.increment()
     }
+
+    /// Key health looks completed: proof that the monitor looked since a change, before checking it did nothing.
+    static let passes = Counter(label: "outlawd_key_health_passes_total")
 
     func checkDue() async throws {
         if let until = quietUntil.withLock({ $0 }), clock() < until { return }

@@ -81,30 +81,52 @@ extension Store {
         let t = now.timeIntervalSince1970
         // An invalid name can belong to no user: refused like an unknown one, without storing or counting it.
         guard Names.isValidUserName(name), name.count <= 64 else { return LoginAttempt(outcome: .badCredentials) }
-        let gate: LoginGate = try await writeOffThePool { db in
-            try db.execute(sql: "DELETE FROM login_failures WHERE at <= ?", arguments: [t - Store.lockWindow])
-            try db.execute(sql: "DELETE FROM login_locks WHERE until <= ?", arguments: [t])
-            if let until = try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ?", arguments: [name]) {
-                return .locked(until: until, now: false)
+        // Checks of this name still running count against the limit, so guesses at once cannot outrun the lock; but
+        // only settled failures lock it. An attempt that finds the limit taken by running checks waits for them.
+        let pendingFor: TimeInterval = 60
+        var gate: LoginGate
+        let waitUntil = Date().addingTimeInterval(10)
+        repeat {
+            let settledBefore = pinChecksSettled.load(ordering: .acquiring)
+            gate = try await writeOffThePool { db in
+                try db.execute(sql: "DELETE FROM login_failures WHERE at <= ?", arguments: [t - Store.lockWindow])
+                try db.execute(sql: "DELETE FROM login_locks WHERE until <= ?", arguments: [t])
+                if let until = try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ?", arguments: [name]) {
+                    return .locked(until: until, now: false)
+                }
+                // A check pending for longer than a minute belonged to a process that died: it counts as a failure.
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT COUNT(*) AS n, COALESCE(SUM(pending = 1 AND at > ?), 0) AS running FROM login_failures WHERE user_name = ?
+                    """, arguments: [t - pendingFor, name])
+                let all: Int = row?["n"] ?? 0
+                let running: Int = row?["running"] ?? 0
+                if all - running >= Store.maxPINFailures {
+                    return .locked(until: try Store.lock(db, name: name, failures: all - running, t: t), now: true)
+                }
+                if all >= Store.maxPINFailures { return .wait }
+                // Counted as a failure until the PIN proves good.
+                try db.execute(sql: "INSERT INTO login_failures (user_name, at, pending) VALUES (?, ?, 1)", arguments: [name, t])
+                let attemptID = db.lastInsertedRowID
+                let record = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
+                    PINRecord(user: Store.user($0), hash: $0["pin_hash"], salt: $0["pin_salt"], rounds: $0["pin_rounds"],
+                              peppered: $0["pin_peppered"])
+                }
+                return .check(record, attempt: attemptID)
             }
-            let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ?", arguments: [name]) ?? 0
-            if recent >= Store.maxPINFailures {
-                return .locked(until: try Store.lock(db, name: name, failures: recent, t: t), now: true)
+            guard case .wait = gate else { break }
+            // Another check of this name settles within a key derivation (≈0.1 s); one in another process is not
+            // seen here, so the wait also ends by itself, and the deadline bounds it.
+            while pinChecksSettled.load(ordering: .acquiring) == settledBefore, Date() < waitUntil {
+                try await Task.sleep(for: .milliseconds(10))
             }
-            // Counted as a failure until the PIN proves good.
-            try db.execute(sql: "INSERT INTO login_failures (user_name, at) VALUES (?, ?)", arguments: [name, t])
-            let record = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
-                PINRecord(user: Store.user($0), hash: $0["pin_hash"], salt: $0["pin_salt"], rounds: $0["pin_rounds"],
-                          peppered: $0["pin_peppered"])
-            }
-            return .check(record)
-        }
-        guard case .check(let record) = gate else {
+        } while Date() < waitUntil
+        guard case .check(let record, let attemptID) = gate else {
             if case .locked(let until, let lockedNow) = gate {
                 return LoginAttempt(outcome: .locked(until: Date(timeIntervalSince1970: until)), lockedNow: lockedNow)
             }
-            return LoginAttempt(outcome: .badCredentials)
+            throw StoreError("too many checks of this user name's PIN are running at once; retry in a moment")
         }
+        defer { pinChecksSettled.add(1, ordering: .releasing) }
         await beforeCheck()
         let matches: Bool
         var upgraded: Data?
@@ -143,7 +165,8 @@ extension Store {
                 }
                 return LoginAttempt(outcome: .ok(record.user), ticket: ticket)
             }
-            let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ? AND at > ?",
+            try db.execute(sql: "UPDATE login_failures SET pending = 0 WHERE id = ?", arguments: [attemptID])
+            let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ? AND at > ? AND pending = 0",
                                           arguments: [name, t - Store.lockWindow]) ?? 0
             let alreadyLocked = try Bool.fetchOne(db, sql: "SELECT 1 FROM login_locks WHERE user_name = ? AND until > ?",
                                                   arguments: [name, t]) ?? false
@@ -177,7 +200,10 @@ extension Store {
     /// What the first transaction of a login decided.
     enum LoginGate: Sendable {
         case locked(until: Double, now: Bool)
-        case check(PINRecord?)
+        /// Running checks of the name fill the limit: wait for one to settle.
+        case wait
+        /// `attempt`: this check's row in `login_failures`, pending until it settles.
+        case check(PINRecord?, attempt: Int64)
     }
 
     /// What a PIN check needs of a user row.

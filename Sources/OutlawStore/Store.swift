@@ -11,6 +11,8 @@ public final class Store: Sendable {
     /// Seals personal Metrc keys at rest, when a store key is configured.
     public let seal: KeySeal?
     private let checkpointer = Mutex<Checkpointer?>(nil)
+    /// PIN checks settled by this process so far: an attempt waiting for others of the same name watches it.
+    let pinChecksSettled = Atomic<Int>(0)
 
     /// Who may bring the schema up to date: the daemon owns the store and migrates it; outlawctl only opens a
     /// store whose schema is exactly the one it was built with, so a newer tool never changes it under an
@@ -360,6 +362,11 @@ public final class Store: Sendable {
                 DELETE FROM login_locks WHERE length(user_name) > 64;
                 DELETE FROM login_failures WHERE length(user_name) > 64;
                 """)
+        }
+        migrator.registerMigration("v9: PIN checks still running are told from failures") { db in
+            // Honest logins of one name at once (a person on two handhelds, a crew's handhelds after a restart)
+            // counted as failures while their PBKDF2 ran, and the sixth locked the name.
+            try db.execute(sql: "ALTER TABLE login_failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
         }
         return migrator
     }

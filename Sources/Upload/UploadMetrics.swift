@@ -11,9 +11,14 @@ public enum UploadMetrics {
         }))
     })
 
+    /// Upload passes completed (whether or not they sent anything): proof for a test or an operator that the
+    /// uploader has looked at the queue since a change, before checking that something was not sent.
+    static let passes = Counter(label: "outlawd_upload_passes_total")
+
     /// Makes every series now, at zero, so Prometheus sees a counter's first increase.
     public static func register() {
         _ = events
+        _ = passes
     }
 
     /// Counts one request's decision; a request's events share one type (one Metrc action).

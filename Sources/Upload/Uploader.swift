@@ -92,6 +92,7 @@ public final class Uploader: Service, Sendable {
                 } catch {
                     self.logger.error("upload round failed: \(error)", metadata: MessageID.uploadRoundFailed.metadata())
                 }
+                UploadMetrics.passes.increment()
                 self.longWait.check(now: self.clock())
                 if !worked {
                     await self.wakeup.wait(timeout: self.configuration.pollInterval)

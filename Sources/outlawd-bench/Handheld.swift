@@ -129,10 +129,10 @@ enum Handheld {
         var tickets: [String: String] = [:]
         for user in ["jane", "john"] {
             try link.send(Array((#"{"op":"login","user":"\#(user)","pin":"\#(EventMix.pin)"}"# + "\n").utf8))
-            guard let answer = try link.readLine(timeout: 30),
-                  let object = try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any],
+            let answer = try link.readLine(timeout: 30)
+            guard let answer, let object = try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any],
                   let ticket = object["ticket"] as? String
-            else { throw BenchError("\(plan.device): login of \(user) failed") }
+            else { throw BenchError("\(plan.device): login of \(user) failed: \(answer.map { String($0.prefix(200)) } ?? "no answer")") }
             tickets[user] = ticket
         }
 

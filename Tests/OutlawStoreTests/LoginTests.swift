@@ -39,6 +39,22 @@ struct LoginTests {
         #expect(try store.auditEntries().filter { $0.action == "login.locked" }.count == 1)
     }
 
+    @Test func honestLoginsOfOneNameAtOnceAllSucceedAndLockNothing() async throws {
+        // A crew's handhelds log the same person in together after a restart: checks still running are not failures.
+        let store = try store()
+        try store.addUser(name: "john", role: .user, pin: "4821", actor: "test")
+        let checks = Counter()
+        let outcomes = try await withThrowingTaskGroup(of: LoginOutcome.self) { group in
+            for _ in 0..<16 {
+                group.addTask { try await store.login(LoginRequest(name: "john", pin: "4821"), beforeCheck: { checks.add() }).outcome }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { if case .ok = $0 { true } else { false } }.count == 16, "\(outcomes)")
+        #expect(checks.value == 16)
+        #expect(try store.auditEntries().filter { $0.action == "login.locked" }.isEmpty)
+    }
+
     @Test func aGoodPINFromADeviceIssuesATicketBoundToItAndTheUser() async throws {
         let store = try store()
         try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
