@@ -374,9 +374,9 @@ struct DeviceConnection {
         return .work({
             let reply = await handler(request, device)
             // A set_key's PIN check is a login too: its failures are journal lines like a login's.
-            if case .string(let code)? = reply["code"], code == "bad_credentials" || code == "locked" {
-                logger.notice("set_key refused: \(code == "locked" ? "the actor's name is locked" : "wrong PIN or unknown actor")",
-                              metadata: (code == "locked" ? MessageID.setKeyActorLocked : MessageID.setKeyWrongPIN).metadata(
+            if case .string(let text)? = reply["code"], let code = LoginRefusal(rawValue: text), code == .badCredentials || code == .locked {
+                logger.notice("set_key refused: \(code == .locked ? "the actor's name is locked" : "wrong PIN or unknown actor")",
+                              metadata: (code == .locked ? MessageID.setKeyActorLocked : MessageID.setKeyWrongPIN).metadata(
                                   ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(request.actor))"]))
             }
             return reply

@@ -13,7 +13,8 @@ public enum DeviceMetrics {
     static let eventsStored: [EventType: Counter] = Dictionary(uniqueKeysWithValues: EventType.allCases.map {
         ($0, Counter(label: "outlawd_events_total", dimensions: [("type", $0.rawValue), ("result", "stored")]))
     })
-    static let loginResults = ["ok", "bad_credentials", "inactive_user", "locked", "unavailable"]
+    static let loginResults = ["ok", LoginRefusal.badCredentials.rawValue, LoginRefusal.inactiveUser.rawValue, LoginRefusal.locked.rawValue,
+                               "unavailable"]
     static let logins: [String: Counter] = Dictionary(uniqueKeysWithValues: loginResults.map {
         ($0, Counter(label: "outlawd_logins_total", dimensions: [("result", $0)]))
     })
@@ -58,9 +59,9 @@ public enum DeviceMetrics {
     static func login(_ outcome: LoginOutcome) {
         switch outcome {
         case .ok: logins["ok"]?.increment()
-        case .badCredentials: logins["bad_credentials"]?.increment()
-        case .inactiveUser: logins["inactive_user"]?.increment()
-        case .locked: logins["locked"]?.increment()
+        case .badCredentials: logins[LoginRefusal.badCredentials.rawValue]?.increment()
+        case .inactiveUser: logins[LoginRefusal.inactiveUser.rawValue]?.increment()
+        case .locked: logins[LoginRefusal.locked.rawValue]?.increment()
         }
     }
 

@@ -7,14 +7,13 @@ import Synchronization
 
 /// What a `login` answer tells the handheld about the user's Metrc key.
 public struct LoginKey: Sendable, Equatable {
-    /// `personal`, `default`, `rejected` or `required`.
-    public var metrcKey: String
+    public var metrcKey: MetrcKeyStatus
     /// `key_expires`: the personal key's expected expiry day, `YYYY-MM-DD`, when known.
     public var expires: String?
     /// `key_checked_at`: when Metrc last accepted the personal key, when known.
     public var checkedAt: Date?
 
-    public init(metrcKey: String, expires: String? = nil, checkedAt: Date? = nil) {
+    public init(metrcKey: MetrcKeyStatus, expires: String? = nil, checkedAt: Date? = nil) {
         self.metrcKey = metrcKey
         self.expires = expires
         self.checkedAt = checkedAt
@@ -53,7 +52,7 @@ public final class DeviceServices: Sendable {
     private let eventsInFlight = Atomic<Int>(0)
 
     public init(store: Store, writer: BatchWriter,
-                metrcKeyStatus: @escaping @Sendable (User) async -> LoginKey = { _ in LoginKey(metrcKey: "default") },
+                metrcKeyStatus: @escaping @Sendable (User) async -> LoginKey = { _ in LoginKey(metrcKey: .default) },
                 setKeyHandler: (@Sendable (ClientMessage.SetKey, Device) async -> Reply)? = nil,
                 pullHandler: PullHandler? = nil,
                 onBatchStored: @escaping @Sendable () -> Void = {})
@@ -145,14 +144,14 @@ public final class DeviceServices: Sendable {
         if attempt.lockedNow {
             logger.notice("user name locked after \(Store.maxPINFailures) wrong PINs within 15 minutes", metadata: MessageID.userLocked.metadata(metadata))
         }
-        func refused(_ code: String) -> Reply {
-            Reply(op: "login", [("user", .string(user)), ("ok", false), ("code", .string(code))])
+        func refused(_ code: LoginRefusal) -> Reply {
+            Reply(op: "login", [("user", .string(user)), ("ok", false), ("code", .string(code.rawValue))])
         }
         switch attempt.outcome {
         case .ok(let u):
             let key = await metrcKeyStatus(u)
             var fields: [(String, JSONValue)] = [("user", .string(user)), ("ok", true), ("role", .string(u.role.rawValue)),
-                                                 ("metrc_key", .string(key.metrcKey))]
+                                                 ("metrc_key", .string(key.metrcKey.rawValue))]
             if let expires = key.expires { fields.append(("key_expires", .string(expires))) }
             if let checkedAt = key.checkedAt { fields.append(("key_checked_at", .string(Timestamp.format(checkedAt)))) }
             if let ticket = attempt.ticket {
@@ -162,13 +161,13 @@ public final class DeviceServices: Sendable {
             return Reply(op: "login", fields)
         case .badCredentials:
             logger.notice("login refused: wrong PIN or unknown user", metadata: MessageID.loginWrongPIN.metadata(metadata))
-            return refused("bad_credentials")
+            return refused(.badCredentials)
         case .inactiveUser:
             logger.notice("login refused: the user is disabled", metadata: MessageID.loginUserDisabled.metadata(metadata))
-            return refused("inactive_user")
+            return refused(.inactiveUser)
         case .locked:
             logger.notice("login refused: the user name is locked", metadata: MessageID.loginUserLocked.metadata(metadata))
-            return refused("locked")
+            return refused(.locked)
         }
     }
 }

@@ -16,7 +16,7 @@ struct AuditWitness: Sendable {
     func recordStart(_ configuration: DaemonConfiguration) {
         let (digest, source) = Self.configurationDigest(configuration)
         do {
-            try store.audit(actor: "outlawd", action: "daemon.start", subject: source,
+            try store.audit(actor: "outlawd", action: .daemonStart, subject: source,
                             detail: "version=\(Daemon.version) config_sha256=\(Self.hex(digest))")
         } catch {
             // Not fatal: batches are still stored and acknowledged; the missing row is itself visible.

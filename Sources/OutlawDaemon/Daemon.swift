@@ -36,6 +36,10 @@ public struct Daemon {
         // Checked before anything is opened: a configuration that would listen in clear on the network never starts.
         let deviceConfiguration = try deviceServerConfiguration()
         let seal = try StoreKey.load(configuration)
+        // Held until the process ends: a restore (outlawctl restore) or a second outlawd waits for this one to stop.
+        let storeLock = try StoreLock(storePath: configuration.store.path,
+                                      refusal: "the store \(configuration.store.path) is in use by another outlawd or an outlawctl restore")
+        defer { withExtendedLifetime(storeLock) {} }
         let store = try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds, seal: seal)
         try store.checkpointInBackground()
         logger.info("store open", metadata: ["path": "\(store.path)"])

@@ -11,7 +11,7 @@ extension KeyService {
     func loginStatus(_ user: User, policy: KeyHealthPolicy) async -> LoginKey {
         let health = try? await store.keyHealth(userID: user.id)
         let metrcKey = SigningPolicy.loginStatus(personalKey: health?.status, requirePersonalKeys: requirePersonalKeys)
-        guard let health, metrcKey == "personal" else { return LoginKey(metrcKey: metrcKey) }
+        guard let health, metrcKey == .personal else { return LoginKey(metrcKey: metrcKey) }
         return LoginKey(metrcKey: metrcKey, expires: policy.day(policy.expectedExpiry(KeyFacts(health))), checkedAt: health.acceptedAt)
     }
 }

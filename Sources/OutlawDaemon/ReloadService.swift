@@ -210,7 +210,7 @@ final class ReloadService: Service, Sendable {
         let detail = "version=\(Daemon.version) config_sha256=\(digest) changed=\(changed)" + (uploads.map { " uploads=\($0)" } ?? "")
         do {
             let store = self.store
-            try await Blocking.run { try store.audit(actor: "outlawd", action: "daemon.reload", subject: file, detail: detail) }
+            try await Blocking.run { try store.audit(actor: "outlawd", action: .daemonReload, subject: file, detail: detail) }
         } catch {
             // The reload stands: batches keep flowing; the missing row is itself visible in the audit.
             logger.error("cannot write the daemon.reload audit row: \(error)", metadata: MessageID.reloadAuditFailed.metadata())

@@ -27,14 +27,19 @@ public struct MetrcCredentials: Sendable {
         self.defaultKeyLocation = defaultKeyLocation
     }
 
-    /// Where the two keys are read from: `$CREDENTIALS_DIRECTORY/metrc-vendor-key` and `.../metrc-default-key`
-    /// (systemd's LoadCredential=) when present, else `metrc.vendor_key_file` and `metrc.default_key_file`.
+    /// Where the two keys are read from: `$RUNTIME_DIRECTORY/metrc-vendor-key` and `.../metrc-default-key` (the
+    /// unit's ExecReload= copies the key files there: systemd refreshes credentials only at a start), else
+    /// `$CREDENTIALS_DIRECTORY/...` (systemd's LoadCredential=) when present, else `metrc.vendor_key_file` and
+    /// `metrc.default_key_file`.
     public static func locate(_ configuration: DaemonConfiguration,
                               environment: [String: String] = ProcessInfo.processInfo.environment) -> (vendor: MetrcKeyLocation, default: MetrcKeyLocation)
     {
         // A systemd credential wins: the daemon's dynamic user cannot read root's files, while outlawctl
         // (run by root, with no credentials) reads the configured files.
         func locate(_ configured: String?, _ credential: String, _ setting: String) -> MetrcKeyLocation {
+            if let dir = environment["RUNTIME_DIRECTORY"], !dir.isEmpty, let copied = KeyFileContent.read(dir + "/" + credential).key, !copied.isEmpty {
+                return MetrcKeyLocation(credential: credential, setting: setting, path: dir + "/" + credential, fromCredentials: true)
+            }
             if let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty,
                FileManager.default.fileExists(atPath: dir + "/" + credential) {
                 return MetrcKeyLocation(credential: credential, setting: setting, path: dir + "/" + credential, fromCredentials: true)
@@ -68,7 +73,7 @@ public struct MetrcCredentials: Sendable {
         func place(_ location: MetrcKeyLocation?, _ name: String) -> String {
             location?.operatorFile ?? "a file \(location?.setting ?? name) names (none is set)"
         }
-        let restart = "(root only, 0600), then systemctl restart outlawd"
+        let restart = "(root only, 0600), then systemctl reload outlawd"
         if vendorKey == nil {
             let files = [place(vendorKeyLocation, "metrc-vendor-key")] + (defaultKey == nil ? [place(defaultKeyLocation, "metrc-default-key")] : [])
             gaps.append(UploadGap(kind: .vendorKey, message: (defaultKey == nil ? "uploads wait for the Metrc keys: put them in " : "uploads wait for the Metrc vendor key: put it in ")

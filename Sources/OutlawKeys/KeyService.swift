@@ -40,7 +40,7 @@ public struct KeyService: Sendable {
         let check: MetrcClient.KeyCheck = await client?.checkKey(key) ?? .unreachable("no Metrc vendor key configured")
         switch check {
         case .rejected:
-            try store.audit(actor: actor, action: "key.refused", subject: user, detail: "…\(key.suffix(4)) refused by Metrc; not stored")
+            try store.audit(actor: actor, action: .keyRefused, subject: user, detail: "…\(key.suffix(4)) refused by Metrc; not stored")
             return .rejected
         case .valid:
             try store.setUserKey(user: user, key: key, status: .ok, actor: actor)
@@ -63,8 +63,8 @@ public struct KeyService: Sendable {
         guard let actor = message.actor, let pin = message.pin, let user = message.user, let change = message.key else {
             return .error(.badRequest, "set_key needs actor, pin, user (strings) and key (a string, or null to clear)")
         }
-        func refuse(_ code: String) -> Reply {
-            Reply(op: "set_key", [("user", .string(user)), ("ok", false), ("code", .string(code))])
+        func refuse(_ code: LoginRefusal) -> Reply {
+            Reply(op: "set_key", [("user", .string(user)), ("ok", false), ("code", .string(code.rawValue))])
         }
         let login: LoginOutcome
         do {
@@ -73,24 +73,24 @@ public struct KeyService: Sendable {
             return .error(.unavailable, "the server cannot check PINs right now; retry later")
         }
         guard case .ok(let actorUser) = login else {
-            if case .locked = login { return refuse("locked") }
-            return refuse("bad_credentials")
+            if case .locked = login { return refuse(.locked) }
+            return refuse(.badCredentials)
         }
         let allowed = actorUser.role == .admin || (actorUser.role == .console && actor == user)
-        guard allowed else { return refuse("forbidden") }
+        guard allowed else { return refuse(.forbidden) }
         do {
             guard case .set(let key) = change else {
                 try clear(user: user, actor: actor)
                 return Reply(op: "set_key", [("user", .string(user)), ("ok", true),
-                                             ("metrc_key", .string(requirePersonalKeys ? "required" : "default"))])
+                                             ("metrc_key", .string((requirePersonalKeys ? MetrcKeyStatus.required : .default).rawValue))])
             }
             switch try await set(user: user, key: key, actor: actor) {
-            case .rejected: return refuse("key_rejected")
+            case .rejected: return refuse(.keyRejected)
             case .stored(let verified):
-                return Reply(op: "set_key", [("user", .string(user)), ("ok", true), ("metrc_key", "personal"), ("verified", .bool(verified))])
+                return Reply(op: "set_key", [("user", .string(user)), ("ok", true), ("metrc_key", .string(MetrcKeyStatus.personal.rawValue)), ("verified", .bool(verified))])
             }
         } catch let error as StoreError {
-            return Reply(op: "set_key", [("user", .string(user)), ("ok", false), ("code", "bad_request"), ("message", .string(error.description))])
+            return Reply(op: "set_key", [("user", .string(user)), ("ok", false), ("code", .string(LoginRefusal.badRequest.rawValue)), ("message", .string(error.description))])
         } catch {
             return .error(.unavailable, "the server cannot store the key right now; retry later")
         }

@@ -112,7 +112,7 @@ public struct HealthVerdict: Sendable, Equatable {
             degraded.append("uploads to Metrc are paused (outlawctl resume)")
         }
         if let fault = facts.lastMetrcFault, facts.waitingForMetrc > 0, fault.at > (facts.lastSuccessAt ?? .distantPast) {
-            let what = fault.message.map { "\(fault.outcome.rawValue): \($0)" } ?? fault.outcome.rawValue
+            let what = fault.message.map { "\(fault.outcome.displayText): \($0)" } ?? fault.outcome.displayText
             degraded.append("Metrc is failing: the upload at \(format(fault.at)) got \(what), and none has succeeded since "
                 + "(\(facts.waitingForMetrc) events waiting; journalctl -u outlawd -p warning)")
         }

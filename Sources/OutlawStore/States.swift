@@ -41,20 +41,37 @@ public enum AttemptOutcome: String, Sendable, Codable, CaseIterable, DatabaseVal
     /// Metrc refused some objects (400 with rows) and applied nothing.
     case rejected
     /// A 400 whose rows could not be matched to objects: the request was split.
-    case rowsUnclear = "rejected (rows unclear)"
-    case tooLarge = "too large"
-    case rateLimited = "rate limited"
-    case notFound = "not found"
+    case rowsUnclear = "rows_unclear"
+    case tooLarge = "too_large"
+    case rateLimited = "rate_limited"
+    case notFound = "not_found"
     /// A 5xx or a 400 with only a message: Metrc may have applied it.
-    case serverFault = "server fault"
+    case serverFault = "server_fault"
     /// No answer (timeout, reset, refused): Metrc may have applied it.
-    case noAnswer = "no answer"
+    case noAnswer = "no_answer"
     /// The signing key was refused (401/403).
     case unauthorized
     /// The daemon stopped with the request in flight.
-    case daemonStopped = "unknown (daemon stopped)"
+    case daemonStopped = "daemon_stopped"
     /// Recorded ahead of a free request slot, then never sent: uploads were paused or the daemon stopped first.
-    case notSent = "not sent"
+    case notSent = "not_sent"
+
+    /// How people read it (logs, `outlawctl`); the raw value is what the store holds.
+    public var displayText: String {
+        switch self {
+        case .accepted: "accepted"
+        case .rejected: "rejected"
+        case .rowsUnclear: "rejected (rows unclear)"
+        case .tooLarge: "too large"
+        case .rateLimited: "rate limited"
+        case .notFound: "not found"
+        case .serverFault: "server fault"
+        case .noAnswer: "no answer"
+        case .unauthorized: "unauthorized"
+        case .daemonStopped: "unknown (daemon stopped)"
+        case .notSent: "not sent"
+        }
+    }
 }
 
 /// A batch's state as the contract's `status` answer and `outlawctl batches --state` name it, derived from its events.

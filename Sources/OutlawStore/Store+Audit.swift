@@ -5,13 +5,13 @@ extension Store {
     /// The one way a row enters the audit table: chained to the current head in the caller's write transaction.
     /// SQLite has a single writer, so no other row can take the head between the read and the insert; the id is
     /// given explicitly because it is part of the hash (rows are never deleted, so head + 1 is what SQLite would pick).
-    static func audit(_ db: Database, actor: String, action: String, subject: String?, detail: String? = nil) throws {
+    static func audit(_ db: Database, actor: String, action: AuditAction, subject: String?, detail: String? = nil) throws {
         let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
         let id = (head.flatMap { AuditChain.integer($0[0]) } ?? 0) + 1
         // A head without a proper hash was tampered with; `verifyAudit` names it, the insert still goes on.
         let previous = head.flatMap { AuditChain.blob($0[1]) } ?? AuditChain.genesis
         let fields: [DatabaseValue] = [id.databaseValue, Date().timeIntervalSince1970.databaseValue,
-                                       actor.databaseValue, action.databaseValue, subject?.databaseValue ?? .null, detail?.databaseValue ?? .null]
+                                       actor.databaseValue, action.rawValue.databaseValue, subject?.databaseValue ?? .null, detail?.databaseValue ?? .null]
         try db.execute(sql: """
             INSERT INTO audit (id, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: StatementArguments(fields + [previous.databaseValue, AuditChain.hash(previous: previous, fields: fields).databaseValue]))
@@ -30,7 +30,12 @@ extension Store {
     /// stored hash; stops at the first row that does not match. Reads one snapshot, so a concurrent insert is
     /// either wholly in or out.
     public func verifyAudit() throws -> AuditVerification {
-        try pool.read { db in
+        try pool.read { db in try Store.verifyAudit(db) }
+    }
+
+    /// `verifyAudit` in the caller's read (a backup copy's check reads its own file).
+    static func verifyAudit(_ db: Database) throws -> AuditVerification {
+        do {
             var previous = AuditChain.genesis
             var previousID: Int64?
             var rows = 0
@@ -58,7 +63,7 @@ extension Store {
     }
 
     /// Appends one line to the audit table.
-    public func audit(actor: String, action: String, subject: String?, detail: String? = nil) throws {
+    public func audit(actor: String, action: AuditAction, subject: String?, detail: String? = nil) throws {
         try pool.write { db in try Store.audit(db, actor: actor, action: action, subject: subject, detail: detail) }
     }
 

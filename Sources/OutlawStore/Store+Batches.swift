@@ -52,7 +52,8 @@ extension Store {
                 var outcome = BatchOutcome.rejected(code: .unavailable, message: "not stored")
                 // A savepoint per batch: one batch's failure never takes the others' events with it.
                 try db.inSavepoint {
-                    outcome = try Store.insert(incoming, db: db, now: now, review: review, checkScans: checkScans)
+                    outcome = try Store.insert(incoming, db: db, now: now, review: review, checkScans: checkScans,
+                                               restored: restored)
                     if case .stored = outcome { return .commit }
                     return .rollback
                 }
@@ -61,8 +62,11 @@ extension Store {
         }
     }
 
+    /// `restored`: this store came from a backup. An event collected before the restore may be a resend of one the
+    /// replaced store had already uploaded (acked after the backup was taken): it is read back at Metrc before it is
+    /// sent, like an event whose upload was interrupted.
     static func insert(_ incoming: IncomingBatch, db: Database, now: Date, review: ReviewRule = .none,
-                       checkScans: Bool = false) throws -> BatchOutcome {
+                       checkScans: Bool = false, restored: Restored? = nil) throws -> BatchOutcome {
         let batch = incoming.batch
         let hash = incoming.contentHash
         if let existing = try Row.fetchOne(db, sql: "SELECT content_hash, event_count FROM batches WHERE device_id = ? AND batch_id = ?",
@@ -93,8 +97,8 @@ extension Store {
         let batchRowID = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: """
             INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
-                                warning)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                warning, unknown_since)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
         let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
@@ -108,6 +112,7 @@ extension Store {
                 event.canonicalJSON, userID, batch.license, state, why, t,
                 incoming.scanWarnings?[event.seq]
                     ?? (checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db)),
+                restored.flatMap { state != .recorded && event.at.date <= $0.at ? $0.possiblySentSince.timeIntervalSince1970 : nil },
             ])
             // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
             // in review keeps its place there, so later events of its tags wait for the decision).
@@ -156,8 +161,8 @@ extension Store {
         let unique = Array(Set(ids))
         guard !unique.isEmpty else { return [:] }
         return try await readOffThePool { db in
-            let list = try Store.summaries(db, where: "b.device_id = ? AND b.batch_id IN (\(unique.map { _ in "?" }.joined(separator: ",")))",
-                                           arguments: StatementArguments([deviceID]) + StatementArguments(unique))
+            let (condition, arguments) = try SQL("b.device_id = \(deviceID) AND b.batch_id IN \(unique)").build(db)
+            let list = try Store.summaries(db, where: condition, arguments: arguments)
             return Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }

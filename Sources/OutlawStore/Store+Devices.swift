@@ -15,7 +15,7 @@ extension Store {
             }
             try db.execute(sql: "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
                            arguments: [name, Secrets.tokenHash(token), Date().timeIntervalSince1970])
-            try Store.audit(db, actor: actor, action: "device.add", subject: name)
+            try Store.audit(db, actor: actor, action: .deviceAdd, subject: name)
         }
         return token
     }
@@ -33,7 +33,7 @@ extension Store {
             if let id = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE name = ?", arguments: [name]) {
                 try Store.endTickets(db, deviceID: id, why: .deviceDisabled)
             }
-            try Store.audit(db, actor: actor, action: "device.disable", subject: name)
+            try Store.audit(db, actor: actor, action: .deviceDisable, subject: name)
         }
     }
 

@@ -9,11 +9,10 @@ extension Store {
     /// fault only the newest rows are looked at.
     public func lastMetrcFault() throws -> HealthVerdict.MetrcFault? {
         try pool.read { db in
-            let marks = Store.metrcFaultOutcomes.map { _ in "?" }.joined(separator: ", ")
-            guard let row = try Row.fetchOne(db, sql: """
+            guard let row = try Row.fetchOne(db, SQLRequest<Row>(literal: """
                 SELECT finished_at, outcome, message FROM upload_attempts
-                WHERE outcome IN (\(marks)) AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1
-                """, arguments: StatementArguments(Store.metrcFaultOutcomes)),
+                WHERE outcome IN \(Store.metrcFaultOutcomes) AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1
+                """)),
                 let outcome = row["outcome"] as AttemptOutcome?
             else { return nil }
             return HealthVerdict.MetrcFault(at: Date(timeIntervalSince1970: row["finished_at"]), outcome: outcome, message: row["message"])

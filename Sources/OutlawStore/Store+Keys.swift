@@ -54,7 +54,7 @@ extension Store {
                                  status == .unverified ? nil : now.timeIntervalSince1970,
                                  status == .ok ? KeyCheckResult.accepted : status == .rejected ? KeyCheckResult.refused : nil])
             let released = try Store.releaseHeld(db, userID: userID)
-            try Store.audit(db, actor: actor, action: "key.set", subject: user,
+            try Store.audit(db, actor: actor, action: .keySet, subject: user,
                             detail: "…\(trimmed.suffix(4)) \(status.rawValue); \(released) held events released")
         }
     }
@@ -66,7 +66,7 @@ extension Store {
             try db.execute(sql: "DELETE FROM user_keys WHERE user_id = ?", arguments: [userID])
             guard db.changesCount == 1 else { throw StoreError("\(user) has no personal Metrc key") }
             let released = try Store.releaseHeld(db, userID: userID)
-            try Store.audit(db, actor: actor, action: "key.clear", subject: user, detail: "\(released) held events released")
+            try Store.audit(db, actor: actor, action: .keyClear, subject: user, detail: "\(released) held events released")
         }
     }
 
@@ -86,8 +86,7 @@ extension Store {
         guard !userIDs.isEmpty else { return [:] }
         return try pool.read { db in
             var out: [Int64: SigningKey] = [:]
-            let rows = try Row.fetchAll(db, sql: "SELECT user_id, key, status FROM user_keys WHERE user_id IN (\(userIDs.map { _ in "?" }.joined(separator: ",")))",
-                                        arguments: StatementArguments(Array(userIDs)))
+            let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT user_id, key, status FROM user_keys WHERE user_id IN \(Array(userIDs))"))
             for row in rows {
                 let stored: String = row["key"]
                 let userID: Int64 = row["user_id"]
@@ -129,7 +128,7 @@ extension Store {
             """, arguments: [EventState.held, HoldCode.keyRejected, "\(name)'s Metrc key was rejected by Metrc",
                              now.timeIntervalSince1970, userID, EventState.queued])
         let held = db.changesCount
-        try Store.audit(db, actor: "outlawd", action: "key.rejected", subject: name, detail: "\(held) events held")
+        try Store.audit(db, actor: "outlawd", action: .keyRejected, subject: name, detail: "\(held) events held")
         return held
     }
 
@@ -161,7 +160,7 @@ extension Store {
                                arguments: [EventState.queued, EventState.held] + StatementArguments(HoldCode.defaultKey))
             }
             if previous != status.rawValue {
-                try Store.audit(db, actor: "outlawd", action: "default-key.\(status.rawValue)", subject: nil)
+                try Store.audit(db, actor: "outlawd", action: .defaultKey(status), subject: nil)
             }
         }
     }

@@ -58,27 +58,21 @@ extension Store {
     }
 
     static func failureRows(_ db: Database, _ filter: FailureFilter) throws -> [FailedBatch] {
-        var conditions = [filter.includeHeld ? "e.state IN (?, ?)" : "e.state = ?"]
-        var arguments: [any DatabaseValueConvertible] = filter.includeHeld ? [EventState.failed, EventState.held] : [EventState.failed]
-        if let device = filter.device { conditions.append("d.name = ?"); arguments.append(device) }
-        if let user = filter.user { conditions.append("u.name = ?"); arguments.append(user) }
-        if let since = filter.since { conditions.append("b.received_at >= ?"); arguments.append(since.timeIntervalSince1970) }
-        if let batch = filter.batch {
-            conditions.append("d.name = ? AND b.batch_id = ?")
-            arguments += [batch.device, batch.id]
-        }
-        if let seqs = filter.seqs, !seqs.isEmpty {
-            conditions.append("e.seq IN (\(seqs.map { _ in "?" }.joined(separator: ",")))")
-            arguments += seqs
-        }
-        let rows = try Row.fetchAll(db, sql: """
+        let states = filter.includeHeld ? [EventState.failed, EventState.held] : [EventState.failed]
+        var conditions: [SQL] = ["e.state IN \(states)"]
+        if let device = filter.device { conditions.append("d.name = \(device)") }
+        if let user = filter.user { conditions.append("u.name = \(user)") }
+        if let since = filter.since { conditions.append("b.received_at >= \(since.timeIntervalSince1970)") }
+        if let batch = filter.batch { conditions.append("d.name = \(batch.device) AND b.batch_id = \(batch.id)") }
+        if let seqs = filter.seqs, !seqs.isEmpty { conditions.append("e.seq IN \(seqs)") }
+        let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
             SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
                    e.seq, e.type, e.tag, e.state, e.held_code, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at,
                    e.warning
             FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
             WHERE \(conditions.joined(separator: " AND "))
             ORDER BY b.id, e.seq
-            """, arguments: StatementArguments(arguments))
+            """))
         var out: [FailedBatch] = []
         var current: (pk: Int64, batch: FailedBatch)?
         for row in rows {
@@ -121,7 +115,7 @@ extension Store {
                                                       EventState.failed, EventState.held])
                     count += db.changesCount
                 }
-                try Store.audit(db, actor: actor, action: "replay", subject: "\(batch.device):\(batch.id)",
+                try Store.audit(db, actor: actor, action: .replay, subject: "\(batch.device):\(batch.id)",
                                 detail: "seq \(batch.events.map { String($0.seq) }.joined(separator: ",")) requeued")
             }
             return selected

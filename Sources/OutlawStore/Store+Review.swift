@@ -123,7 +123,7 @@ extension Store {
             let t = now.timeIntervalSince1970
             let statement: Statement
             let arguments: StatementArguments
-            let action: String
+            let action: AuditAction
             let detail: String
             let list = chosen.map(String.init).joined(separator: ",")
             switch decision {
@@ -133,7 +133,7 @@ extension Store {
                     WHERE batch_id = ? AND seq = ? AND state = ?
                     """)
                 arguments = [EventState.queued, t, pk]
-                action = "review.approve"
+                action = .reviewApprove
                 detail = "seq \(list) approved"
             case .reject(let reason):
                 statement = try db.cachedStatement(sql: """
@@ -141,7 +141,7 @@ extension Store {
                     WHERE batch_id = ? AND seq = ? AND state = ?
                     """)
                 arguments = [EventState.rejected, "rejected in review by \(actor): \(reason)", t, pk]
-                action = "review.reject"
+                action = .reviewReject
                 detail = "seq \(list) rejected: \(reason)"
             }
             for seq in chosen {

@@ -30,7 +30,7 @@ extension Store {
     public func setUploadsPaused(_ paused: Bool, actor: String) throws {
         try pool.write { db in
             try Store.setSetting(db, Store.uploadsPausedSetting, paused ? "1" : nil)
-            try Store.audit(db, actor: actor, action: paused ? "uploads.pause" : "uploads.resume", subject: nil)
+            try Store.audit(db, actor: actor, action: paused ? .uploadsPause : .uploadsResume, subject: nil)
         }
     }
 }

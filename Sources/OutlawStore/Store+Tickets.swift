@@ -40,7 +40,7 @@ extension Store {
         let user = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
         let device = try String.fetchOne(db, sql: "SELECT name FROM devices WHERE id = ?", arguments: [deviceID]) ?? "?"
         // The audit names the login each batch's `ticket_id` points to; never the ticket itself.
-        try Store.audit(db, actor: user, action: "login.ticket", subject: device,
+        try Store.audit(db, actor: user, action: .loginTicket, subject: device,
                         detail: "ticket \(ticketID) covers events collected \(Timestamp.format(now.addingTimeInterval(-ticketClockSkew))) to \(Timestamp.format(expires))")
         return LoginTicket(token: token, issuedAt: now, expiresAt: expires)
     }

@@ -97,26 +97,23 @@ public struct QueueStats: Sendable, Equatable, Codable {
 }
 
 extension Store {
-    /// One `?` per unfinished state, for `state IN (...)` bound with `EventState.unfinished`.
-    static let unfinishedPlaceholders = EventState.unfinished.map { _ in "?" }.joined(separator: ", ")
-
     /// Queued events whose time has come and that no earlier unfinished event of the same tag is waiting before,
     /// in ingestion order: so a plant's move reaches Metrc before its later harvest, whoever collected each.
     public func readyEvents(now: Date, limit: Int) throws -> ReadyEvents {
         try pool.read { db in
             var ready = ReadyEvents()
-            let rows = try Row.fetchCursor(db, sql: """
+            let rows = try Row.fetchCursor(db, SQLRequest<Row>(literal: """
                 SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts,
                   e.unknown_since, e.read_back_base
                 FROM events e JOIN users u ON u.id = e.user_id
-                WHERE e.state = ? AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?)
+                WHERE e.state = \(EventState.queued) AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= \(now.timeIntervalSince1970))
                   AND NOT EXISTS (
                     SELECT 1 FROM event_tags mine
                     JOIN event_tags other ON other.tag = mine.tag AND other.event_id < mine.event_id
                     JOIN events p ON p.id = other.event_id
-                    WHERE mine.event_id = e.id AND p.state IN (\(Store.unfinishedPlaceholders)))
-                ORDER BY e.id LIMIT ?
-                """, arguments: [EventState.queued, now.timeIntervalSince1970] + StatementArguments(EventState.unfinished) + [limit])
+                    WHERE mine.event_id = e.id AND p.state IN \(EventState.unfinished))
+                ORDER BY e.id LIMIT \(limit)
+                """, cached: true))
             while let row = try rows.next() {
                 let id: Int64 = row["id"]
                 let typeText: String = row["type"]
@@ -265,9 +262,8 @@ extension Store {
         try pool.read { db in
             var stats = QueueStats()
             let counted = countingFinished ? EventState.allCases : EventState.unfinished + [.failed]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT state, COUNT(*) AS n FROM events WHERE state IN (\(counted.map { _ in "?" }.joined(separator: ","))) GROUP BY state
-                """, arguments: StatementArguments(counted)) {
+            for row in try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT state, COUNT(*) AS n FROM events WHERE state IN \(counted) GROUP BY state",
+                                                            cached: true)) {
                 let n: Int = row["n"]
                 switch row["state"] as EventState? {
                 case .queued: stats.queued = n
@@ -317,8 +313,7 @@ extension Store {
             var claimed = Set<Int64>()
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
                 let texts = chunk.map(String.init)
-                let rows = try String.fetchAll(db, sql: "SELECT metrc_id FROM events WHERE metrc_id IN (\(texts.map { _ in "?" }.joined(separator: ",")))",
-                                               arguments: StatementArguments(texts))
+                let rows = try String.fetchAll(db, SQLRequest<String>(literal: "SELECT metrc_id FROM events WHERE metrc_id IN \(texts)"))
                 for r in rows { if let v = Int64(r) { claimed.insert(v) } }
             }
             return claimed

@@ -19,7 +19,7 @@ extension Store {
             try db.execute(sql: """
                 INSERT INTO users (name, role, pin_hash, pin_salt, pin_rounds, pin_peppered, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [name, role.rawValue, hash, salt, pinRounds, peppered, Date().timeIntervalSince1970])
-            try Store.audit(db, actor: actor, action: "user.add", subject: name, detail: "role=\(role.rawValue)")
+            try Store.audit(db, actor: actor, action: .userAdd, subject: name, detail: "role=\(role.rawValue)")
         }
     }
 
@@ -43,7 +43,7 @@ extension Store {
             if let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) {
                 try Store.endTickets(db, userID: id, why: .userDisabled)
             }
-            try Store.audit(db, actor: actor, action: "user.disable", subject: name)
+            try Store.audit(db, actor: actor, action: .userDisable, subject: name)
         }
     }
 
@@ -61,7 +61,7 @@ extension Store {
             // A new PIN lifts a lock: the admin has just vouched for this person.
             try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM login_locks WHERE user_name = ?", arguments: [name])
-            try Store.audit(db, actor: actor, action: "user.set-pin", subject: name)
+            try Store.audit(db, actor: actor, action: .userSetPIN, subject: name)
         }
     }
 
@@ -193,7 +193,7 @@ extension Store {
         let until = t + Store.lockWindow
         try db.execute(sql: "INSERT OR REPLACE INTO login_locks (user_name, until) VALUES (?, ?)", arguments: [name, until])
         try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
-        try Store.audit(db, actor: name, action: "login.locked", subject: name, detail: "\(failures) wrong PINs within 15 minutes")
+        try Store.audit(db, actor: name, action: .loginLocked, subject: name, detail: "\(failures) wrong PINs within 15 minutes")
         return until
     }
 

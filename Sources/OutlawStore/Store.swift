@@ -13,6 +13,9 @@ public final class Store: Sendable {
     private let checkpointer = Mutex<Checkpointer?>(nil)
     /// PIN checks settled by this process so far: an attempt waiting for others of the same name watches it.
     let pinChecksSettled = Atomic<Int>(0)
+    /// When this store was put in place by `outlawctl restore`, and since when Metrc may have applied what the copy
+    /// did not know (read at opening: a restore needs the daemon stopped).
+    let restored: Restored?
 
     /// Who may bring the schema up to date: the daemon owns the store and migrates it; outlawctl only opens a
     /// store whose schema is exactly the one it was built with, so a newer tool never changes it under an
@@ -64,7 +67,26 @@ public final class Store: Sendable {
                 }
             }
         }
+        restored = try pool.read { db in
+            func time(_ name: String) throws -> Date? {
+                try Double.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]).map(Date.init(timeIntervalSince1970:))
+            }
+            guard let at = try time(Store.restoredAtSetting) else { return nil }
+            return Restored(at: at, possiblySentSince: try time(Store.possiblySentSinceSetting) ?? at)
+        }
     }
+
+    /// A restore's two instants (`Store.restore`).
+    struct Restored: Sendable {
+        let at: Date
+        let possiblySentSince: Date
+    }
+
+    /// Settings a backup copy and a restored store carry: when the copy was taken; when it was restored, and since
+    /// when Metrc may have applied what it did not know.
+    static let backupTakenAtSetting = "backup_taken_at"
+    static let restoredAtSetting = "restored_at"
+    static let possiblySentSinceSetting = "possibly_sent_since"
 
     deinit {
         checkpointer.withLock { $0?.stop() }
@@ -367,6 +389,13 @@ public final class Store: Sendable {
             // Honest logins of one name at once (a person on two handhelds, a crew's handhelds after a restart)
             // counted as failures while their PBKDF2 ran, and the sixth locked the name.
             try db.execute(sql: "ALTER TABLE login_failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
+        }
+        migrator.registerMigration("v10: attempt outcomes stored as identifiers, not display text") { db in
+            for (old, new) in [("rejected (rows unclear)", "rows_unclear"), ("too large", "too_large"), ("rate limited", "rate_limited"),
+                               ("not found", "not_found"), ("server fault", "server_fault"), ("no answer", "no_answer"),
+                               ("unknown (daemon stopped)", "daemon_stopped"), ("not sent", "not_sent")] {
+                try db.execute(sql: "UPDATE upload_attempts SET outcome = ? WHERE outcome = ?", arguments: [new, old])
+            }
         }
         return migrator
     }

@@ -1,3 +1,4 @@
+import OutlawProtocol
 import OutlawStore
 
 /// Whose key signs one collector's uploads, and why: the rule of Outlaw's help article, as a pure function.
@@ -55,12 +56,12 @@ public enum SigningPolicy {
         }
     }
 
-    /// What `login` tells the handheld about a user's key (`personal`, `default`, `rejected`, `required`).
-    public static func loginStatus(personalKey: KeyStatus?, requirePersonalKeys: Bool) -> String {
+    /// What `login` tells the handheld about a user's key.
+    public static func loginStatus(personalKey: KeyStatus?, requirePersonalKeys: Bool) -> MetrcKeyStatus {
         switch personalKey {
-        case .ok, .unverified: return "personal"
-        case .rejected: return "rejected"
-        case nil: return requirePersonalKeys ? "required" : "default"
+        case .ok, .unverified: return .personal
+        case .rejected: return .rejected
+        case nil: return requirePersonalKeys ? .required : .default
         }
     }
 }

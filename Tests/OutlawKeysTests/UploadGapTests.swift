@@ -47,7 +47,7 @@ struct UploadGapTests {
         #expect(credentials.vendorKey == nil && credentials.defaultKey == nil)
         #expect(credentials.uploadGaps(config) == [UploadGap(kind: .vendorKey, message: """
             uploads wait for the Metrc keys: put them in /etc/outlawd/credentials/metrc-vendor-key and \
-            /etc/outlawd/credentials/metrc-default-key (root only, 0600), then systemctl restart outlawd; batches are stored and \
+            /etc/outlawd/credentials/metrc-default-key (root only, 0600), then systemctl reload outlawd; batches are stored and \
             acknowledged meanwhile
             """)])
     }
@@ -66,14 +66,14 @@ struct UploadGapTests {
         let vendorOnly = MetrcCredentials.load(config, environment: [:])
         #expect(vendorOnly.uploadGaps(config) == [UploadGap(kind: .defaultKey, message: """
             no Default Metrc key: users without a personal key wait (held) and reference data is not synced until it is in \
-            \(dir.file("none")) (root only, 0600), then systemctl restart outlawd
+            \(dir.file("none")) (root only, 0600), then systemctl reload outlawd
             """)])
 
         let unset = try configuration(metrc: "base_url = \"https://api-ca.metrc.com\"")
         let nothing = MetrcCredentials.load(unset, environment: [:])
         #expect(nothing.uploadGaps(unset).map(\.message) == ["""
             uploads wait for the Metrc keys: put them in a file metrc.vendor_key_file names (none is set) and a file \
-            metrc.default_key_file names (none is set) (root only, 0600), then systemctl restart outlawd; batches are stored and \
+            metrc.default_key_file names (none is set) (root only, 0600), then systemctl reload outlawd; batches are stored and \
             acknowledged meanwhile
             """])
 

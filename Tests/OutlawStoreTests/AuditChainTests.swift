@@ -23,8 +23,8 @@ struct AuditChainTests {
         _ = try store.addDevice(name: "HH-1", actor: "op")
         try store.addUser(name: "jane", role: .user, pin: "4821", actor: "op")
         try store.setUploadsPaused(true, actor: "op")
-        try store.audit(actor: "outlawd", action: "daemon.start", subject: "/etc/outlawd/outlawd.toml", detail: "version=0.1.0")
-        try store.audit(actor: "op", action: "note", subject: "x", detail: "ünïcode, \"quotes\" and\nnewlines")
+        try store.audit(actor: "outlawd", action: AuditAction(rawValue: "daemon.start"), subject: "/etc/outlawd/outlawd.toml", detail: "version=0.1.0")
+        try store.audit(actor: "op", action: AuditAction(rawValue: "note"), subject: "x", detail: "ünïcode, \"quotes\" and\nnewlines")
     }
 
     /// Runs SQL through the sqlite3 shell, as someone with the file and no outlawd would.
@@ -92,7 +92,7 @@ struct AuditChainTests {
     @Test func rowsWrittenAfterTamperingStillChainAndTheBreakStaysNamed() async throws {
         try fiveRows()
         try await shell("DROP TRIGGER audit_no_update; UPDATE audit SET detail='role=admin' WHERE id=2;")
-        try store.audit(actor: "op", action: "later", subject: nil)
+        try store.audit(actor: "op", action: AuditAction(rawValue: "later"), subject: nil)
         #expect(try store.verifyAudit().firstBad?.id == 2)
         #expect(try store.auditHead()?.id == 6)
     }
@@ -121,14 +121,14 @@ struct AuditChainTests {
         #expect(throws: (any Error).self) { try upgraded.pool.write { db in try db.execute(sql: "UPDATE audit SET actor = 'z'") } }
         #expect(throws: (any Error).self) { try upgraded.pool.write { db in try db.execute(sql: "DELETE FROM audit") } }
         // New rows continue the backfilled chain.
-        try upgraded.audit(actor: "op", action: "after", subject: nil)
+        try upgraded.audit(actor: "op", action: AuditAction(rawValue: "after"), subject: nil)
         #expect(try upgraded.verifyAudit().rows == 4)
         #expect(try upgraded.verifyAudit().intact)
     }
 
     /// The encoding documented on `AuditChain`, recomputed here by hand for one row.
     @Test func theHashIsTheDocumentedEncoding() throws {
-        try store.audit(actor: "op", action: "a", subject: nil, detail: "d")
+        try store.audit(actor: "op", action: AuditAction(rawValue: "a"), subject: nil, detail: "d")
         let (at, stored) = try store.pool.read { db in
             let row = try #require(try Row.fetchOne(db, sql: "SELECT at, hash FROM audit WHERE id = 1"))
             return (row[0] as Double, row[1] as Data)

@@ -237,7 +237,7 @@ struct StoreTests {
     }
 
     @Test func auditIsAppendOnly() throws {
-        try store.audit(actor: "op", action: "test", subject: "x")
+        try store.audit(actor: "op", action: AuditAction(rawValue: "test"), subject: "x")
         #expect(throws: (any Error).self) { try store.pool.write { db in try db.execute(sql: "DELETE FROM audit") } }
         #expect(throws: (any Error).self) { try store.pool.write { db in try db.execute(sql: "UPDATE audit SET actor = 'z'") } }
         #expect(try store.auditEntries().first?.actor == "op")

@@ -515,7 +515,7 @@ struct HandheldReport: Sendable, CustomStringConvertible {
 }
 
 /// A blocking line-JSON connection, as a handheld makes: plain TCP, or TLS through `openssl s_client`.
-final class Handheld {
+final class Handheld: @unchecked Sendable {  // one task at a time uses a connection
     enum Connect: Equatable { case connected, refused, failed(Int32) }
 
     /// Our end: the TCP socket itself, or one end of a socketpair whose other end is s_client's stdin and stdout

@@ -1,0 +1,172 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+import OutlawTestSupport
+import Testing
+@testable import OutlawStore
+
+/// Online backups of the store, the check of a copy, and a restore that never lets Metrc apply an event twice.
+@Suite("Backups and restore", .timeLimit(.minutes(2)))
+struct BackupTests {
+    let dir: TempDirectory
+    let store: Store
+    static let now = Date()
+
+    init() throws {
+        dir = try TempDirectory("outlawd-backup")
+        store = try Store(path: dir.file("state/outlawd.sqlite"), pinRounds: 1000)
+    }
+
+    func batch(_ id: String, device: Device, events: Int = 3, at: String = "2026-11-28T14:03:11-08:00") throws -> IncomingBatch {
+        let validator = BatchValidator(maxBatchEvents: 100, defaultLicense: "LIC-0001", licenses: [])
+        let list: [JSONValue] = (1...events).map { seq in
+            ["seq": .number(Double(seq)), "type": "package.adjust", "at": .string(at),
+             "package": .string("1A4FF0300000022000000\(String(format: "%03d", seq))"), "quantity": -1, "unit": "Grams",
+             "reason": "Drying"]
+        }
+        let validated = try validator.validate(["id": .string(id), "user": "jane", "events": .array(list)], now: Self.now).get()
+        return IncomingBatch(deviceID: device.id, session: "s", batch: validated)
+    }
+
+    /// jane, HH-1 (its token returned) and 20 batches of 3 adjustments.
+    @discardableResult
+    func seeded() async throws -> String {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        let token = try store.addDevice(name: "HH-1", actor: "test")
+        let d = try #require(try await store.authenticateDevice(name: "HH-1", token: token))
+        for i in 0..<20 { _ = try store.commit([try batch("b-\(i)", device: d)], now: Self.now) }
+        return token
+    }
+
+    @Test func aBackupTakenWhileBatchesAreStoredIsOneCheckedFileWithWhatWasCommitted() async throws {
+        let token = try await seeded()
+        let d = try #require(try await store.authenticateDevice(name: "HH-1", token: token))
+        // Batches go on being stored while the copy is taken: the backup reads one snapshot and blocks no writer.
+        let during = try (0..<200).map { try batch("during-\($0)", device: d) }
+        let writer = Task.detached { [store] in
+            var stored = 0
+            for incoming in during {
+                _ = try store.commit([incoming])
+                stored += 1
+            }
+            return stored
+        }
+        let copy = dir.file("backups/first.sqlite")
+        let report = try store.backup(to: copy)
+        #expect(try await writer.value == 200)
+        #expect(report.current && report.bytes > 0 && report.auditRows >= 2)
+        #expect(!FileManager.default.fileExists(atPath: copy + "-wal") && !FileManager.default.fileExists(atPath: copy + ".partial"))
+        // The copy holds every batch committed before its snapshot and no half of one.
+        let counts = try await DatabaseQueue(path: copy).read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM batches") ?? 0, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0)
+        }
+        #expect(counts.0 >= 20 && counts.0 <= 220 && counts.1 == counts.0 * 3, "\(counts)")
+        #expect(try Store.verifyCopy(at: copy).auditHead == report.auditHead)
+        // A backup never replaces a file.
+        #expect(throws: StoreError.self) { try store.backup(to: copy) }
+    }
+
+    @Test func aCopyThatIsTruncatedCorruptedForeignOrEditedIsRefusedWithItsReason() async throws {
+        try await seeded()
+        let copy = dir.file("good.sqlite")
+        _ = try store.backup(to: copy)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
+
+        func refusal(at path: String) -> String {
+            do {
+                _ = try Store.verifyCopy(at: path)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        func refusal(_ data: Data, _ name: String) -> String {
+            let path = dir.file(name)
+            FileManager.default.createFile(atPath: path, contents: data)
+            return refusal(at: path)
+        }
+        let half = refusal(bytes.prefix(bytes.count / 2), "half.sqlite")
+        #expect(half.contains("corrupted"), "\(half)")
+        #expect(refusal(bytes.prefix(100), "tiny.sqlite").contains("truncated?"))
+        var scrambled = bytes
+        for i in stride(from: 4096 + 200, to: min(scrambled.count, 4096 * 6), by: 7) { scrambled[i] ^= 0x5a }
+        let scrambledRefusal = refusal(scrambled, "scrambled.sqlite")
+        #expect(scrambledRefusal.contains("corrupted") || scrambledRefusal.contains("not an outlawd store"), "\(scrambledRefusal)")
+        #expect(refusal(Data(repeating: 0x41, count: 8192), "text.sqlite").contains("not an outlawd store"))
+
+        // An audit row edited in the copy (its hash no longer matches) is named.
+        let edited = dir.file("edited.sqlite")
+        try FileManager.default.copyItem(atPath: copy, toPath: edited)
+        try await DatabaseQueue(path: edited).write { db in
+            try db.execute(sql: "DROP TRIGGER audit_no_update")
+            try db.execute(sql: "UPDATE audit SET actor = 'mallory' WHERE id = 1")
+        }
+        let reason = refusal(at: edited)
+        #expect(reason.contains("audit chain breaks at row 1"), "\(reason)")
+    }
+
+    @Test func aRestoreMarksWhatTheCopyHadNotFinishedAsPossiblySentAndKeepsTheOldStoreAside() async throws {
+        let token = try await seeded()
+        // One event was answered by Metrc before the backup: it stays finished; the rest may have been sent since.
+        try await store.pool.write { db in try db.execute(sql: "UPDATE events SET state = 'uploaded' WHERE id = 1") }
+        let copy = dir.file("copy.sqlite")
+        let report = try store.backup(to: copy)
+        let live = store.path
+        // The events were collected at 22:03Z; the restore happens at 23:00Z.
+        let later = try #require(ISO8601DateFormatter().date(from: "2026-11-28T23:00:00Z"))
+        // Only with the store's lock: the daemon's, here taken by nobody else.
+        let lock = try StoreLock(storePath: live, refusal: "held")
+        let (restored, aside) = try Store.restore(copy, over: live, actor: "op", now: later)
+        withExtendedLifetime(lock) {}
+        #expect(restored.auditHead == report.auditHead)
+        let kept = try #require(aside)
+        #expect(FileManager.default.fileExists(atPath: kept))
+
+        let reopened = try DatabaseQueue(path: live)
+        // Possibly sent since the copy was taken: what Metrc shows changed after that instant is ours.
+        let takenAt = try await DatabaseQueue(path: copy).read { db in
+            try Double.fetchOne(db, sql: "SELECT value FROM settings WHERE name = 'backup_taken_at'")
+        }
+        let since = try #require(takenAt)
+        #expect(abs(since - Date().timeIntervalSince1970) < 60)
+        let (marked, untouched, lastAction) = try await reopened.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE state != 'uploaded' AND unknown_since = ?", arguments: [since]) ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE state = 'uploaded' AND unknown_since IS NULL") ?? 0,
+             try String.fetchOne(db, sql: "SELECT action FROM audit ORDER BY id DESC LIMIT 1"))
+        }
+        #expect(marked == 59 && untouched == 1)
+        #expect(lastAction == AuditAction.storeRestore.rawValue)
+        try reopened.close()
+        // The restored store opens as the daemon opens it, with its chain intact through the restore row.
+        let opened = try Store(path: live, pinRounds: 1000)
+        #expect(try opened.verifyAudit().intact)
+        // A batch collected before the restore may be the resend of one the replaced store acked and uploaded after the
+        // backup: stored again, and read back before it is sent. One collected after the restore is new.
+        let d = try #require(try await opened.authenticateDevice(name: "HH-1", token: token))
+        #expect(try opened.commit([try batch("resent", device: d, at: "2026-11-28T14:30:00-08:00"),
+                                   try batch("new", device: d, at: "2026-11-28T15:30:00-08:00")]) == [.stored(events: 3), .stored(events: 3)])
+        let possiblySent = try await opened.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT b.batch_id FROM events e JOIN batches b ON b.id = e.batch_id WHERE e.unknown_since = ? AND b.batch_id IN ('resent', 'new')",
+                                arguments: [since])
+        }
+        #expect(possiblySent == ["resent"])
+    }
+
+    @Test func theStoreLockKeepsARestoreAndASecondDaemonOutWhileOneHoldsIt() throws {
+        do {
+            let first = try StoreLock(storePath: store.path, refusal: "outlawd is running")
+            #expect(throws: StoreError("outlawd is running")) { try StoreLock(storePath: store.path, refusal: "outlawd is running") }
+            withExtendedLifetime(first) {}
+        }
+        // Released with its holder: the next one takes it.
+        _ = try StoreLock(storePath: store.path, refusal: "still held")
+    }
+
+    @Test func aStoreWithPersonalKeysInClearIsNotBackedUp() throws {
+        try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
+        try store.setUserKey(user: "jane", key: "jane-metrc-key", status: .ok, actor: "test")
+        let refusal = #expect(throws: StoreError.self) { try store.backup(to: dir.file("keys.sqlite")) }
+        #expect(refusal?.description.contains("in clear") == true)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("keys.sqlite")))
+    }
+}
