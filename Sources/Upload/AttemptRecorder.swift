@@ -5,7 +5,8 @@ import OutlawProtocol
 import OutlawStore
 
 /// Records each upload attempt around its Metrc request (committed before the request leaves, finished with
-/// every event's result) and writes one journal line per request, never one per event.
+/// every event's result) and writes one journal line per request, never one per event. Its store calls block:
+/// callers run them on a thread of their own (`Blocking.run`).
 struct AttemptRecorder: Sendable {
     let store: Store
     let logger: Logger
@@ -34,6 +35,12 @@ struct AttemptRecorder: Sendable {
         if case .accepted(let metrcIDs) = response { ids = metrcIDs } else { ids = [] }
         try store.finishAttempt(attemptID, outcome: outcome, httpStatus: response.httpStatus, message: message ?? response.summary,
                                 metrcIDs: ids, results: results, keyAcceptedFor: userID, now: now)
+    }
+
+    /// Finishes an attempt that never left as `not sent`, its events queued again with nothing to read back.
+    func takeBack(_ attemptID: Int64, events: [Int64], now: Date) throws {
+        try store.finishAttempt(attemptID, outcome: .notSent, httpStatus: nil, message: "not sent: the upload pass ended first",
+                                metrcIDs: [], results: OutcomePolicy.requeue(events, now: now), now: now)
     }
 
     /// The journal fields every line about one request carries.

@@ -27,7 +27,7 @@ final class DefaultKeyMonitor: Sendable {
         self.clock = clock
     }
 
-    /// What the signing policy needs to know about the Default key now.
+    /// What the signing policy needs to know about the Default key now (a store read: on a thread of its own).
     func state() throws -> DefaultKeyState {
         guard let key else { return .missing }
         return try store.defaultKeyStatus() == .rejected ? .rejected : .usable(key)
@@ -35,13 +35,14 @@ final class DefaultKeyMonitor: Sendable {
 
     /// Checks again when the key is refused and the last check is old enough.
     func recheckIfDue() async {
-        guard key != nil, (try? store.defaultKeyStatus()) == .rejected else { return }
+        let store = self.store
+        guard key != nil, (try? await Blocking.run { try store.defaultKeyStatus() }) == .rejected else { return }
         let last = checkedAt.withLock { $0 }
         if let last, clock().timeIntervalSince(last) < recheckInterval { return }
         await check()
     }
 
-    /// An upload signed with the Default key was refused: that counts as a check.
+    /// An upload signed with the Default key was refused: that counts as a check (store writes: on a thread of its own).
     func markRejected(now: Date) throws {
         try store.setDefaultKeyStatus(.rejected)
         if let key { try store.recordDefaultKeyCheck(key: key, result: .refused, now: now) }
@@ -58,22 +59,25 @@ final class DefaultKeyMonitor: Sendable {
         }
         checkedAt.withLock { $0 = clock() }
         let result: KeyCheckResult
+        let status: KeyStatus?
         switch await client.checkKey(key) {
         case .valid:
-            result = .accepted
-            try? store.setDefaultKeyStatus(.ok)
+            (result, status) = (.accepted, .ok)
         case .rejected:
-            result = .refused
-            try? store.setDefaultKeyStatus(.rejected)
+            (result, status) = (.refused, .rejected)
             logger.critical("Metrc refuses the facility's Default key: uploads it signs are held until it is replaced",
                             metadata: MessageID.defaultKeyRefusedByCheck.metadata())
         case .unreachable(let why):
-            result = .unreachable
+            (result, status) = (.unreachable, nil)
             logger.warning("cannot reach Metrc to check the Default key; uploads will tell",
                            metadata: MessageID.defaultKeyCheckUnreachable.metadata(["error": "\(why)"]))
         }
+        let (store, now) = (self.store, clock())
         do {
-            try store.recordDefaultKeyCheck(key: key, result: result, now: clock())
+            try await Blocking.run {
+                if let status { try? store.setDefaultKeyStatus(status) }
+                try store.recordDefaultKeyCheck(key: key, result: result, now: now)
+            }
         } catch {
             logger.error("cannot record the Default key's check: \(error)", metadata: MessageID.defaultKeyCheckNotRecorded.metadata())
         }

@@ -30,7 +30,8 @@ final class LongWaitAlert: Sendable {
 
     func setAfterHours(_ hours: Double) { threshold.withLock { $0 = hours } }
 
-    func check(now: Date) {
+    /// Looks at the queue when due; counting it reads every waiting event, so on a thread of its own.
+    func check(now: Date) async {
         let afterHours = self.afterHours
         let due = lastCheck.withLock { last in
             if let last, now.timeIntervalSince(last) < Self.checkInterval(afterHours: afterHours) { return false }
@@ -39,7 +40,10 @@ final class LongWaitAlert: Sendable {
         }
         guard due else { return }
         if let last = lastAlert.withLock({ $0 }), now.timeIntervalSince(last) < 3600 { return }
-        guard let stats = try? store.queueStats(countingFinished: false), let oldest = stats.oldestWaitingReceivedAt else { return }
+        let store = self.store
+        guard let stats = try? await Blocking.run({ try store.queueStats(countingFinished: false) }),
+              let oldest = stats.oldestWaitingReceivedAt
+        else { return }
         let hours = now.timeIntervalSince(oldest) / 3600
         guard hours >= afterHours else { return }
         lastAlert.withLock { $0 = now }

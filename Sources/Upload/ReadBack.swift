@@ -25,7 +25,7 @@ protocol ReadBack: Sendable {
 struct HistoryReadBack: ReadBack {
     /// The entries since a time, each with Metrc's id, matched against the events given the ids already claimed.
     typealias Matcher = @Sendable (_ events: [PendingEvent], _ license: String, _ key: String, _ since: Date, _ until: Date,
-                                   _ claimed: @Sendable ([Int64]) throws -> Set<Int64>) async throws -> (applied: [(Int64, Int64)], notApplied: [Int64])
+                                   _ claimed: @Sendable ([Int64]) async throws -> Set<Int64>) async throws -> (applied: [(Int64, Int64)], notApplied: [Int64])
     let store: Store
     let clock: @Sendable () -> Date
     let match: Matcher
@@ -34,7 +34,9 @@ struct HistoryReadBack: ReadBack {
         let since = (events.compactMap(\.unknownSince).min() ?? clock()).addingTimeInterval(-Reconciliation.clockSkew)
         let store = self.store
         do {
-            let found = try await match(events, license, key, since, clock().addingTimeInterval(60)) { try store.claimedMetrcIDs($0) }
+            let found = try await match(events, license, key, since, clock().addingTimeInterval(60)) { ids in
+                try await Blocking.run { try store.claimedMetrcIDs(ids) }
+            }
             return ReadBackResult(applied: found.applied.map { ($0.0, String($0.1)) }, notApplied: found.notApplied)
         } catch {
             return ReadBackResult(unreadable: events)
@@ -45,7 +47,7 @@ struct HistoryReadBack: ReadBack {
     static func adjustments(client: MetrcClient, store: Store, clock: @escaping @Sendable () -> Date) -> HistoryReadBack {
         HistoryReadBack(store: store, clock: clock) { events, license, key, since, until, claimed in
             let history = try await client.adjustments(license: license, userKey: key, since: since, until: until)
-            return Reconciliation.match(events, against: history, alreadyClaimed: try claimed(history.map(\.id)))
+            return Reconciliation.match(events, against: history, alreadyClaimed: try await claimed(history.map(\.id)))
         }
     }
 
@@ -54,14 +56,15 @@ struct HistoryReadBack: ReadBack {
         HistoryReadBack(store: store, clock: clock) { events, license, key, since, until, claimed in
             let records = Reconciliation.wasteRecords(try await client.list(path: "/plants/v2/waste", license: license, userKey: key,
                                                                             since: since, until: until))
-            return Reconciliation.matchWaste(events, against: records, alreadyClaimed: try claimed(records.map(\.id)))
+            return Reconciliation.matchWaste(events, against: records, alreadyClaimed: try await claimed(records.map(\.id)))
         }
     }
 }
 
 /// Manicures (a POST on a plant that stays): the plant's `HarvestCount` before the attempt (kept as the
 /// event's read-back base) against now. One more: applied; the same: not applied; anything else (someone
-/// else harvested or manicured it meanwhile, or no base was kept): undecided, for a person to check.
+/// else harvested or manicured it meanwhile, or no base was kept): undecided, for a person to check. The counts
+/// before are read and kept by `ManicureBases`.
 struct ManicureReadBack: ReadBack {
     let client: MetrcClient
 
@@ -86,18 +89,6 @@ struct ManicureReadBack: ReadBack {
             }
         }
         return result
-    }
-
-    /// The plant's counters just before a manicure is sent; nil when Metrc cannot be read now.
-    static func bases(_ events: [PendingEvent], client: MetrcClient, license: String, key: String) async -> [(Int64, [String: JSONValue])]? {
-        var out: [(Int64, [String: JSONValue])] = []
-        for event in events {
-            guard let record = try? await client.list(path: "/plants/v2/" + event.tag, license: license, userKey: key, since: nil, until: nil).first,
-                  let count = Reconciliation.harvestCount(record)
-            else { return nil }
-            out.append((event.id, ["HarvestCount": .number(Double(count))]))
-        }
-        return out
     }
 }
 

@@ -50,14 +50,20 @@ struct Reconciler: Sendable {
             }
         }
         let now = clock()
+        // A read-back is not an attempt: what could not be read waits the backoff its attempts so far earned.
+        let applied = found.applied.map { ($0.0, EventResult.uploaded(metrcID: $0.1)) }
+        let notApplied = found.notApplied
+        let unreadable = OutcomePolicy.retry(found.unreadable, after: .neverLeft, message: "outcome unknown; Metrc could not be read back yet",
+                                             now: now, backoff: backoff, jitter: Double.random(in: 0...1))
+        let undecided = found.undecided.map { ($0.0.id, EventResult.held(code: .readBackUndecided, reason: $0.1)) }
+        let store = self.store
         do {
-            try store.resolve(found.applied.map { ($0.0, .uploaded(metrcID: $0.1)) }, now: now)
-            try store.clearUnknown(eventIDs: found.notApplied)
-            try store.resolve(found.unreadable.map { e in
-                (e.id, .retry(at: now.addingTimeInterval(backoff.delay(afterAttempts: e.attempts, jitter: Double.random(in: 0...1))),
-                              message: "outcome unknown; Metrc could not be read back yet", unknownSince: nil))
-            }, now: now)
-            try store.resolve(found.undecided.map { ($0.0.id, .held(code: .readBackUndecided, reason: $0.1)) }, now: now)
+            try await Blocking.run {
+                try store.resolve(applied, now: now)
+                try store.clearUnknown(eventIDs: notApplied)
+                try store.resolve(unreadable, now: now)
+                try store.resolve(undecided, now: now)
+            }
         } catch {
             logger.error("cannot record a read-back: \(error)", metadata: MessageID.readBackNotRecorded.metadata())
             return []

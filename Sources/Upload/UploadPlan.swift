@@ -85,3 +85,21 @@ public enum UploadPlanner {
         return plan
     }
 }
+
+extension PlannedRequest {
+    /// The two requests a split sends instead, in order (a request of one event has no halves).
+    var halves: [PlannedRequest] {
+        guard events.count > 1 else { return [] }
+        let half = events.count / 2
+        return [Array(events[..<half]), Array(events[half...])].map {
+            PlannedRequest(license: license, action: action, signing: signing, keyUser: keyUser, events: $0)
+        }
+    }
+
+    /// The request without `ids`; nil when nothing is left of it.
+    func without(_ ids: Set<Int64>) -> PlannedRequest? {
+        let kept = events.filter { !ids.contains($0.id) }
+        if kept.count == events.count { return self }
+        return kept.isEmpty ? nil : PlannedRequest(license: license, action: action, signing: signing, keyUser: keyUser, events: kept)
+    }
+}

@@ -9,7 +9,7 @@ import Testing
 
 /// The long-wait alert against a real store file: it looks at the queue at most once per interval, since the
 /// uploader asks after every pass and counting the queue reads every event row.
-@Suite("Long-wait alert")
+@Suite("Long-wait alert", .timeLimit(.minutes(1)))
 struct LongWaitAlertTests {
     /// Keeps every message logged through it.
     final class Lines: Sendable {
@@ -44,16 +44,16 @@ struct LongWaitAlertTests {
         let alert = LongWaitAlert(store: store, logger: Logger(label: "long-wait") { _ in Capture(lines: lines) }, afterHours: 1)
         let t0 = Date()
 
-        alert.check(now: t0) // nothing waits: no alert, and the next look is a minute away
+        await alert.check(now: t0) // nothing waits: no alert, and the next look is a minute away
         let validator = BatchValidator(maxBatchEvents: 10, defaultLicense: "LIC-1", licenses: [])
         let event: OutlawProtocol.JSONValue = ["seq": 1, "type": "plant.move", "at": "2026-11-28T14:03:11-08:00",
                                                "plant": "1A4FF0100000022000000001", "location": "Flower Room 2"]
         let batch = try validator.validate(["id": "old", "user": "jane", "events": [event]], now: t0).get()
         _ = try store.commit([IncomingBatch(deviceID: deviceID, session: "s", batch: batch)], now: t0.addingTimeInterval(-7200))
 
-        alert.check(now: t0.addingTimeInterval(30))
+        await alert.check(now: t0.addingTimeInterval(30))
         #expect(lines.messages.withLock { $0 }.isEmpty)
-        alert.check(now: t0.addingTimeInterval(61))
+        await alert.check(now: t0.addingTimeInterval(61))
         let messages = lines.messages.withLock { $0 }
         #expect(messages == ["events have waited 2 hours for Metrc"])
     }

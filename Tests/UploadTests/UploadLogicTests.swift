@@ -12,7 +12,7 @@ func pending(_ id: Int64, type: EventType = .plantMove, tag: String? = nil, lice
                  userName: name, fields: fields, metrcDate: date, attempts: attempts, unknownSince: nil)
 }
 
-@Suite("Signing policy")
+@Suite("Signing policy", .timeLimit(.minutes(1)))
 struct SigningPolicyTests {
     let usable = DefaultKeyState.usable("DEFAULT")
 
@@ -53,15 +53,15 @@ struct SigningPolicyTests {
     }
 
     @Test func loginStatus() {
-        #expect(SigningPolicy.loginStatus(personalKey: .ok, requirePersonalKeys: false) == "personal")
-        #expect(SigningPolicy.loginStatus(personalKey: .unverified, requirePersonalKeys: true) == "personal")
-        #expect(SigningPolicy.loginStatus(personalKey: .rejected, requirePersonalKeys: false) == "rejected")
-        #expect(SigningPolicy.loginStatus(personalKey: nil, requirePersonalKeys: false) == "default")
-        #expect(SigningPolicy.loginStatus(personalKey: nil, requirePersonalKeys: true) == "required")
+        #expect(SigningPolicy.loginStatus(personalKey: .ok, requirePersonalKeys: false) == .personal)
+        #expect(SigningPolicy.loginStatus(personalKey: .unverified, requirePersonalKeys: true) == .personal)
+        #expect(SigningPolicy.loginStatus(personalKey: .rejected, requirePersonalKeys: false) == .rejected)
+        #expect(SigningPolicy.loginStatus(personalKey: nil, requirePersonalKeys: false) == .default)
+        #expect(SigningPolicy.loginStatus(personalKey: nil, requirePersonalKeys: true) == .required)
     }
 }
 
-@Suite("Upload planning")
+@Suite("Upload planning", .timeLimit(.minutes(1)))
 struct UploadPlannerTests {
     @Test func groupsByActionSignerAndLicenseKeepingOrder() {
         let events = [
@@ -100,7 +100,7 @@ struct UploadPlannerTests {
     }
 }
 
-@Suite("Backoff")
+@Suite("Backoff", .timeLimit(.minutes(1)))
 struct BackoffTests {
     @Test func growsAndIsCapped() {
         let b = Backoff(base: 2, cap: 600)
@@ -113,14 +113,15 @@ struct BackoffTests {
     }
 }
 
-@Suite("Outcome policy")
+@Suite("Outcome policy", .timeLimit(.minutes(1)))
 struct OutcomePolicyTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
+    let sentAt = Date(timeIntervalSince1970: 1_799_999_990)
     let backoff = Backoff(base: 2, cap: 600)
     let ten = (1...10).map { pending(Int64($0), attempts: 1) }
 
     func decide(_ r: MetrcResponse, _ action: MetrcAction = .movePlants, events: [PendingEvent]? = nil) -> OutcomePolicy.Decision {
-        OutcomePolicy.decide(r, action: action, events: events ?? ten, now: now, backoff: backoff, jitter: 1)
+        OutcomePolicy.decide(r, action: action, events: events ?? ten, sentAt: sentAt, now: now, backoff: backoff, jitter: 1)
     }
 
     @Test func acceptedUploadsAll() {
@@ -166,12 +167,29 @@ struct OutcomePolicyTests {
         #expect(r2[0].1 == .retry(at: now.addingTimeInterval(4), message: "Metrc: rate limited (429)", unknownSince: nil))
     }
 
+    /// One rule for `attempts`: an attempt that left for Metrc counts toward the backoff, one that never left does not.
+    @Test func onlyAttemptsThatLeftCountTowardTheBackoff() {
+        let twice = pending(1, attempts: 2)
+        #expect(OutcomePolicy.retryTime(twice, after: .left, now: now, backoff: backoff, jitter: 1) == now.addingTimeInterval(8))
+        #expect(OutcomePolicy.retryTime(twice, after: .neverLeft, now: now, backoff: backoff, jitter: 1) == now.addingTimeInterval(4))
+        #expect(OutcomePolicy.retryTime(twice, after: .left, metrcSays: 7, now: now, backoff: backoff, jitter: 1) == now.addingTimeInterval(7))
+        guard case .results(let results, .notFound) = decide(.notFound(message: "gone"), events: [twice]) else { Issue.record("wrong decision"); return }
+        #expect(results[0].1 == .retry(at: now.addingTimeInterval(8), message: "Metrc: 404 gone", unknownSince: nil))
+    }
+
     /// Metrc may have applied a request that got a 5xx or no answer, whatever its method: every action is read
     /// back before a resend. A 400 with rows means Metrc applied nothing, so even a POST goes again at once.
     @Test(arguments: MetrcAction.allCases)
     func unknownOutcomesAreReadBack(action: MetrcAction) {
-        #expect(decide(.serverFault(status: 503, message: "down"), action) == .reconcile(outcome: .serverFault, message: "Metrc: 503 down"))
-        #expect(decide(.transportFailure("timeout"), action) == .reconcile(outcome: .noAnswer, message: "Metrc unreachable: timeout"))
+        // Queued again, marked unknown since the request was sent; this attempt left, so the wait is the backoff's
+        // second step (the events had one attempt before).
+        func unknown(_ message: String) -> [(Int64, EventResult)] {
+            ten.map { ($0.id, .retry(at: now.addingTimeInterval(4), message: message, unknownSince: sentAt)) }
+        }
+        #expect(decide(.serverFault(status: 503, message: "down"), action)
+            == .reconcile(unknown("Metrc: 503 down"), outcome: .serverFault, message: "Metrc: 503 down"))
+        #expect(decide(.transportFailure("timeout"), action)
+            == .reconcile(unknown("Metrc unreachable: timeout"), outcome: .noAnswer, message: "Metrc unreachable: timeout"))
         guard case .results(let results, .rejected) = decide(.rejected([MetrcRowError(row: 0, message: "x")]), action) else {
             Issue.record("a 400 with rows is not read back")
             return
@@ -180,7 +198,7 @@ struct OutcomePolicyTests {
     }
 }
 
-@Suite("Reconciliation")
+@Suite("Reconciliation", .timeLimit(.minutes(1)))
 struct ReconciliationTests {
     let since = Timestamp("2026-11-29T10:00:00Z")!.date
 
@@ -236,7 +254,7 @@ struct ReconciliationTests {
     }
 }
 
-@Suite("Read-back of manicures and waste")
+@Suite("Read-back of manicures and waste", .timeLimit(.minutes(1)))
 struct ManicureAndWasteReadBackTests {
     static let plants = ["1A4FF0100000022000000001", "1A4FF0100000022000000002"]
 
