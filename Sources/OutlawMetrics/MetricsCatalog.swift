@@ -26,6 +26,10 @@ public enum MetricsCatalog {
                      "Requests to Metrc by action and HTTP status class (error: no answer at all)."),
         MetricFamily("outlawd_logins_total",
                      "Handheld logins by result: ok, bad_credentials, inactive_user, locked, unavailable."),
+        MetricFamily("outlawd_upload_passes_total",
+                     "Upload passes completed, whether or not they sent anything: proof the uploader looked at the queue."),
+        MetricFamily("outlawd_key_health_passes_total",
+                     "Key health looks completed: proof the monitor looked at the keys' schedule."),
         // Histograms.
         MetricFamily("outlawd_ack_duration_seconds",
                      "Time from reading a batch line to the store's answer (ack or nack), pipelining waits included.",

@@ -77,21 +77,20 @@ struct BackupRestoreTests {
     }
 
     @Test func aTruncatedCopyIsRefusedWithItsReasonAndTheStoreStaysAsItWas() async throws {
-        let d = try await DaemonProcess()
-        try await d.addUser("maria", pin: "4821")
-        let copy = d.directory.file("copy.sqlite")
-        #expect(try await d.ctl(["backup", copy]).status == 0)
-        #expect(await d.stop() == 0)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
-        let truncated = d.directory.file("truncated.sqlite")
-        FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count / 3))
-        let refused = try await d.ctl(["restore", truncated])
-        #expect(refused.status == 1 && refused.stderr.contains("corrupted"), "\(refused.stderr)")
-        // Nothing was replaced: maria is still there and nothing was put aside.
-        try await d.start()
-        #expect(try await d.ctl(["user", "list"]).stdout.contains("maria"))
-        let aside = (FileManager.default.enumerator(atPath: d.directory.path)?.allObjects as? [String] ?? []).filter { $0.contains("replaced") }
-        #expect(aside.isEmpty, "\(aside)")
-        #expect(await d.stop() == 0)
+        try await DaemonProcess.withCrew { d, _ in
+            let copy = d.directory.file("copy.sqlite")
+            #expect(try await d.ctl(["backup", copy]).status == 0)
+            await d.expectCleanStop()
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
+            let truncated = d.directory.file("truncated.sqlite")
+            FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count / 3))
+            let refused = try await d.ctl(["restore", truncated])
+            #expect(refused.status == 1 && refused.stderr.contains("corrupted"), "\(refused.stderr)")
+            // Nothing was replaced: the crew is still there and nothing was put aside.
+            try await d.start()
+            #expect(try await d.ctl(["user", "list"]).stdout.contains(Crew.users[0].name))
+            let aside = (FileManager.default.enumerator(atPath: d.directory.path)?.allObjects as? [String] ?? []).filter { $0.contains("replaced") }
+            #expect(aside.isEmpty, "\(aside)")
+        }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 /// scripts/bootstrap, which both README commands run first, with `dpkg-query` and `apt-get` stood in for so the
 /// machine's own packages are not touched.
-@Suite("scripts/bootstrap")
+@Suite("scripts/bootstrap", .timeLimit(.minutes(5)))
 struct BootstrapTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

@@ -4,7 +4,7 @@ import OutlawTestSupport
 import Testing
 
 /// `scripts/demo`'s handheld against a real `outlawd --dev`: its table must say what the sandbox's write log says.
-@Suite("scripts/demo", .serialized)
+@Suite("scripts/demo", .serialized, .timeLimit(.minutes(10)))
 struct DemoTests {
     static var repository: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -50,13 +50,7 @@ struct DemoTests {
 
     @Test func demoCompletesAndItsTableMatchesTheSandboxWriteLog() async throws {
         let daemon = try await DaemonProcess(devIn: nil)
-        do {
-            try await checkDemo(daemon)
-        } catch {
-            await daemon.stop()
-            throw error
-        }
-        #expect(await daemon.stop() == 0)
+        try await daemon.whileRunning(checkDemo)
     }
 
     func checkDemo(_ daemon: DaemonProcess) async throws {
@@ -126,17 +120,15 @@ struct DemoTests {
                                           environment: ProcessInfo.processInfo.environment.merging(["OUTLAWCTL": Binaries.path("outlawctl")]) { $1 })
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect(replay.stdout.contains("1 events requeued"), "\(replay.stdout)")
-        var replayed: LoggedObject?
-        for _ in 0..<150 where replayed == nil {
-            replayed = try await Self.writeLog(report.metrcBaseURL).first { $0.label == failure.tag && $0.action == "movePlants" }
-            if replayed == nil { try await Task.sleep(for: .milliseconds(200)) }
+        let replayed = try await eventually("the replayed move in the write log", timeout: .seconds(60), every: .milliseconds(200)) {
+            try await Self.writeLog(report.metrcBaseURL).first { $0.label == failure.tag && $0.action == "movePlants" }
         }
         #expect(replayed == LoggedObject(signer: SandboxDemo.ownerUserName, action: "movePlants", label: failure.tag, location: "Flower Room 3"))
     }
 
     @Test func aSecondRunAgainstTheSameDaemonPicksFreshPlantsAndStillMatches() async throws {
         let daemon = try await DaemonProcess(devIn: nil)
-        do {
+        try await daemon.whileRunning { daemon in
             let devDir = daemon.directory.file(".outlawd")
             var runs: [Report] = []
             for _ in 0..<2 {
@@ -153,10 +145,6 @@ struct DemoTests {
             let log = try await Self.writeLog(runs[1].metrcBaseURL)
             #expect(log.count == runs[0].totals.uploaded + runs[1].totals.uploaded)
             #expect(runs[1].signatures.reduce(0) { $0 + $1.objects } == runs[1].totals.uploaded)
-        } catch {
-            await daemon.stop()
-            throw error
         }
-        #expect(await daemon.stop() == 0)
     }
 }

@@ -65,7 +65,7 @@ final class SinkProbe: Sendable {
 
 /// The device session's answer stream and its close: streamed `pull` answers in request order and under TCP
 /// back-pressure (an in-process server), and closes that lose no answer (the real daemon, stopped by SIGTERM).
-@Suite("Device sessions: streamed pull and graceful close", .serialized)
+@Suite("Device sessions: streamed pull and graceful close", .serialized, .timeLimit(.minutes(5)))
 struct DeviceSessionTests {
     /// Caps the device's receive buffer at 64 KiB (the kernel doubles it) and stops autotuning from growing it, so
     /// "more than the buffers hold" means a few MB, whatever tcp_rmem allows.
@@ -171,9 +171,7 @@ struct DeviceSessionTests {
             try c.send(json: ["op": "pull", "kinds": ["plants"]])
             _ = try await c.skipLines(10)
         }  // closed here, with lines unread
-        let deadline = Date().addingTimeInterval(10)
-        while probe.outcome == nil, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        let outcome = try #require(probe.outcome, "the handler never saw the connection go")
+        let outcome = try await eventually("the handler to see the connection go", timeout: .seconds(10)) { probe.outcome }
         #expect(outcome.sent >= 10)
         #expect(outcome.failedAgain)
     }
@@ -202,22 +200,18 @@ struct DeviceSessionTests {
         let c = try await server.session()
         Self.pinReceiveBuffer(c)
         try c.send(json: ["op": "pull", "kinds": ["plants"]])
-        // Wait until the handler stops making progress (the socket buffers and the channel's are full): the
-        // same count three times running, so a handler merely slowed by a busy machine does not pass for stalled.
+        // Wait until the handler stops making progress (the socket buffers and the channel's are full): the same
+        // count six looks running (1.5 s), so a handler merely slowed by a busy machine does not pass for stalled.
         var last = -1, unchanged = 0
-        let deadline = Date().addingTimeInterval(30)
-        while unchanged < 3, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(300))
+        let stalled = try await eventually("the handler to stall", timeout: .seconds(30), every: .milliseconds(300)) { () -> Int? in
             let now = sent.value
             unchanged = now == last && now > 0 ? unchanged + 1 : 0
             last = now
+            return unchanged >= 5 ? now : nil
         }
-        let stalled = sent.value
         // Nothing was read: what was sent sits in the kernel's buffers and at most one channel high-water mark.
         #expect(stalled > 0)
         #expect(stalled < total / 3, "sent \(stalled) of \(total) lines to a device that read none")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(sent.value == stalled)
         // Once the device reads, the rest follows, in order, then the final line.
         let lastData = try await c.skipLines(total)
         #expect(lastData.contains("\"n\":\(total - 1)"))
@@ -249,6 +243,7 @@ struct DeviceSessionTests {
         try c.send(json: ["op": "pull", "kinds": ["plants"]])
         try c.send(json: ["op": "bye"])
         for i in 0..<100 { try c.send(json: Self.batchLine("after-bye-\(i)")) }
+        // Paces the scenario, checks nothing: the device reads late, once the answer has filled the buffers.
         try await Task.sleep(for: .milliseconds(500))
         let lastData = try await c.skipLines(total)
         #expect(lastData.contains("\"n\":\(total - 1)"))
@@ -262,116 +257,121 @@ struct DeviceSessionTests {
     /// has not read. Every ack of a stored batch and `bye` must reach the device, with no reset; every batch
     /// acked is stored, and nothing else.
     @Test func stoppingLosesNoAck() async throws {
-        let (d, token) = try await DeviceProtocolTests.daemon()
-        let (c, _) = try await d.session(device: "HH-1", token: token)
-        let total = 5000
-        let pid = d.pid
-        // The device keeps sending small batches without reading; the daemon is stopped a little way in.
-        // Built beforehand, so the device writes as fast as its socket takes them (a slow writer could outlast
-        // the daemon's drain limit, as a device that goes on writing long after `bye` does).
-        let lines = try (0..<total).map { Array(try JSONSerialization.data(withJSONObject: Self.batchLine("s-\($0)"), options: [.sortedKeys])) + [10] }
-        let head = Array(lines[..<200].joined()), tail = Array(lines[200...].joined())
-        async let sending: (count: Int, failure: String?) = offload {
-            do {
-                try c.sendRaw(head)
-            } catch {
-                return (0, "\(error)")
+        try await DeviceProtocolTests.withDaemon { d, token in
+            let (c, _) = try await d.session(device: "HH-1", token: token)
+            let total = 5000
+            let pid = d.pid
+            // The device keeps sending small batches without reading; the daemon is stopped a little way in.
+            // Built beforehand, so the device writes as fast as its socket takes them (a slow writer could outlast
+            // the daemon's drain limit, as a device that goes on writing long after `bye` does).
+            let lines = try (0..<total).map { Array(try JSONSerialization.data(withJSONObject: Self.batchLine("s-\($0)"), options: [.sortedKeys])) + [10] }
+            let head = Array(lines[..<200].joined()), tail = Array(lines[200...].joined())
+            async let sending: (count: Int, failure: String?) = offload {
+                do {
+                    try c.sendRaw(head)
+                } catch {
+                    return (0, "\(error)")
+                }
+                kill(pid, SIGTERM)
+                do {
+                    try c.sendRaw(tail)
+                } catch {
+                    return (200, "\(error)")
+                }
+                return (total, nil)
             }
-            kill(pid, SIGTERM)
-            do {
-                try c.sendRaw(tail)
-            } catch {
-                return (200, "\(error)")
-            }
-            return (total, nil)
+            let sent = try await sending
+            let (answered, reset) = try await c.readToEnd()
+            #expect(await d.stop() == 0)
+            // A reset on either side means the daemon closed with input unread: what it had sent could be lost.
+            #expect(sent.failure == nil, "the device's writes failed after \(sent.count) batches: \(sent.failure ?? "")")
+            #expect(!reset, "the daemon reset the connection after \(answered.count) lines")
+            let answers = answered.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(answers.last?["op"] as? String == "bye")
+            let acks = answers.filter { $0["op"] as? String == "ack" }
+            let acked = acks.compactMap { $0["id"] as? String }
+            #expect(acks.count == answers.count - 1, "\(answers.filter { $0["op"] as? String != "ack" })")
+            #expect(acked == (0..<acked.count).map { "s-\($0)" })
+            // The daemon stopped reading before the device stopped writing, so there was unread input to drain.
+            #expect(acked.count > 0 && acked.count < total)
+            let listed = try await d.ctl(["batches", "--json"])
+            let stored = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(Set(stored) == Set(acked))
         }
-        let sent = try await sending
-        let (answered, reset) = try await c.readToEnd()
-        #expect(await d.stop() == 0)
-        // A reset on either side means the daemon closed with input unread: what it had sent could be lost.
-        #expect(sent.failure == nil, "the device's writes failed after \(sent.count) batches: \(sent.failure ?? "")")
-        #expect(!reset, "the daemon reset the connection after \(answered.count) lines")
-        let answers = answered.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(answers.last?["op"] as? String == "bye")
-        let acks = answers.filter { $0["op"] as? String == "ack" }
-        let acked = acks.compactMap { $0["id"] as? String }
-        #expect(acks.count == answers.count - 1, "\(answers.filter { $0["op"] as? String != "ack" })")
-        #expect(acked == (0..<acked.count).map { "s-\($0)" })
-        // The daemon stopped reading before the device stopped writing, so there was unread input to drain.
-        #expect(acked.count > 0 && acked.count < total)
-        let listed = try await d.ctl(["batches", "--json"])
-        let stored = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-        #expect(Set(stored) == Set(acked))
     }
 
     /// `bye` in the middle of pipelined batches: the batches before it are acked, then `bye`, then a clean close,
     /// however many lines follow it unread.
     @Test func byeLosesNoAckWhatEverFollows() async throws {
-        let (d, token) = try await DeviceProtocolTests.daemon()
-        let (c, _) = try await d.session(device: "HH-1", token: token)
-        var burst: [UInt8] = []
-        for i in 0..<16 {
-            burst += Array(try JSONSerialization.data(withJSONObject: Self.batchLine("b-\(i)"), options: [.sortedKeys])) + [10]
+        try await DeviceProtocolTests.withDaemon { d, token in
+            let (c, _) = try await d.session(device: "HH-1", token: token)
+            var burst: [UInt8] = []
+            for i in 0..<16 {
+                burst += Array(try JSONSerialization.data(withJSONObject: Self.batchLine("b-\(i)"), options: [.sortedKeys])) + [10]
+            }
+            burst += Array(#"{"op":"bye"}"#.utf8) + [10]
+            for i in 0..<2000 {
+                burst += Array(try JSONSerialization.data(withJSONObject: Self.batchLine("late-\(i)"), options: [.sortedKeys])) + [10]
+            }
+            let bytes = burst
+            try await offload { try c.sendRaw(bytes) }
+            let (lines, reset) = try await c.readToEnd()
+            #expect(!reset, "the daemon reset the connection after \(lines.count) lines")
+            let ops = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]).flatMap { m in
+                m["op"] as? String == "ack" ? "ack:\(m["id"] as? String ?? "?")" : m["op"] as? String
+            } }
+            #expect(ops == (0..<16).map { "ack:b-\($0)" } + ["bye"])
+            let listed = try await d.ctl(["batches", "--json"])
+            #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 16)
         }
-        burst += Array(#"{"op":"bye"}"#.utf8) + [10]
-        for i in 0..<2000 {
-            burst += Array(try JSONSerialization.data(withJSONObject: Self.batchLine("late-\(i)"), options: [.sortedKeys])) + [10]
-        }
-        let bytes = burst
-        try await offload { try c.sendRaw(bytes) }
-        let (lines, reset) = try await c.readToEnd()
-        #expect(!reset, "the daemon reset the connection after \(lines.count) lines")
-        let ops = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]).flatMap { m in
-            m["op"] as? String == "ack" ? "ack:\(m["id"] as? String ?? "?")" : m["op"] as? String
-        } }
-        #expect(ops == (0..<16).map { "ack:b-\($0)" } + ["bye"])
-        let listed = try await d.ctl(["batches", "--json"])
-        #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 16)
     }
 
     /// The error paths that close answer, then close as gently: a line too long with more input behind it.
     @Test func lineTooLongLosesNoAnswer() async throws {
-        let (d, token) = try await DeviceProtocolTests.daemon(server: "max_line_bytes = 1024")
-        let (c, _) = try await d.session(device: "HH-1", token: token)
-        var burst = Array(try JSONSerialization.data(withJSONObject: Self.batchLine("ok-1"), options: [.sortedKeys])) + [10]
-        burst += Array(repeating: UInt8(ascii: "x"), count: 2000) + [10]
-        burst += Array(repeating: UInt8(ascii: "y"), count: 500_000)
-        let bytes = burst
-        try await offload { try c.sendRaw(bytes) }
-        let (lines, reset) = try await c.readToEnd()
-        #expect(!reset)
-        let answers = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(answers.map { $0["op"] as? String } == ["ack", "error"])
-        #expect(answers.last?["code"] as? String == "line_too_long")
+        try await DeviceProtocolTests.withDaemon(server: "max_line_bytes = 1024") { d, token in
+            let (c, _) = try await d.session(device: "HH-1", token: token)
+            var burst = Array(try JSONSerialization.data(withJSONObject: Self.batchLine("ok-1"), options: [.sortedKeys])) + [10]
+            burst += Array(repeating: UInt8(ascii: "x"), count: 2000) + [10]
+            burst += Array(repeating: UInt8(ascii: "y"), count: 500_000)
+            let bytes = burst
+            try await offload { try c.sendRaw(bytes) }
+            let (lines, reset) = try await c.readToEnd()
+            #expect(!reset)
+            let answers = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(answers.map { $0["op"] as? String } == ["ack", "error"])
+            #expect(answers.last?["code"] as? String == "line_too_long")
+        }
     }
 
     /// A handheld that pipelines its batches right behind a `hello` that is refused gets the refusal, then a
     /// clean close, rather than a reset that may swallow it.
     @Test func aRefusedHelloWithBatchesBehindItIsAnswered() async throws {
-        let (d, _) = try await DeviceProtocolTests.daemon()
-        let c = try d.client()
-        var burst = Array(#"{"op":"hello","proto":1,"device":"HH-1","token":"wrong"}"#.utf8) + [10]
-        for i in 0..<2000 {
-            burst += Array(try JSONSerialization.data(withJSONObject: Self.batchLine("early-\(i)"), options: [.sortedKeys])) + [10]
+        try await DeviceProtocolTests.withDaemon { d, _ in
+            let c = try d.client()
+            var burst = Array(#"{"op":"hello","proto":1,"device":"HH-1","token":"wrong"}"#.utf8) + [10]
+            for i in 0..<2000 {
+                burst += Array(try JSONSerialization.data(withJSONObject: Self.batchLine("early-\(i)"), options: [.sortedKeys])) + [10]
+            }
+            let bytes = burst
+            try await offload { try c.sendRaw(bytes) }
+            let (lines, reset) = try await c.readToEnd()
+            #expect(!reset, "the daemon reset the connection after \(lines.count) lines")
+            let answers = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(answers.map { $0["code"] as? String } == ["unauthorized"])
         }
-        let bytes = burst
-        try await offload { try c.sendRaw(bytes) }
-        let (lines, reset) = try await c.readToEnd()
-        #expect(!reset, "the daemon reset the connection after \(lines.count) lines")
-        let answers = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(answers.map { $0["code"] as? String } == ["unauthorized"])
     }
 
     /// A device that half-closes after its requests (no bye) still gets every answer, then the close.
     @Test func aHalfClosingDeviceGetsEveryAnswer() async throws {
-        let (d, token) = try await DeviceProtocolTests.daemon()
-        let (c, _) = try await d.session(device: "HH-1", token: token)
-        for i in 0..<5 { try c.send(json: Self.batchLine("h-\(i)")) }
-        try c.send(json: ["op": "ping"])
-        c.shutdownWrite()
-        let (lines, reset) = try await c.readToEnd()
-        #expect(!reset)
-        let ops = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["op"] as? String }
-        #expect(ops == Array(repeating: "ack", count: 5) + ["pong"])
+        try await DeviceProtocolTests.withDaemon { d, token in
+            let (c, _) = try await d.session(device: "HH-1", token: token)
+            for i in 0..<5 { try c.send(json: Self.batchLine("h-\(i)")) }
+            try c.send(json: ["op": "ping"])
+            c.shutdownWrite()
+            let (lines, reset) = try await c.readToEnd()
+            #expect(!reset)
+            let ops = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["op"] as? String }
+            #expect(ops == Array(repeating: "ack", count: 5) + ["pong"])
+        }
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 
 /// What an operator's tooling reads: `outlawctl status`'s exit code (0 healthy, 1 degraded, 2 down), `outlawd
 /// --check-config` (0 or 2, one line per problem), `--version` everywhere, and a fresh installation without Metrc keys.
-@Suite("Health, configuration check, versions")
+@Suite("Health, configuration check, versions", .timeLimit(.minutes(5)))
 struct HealthAndConfigCheckTests {
     static func json(_ result: CommandResult) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
@@ -92,41 +92,42 @@ struct HealthAndConfigCheckTests {
         try dir.write("credentials/metrc-default-key", "\n")
         let environment = ["CREDENTIALS_DIRECTORY": dir.file("credentials")]
         let daemon = try await DaemonProcess(metrc: "base_url = \"https://api-ca.metrc.com\"", directory: dir, environment: environment)
-        let sentence = "uploads wait for the Metrc keys: put them in /etc/outlawd/credentials/metrc-vendor-key and "
-            + "/etc/outlawd/credentials/metrc-default-key (root only, 0600), then systemctl restart outlawd; batches are stored and acknowledged meanwhile"
+        try await daemon.whileRunning { daemon in
+            let sentence = "uploads wait for the Metrc keys: put them in /etc/outlawd/credentials/metrc-vendor-key and "
+                + "/etc/outlawd/credentials/metrc-default-key (root only, 0600), then systemctl reload outlawd; batches are stored and acknowledged meanwhile"
 
-        let token = try await daemon.addDevice("HH-1")
-        try await daemon.addUser("jane")
-        let (c, welcome) = try await daemon.session(device: "HH-1", token: token)
-        #expect(welcome["op"] as? String == "welcome")
-        try c.send(json: ["op": "batch", "id": "fresh-1", "user": "jane", "events": [Events.move(1, plant: Tags.plant(1))]])
-        let ack = try await c.readJSON()
-        #expect(ack["op"] as? String == "ack", "\(ack)")
+            let token = try await daemon.addCrew(users: [CrewMember("jane")]).token
+            let (c, welcome) = try await daemon.session(device: "HH-1", token: token)
+            #expect(welcome["op"] as? String == "welcome")
+            try c.send(json: ["op": "batch", "id": "fresh-1", "user": "jane", "events": [Events.move(1, plant: Tags.plant(1))]])
+            let ack = try await c.readJSON()
+            #expect(ack["op"] as? String == "ack", "\(ack)")
 
-        // Said once at start, as a warning naming the files an operator fills (not systemd's private copies).
-        let said = daemon.log.split(separator: "\n").filter { $0.contains("uploads wait for the Metrc keys") }
-        #expect(said.count == 1 && said.first?.hasPrefix("warning outlawd: ") == true && said.first?.contains(sentence) == true, "\(said)")
-        #expect(!daemon.log.contains(dir.file("credentials")), "systemd's copies are not what an operator edits")
+            // Said once at start, as a warning naming the files an operator fills (not systemd's private copies).
+            let said = daemon.log.split(separator: "\n").filter { $0.contains("uploads wait for the Metrc keys") }
+            #expect(said.count == 1 && said.first?.hasPrefix("warning outlawd: ") == true && said.first?.contains(sentence) == true, "\(said)")
+            #expect(!daemon.log.contains(dir.file("credentials")), "systemd's copies are not what an operator edits")
 
-        let status = try await daemon.ctl(["status", "--json"])
-        #expect(status.status == 1)
-        let shown = Self.json(status)
-        #expect(shown["verdict"] as? String == "degraded" && shown["reasons"] as? [String] == [sentence], "\(shown)")
-        #expect((shown["queue"] as? [String: Any])?["queued"] as? Int == 1, "\(shown)")
+            let status = try await daemon.ctl(["status", "--json"])
+            #expect(status.status == 1)
+            let shown = Self.json(status)
+            #expect(shown["verdict"] as? String == "degraded" && shown["reasons"] as? [String] == [sentence], "\(shown)")
+            #expect((shown["queue"] as? [String: Any])?["queued"] as? Int == 1, "\(shown)")
 
-        // The check the unit runs first, with the same credentials: usable, and the same sentence as a warning.
-        var env = ProcessInfo.processInfo.environment
-        env["CREDENTIALS_DIRECTORY"] = dir.file("credentials")
-        let check = try await runCommand(Binaries.path("outlawd"), ["--check-config", "--config", daemon.configPath], environment: env)
-        #expect(check.status == 0, "\(check.stderr)")
-        // (Beside the test's own require_login_ticket = false.)
-        #expect(check.stdout.hasSuffix("outlawd: warning: \(sentence)\noutlawd: \(daemon.configPath): configuration OK\n"), "\(check.stdout)")
-        #expect(await daemon.stop() == 0)
+            // The check the unit runs first, with the same credentials: usable, and the same sentence as a warning.
+            var env = ProcessInfo.processInfo.environment
+            env["CREDENTIALS_DIRECTORY"] = dir.file("credentials")
+            let check = try await runCommand(Binaries.path("outlawd"), ["--check-config", "--config", daemon.configPath], environment: env)
+            #expect(check.status == 0, "\(check.stderr)")
+            // (Beside the test's own require_login_ticket = false.)
+            #expect(check.stdout.hasSuffix("outlawd: warning: \(sentence)\noutlawd: \(daemon.configPath): configuration OK\n"), "\(check.stdout)")
+            #expect(await daemon.stop() == 0)
+        }
     }
 }
 
 /// `outlawd --check-config` against a complete site (TLS, store key, Metrc keys) and one fault at a time.
-@Suite("outlawd --check-config")
+@Suite("outlawd --check-config", .timeLimit(.minutes(5)))
 struct ConfigCheckTests {
     let dir: TempDirectory
 
@@ -224,7 +225,7 @@ struct ConfigCheckTests {
         #expect(lines(r.stdout) == [
             "outlawd: warning: no Metrc address (metrc.base_url in \(path)): batches are stored and acknowledged, and uploaded once it is set and outlawd restarted",
             "outlawd: warning: uploads wait for the Metrc keys: put them in \(dir.file("secrets/vendor-key")) and \(dir.file("secrets/default-key")) "
-                + "(root only, 0600), then systemctl restart outlawd; batches are stored and acknowledged meanwhile",
+                + "(root only, 0600), then systemctl reload outlawd; batches are stored and acknowledged meanwhile",
             "outlawd: \(path): configuration OK",
         ], "\(r.stdout)")
     }

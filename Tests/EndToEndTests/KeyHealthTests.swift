@@ -4,16 +4,14 @@ import OutlawTestSupport
 import Testing
 
 /// Issue 13, key health: the real daemon checks every key with the sandbox Metrc on the `[keys]` schedule.
-@Suite("Key health", .serialized)
+@Suite("Key health", .serialized, .timeLimit(.minutes(5)))
 struct KeyHealthTests {
     /// Waits until the daemon's log has a line containing `text`; returns that line.
-    func logLine(_ h: UploadHarness, containing text: String, timeout: TimeInterval = 30) async throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let line = h.daemon.log.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
-            try await Task.sleep(for: .milliseconds(100))
+    func logLine(_ h: UploadHarness, containing text: String, timeout: Duration = .seconds(30)) async throws -> String {
+        try await eventually("a log line with \"\(text)\"", timeout: timeout, every: .milliseconds(100),
+                             detail: { "--- daemon log ---\n\(h.daemon.log.suffix(4000))" }) {
+            h.daemon.log.split(separator: "\n").first(where: { $0.contains(text) }).map(String.init)
         }
-        throw LineClient.Failure(description: "no log line with \"\(text)\"\n--- daemon log ---\n\(h.daemon.log.suffix(4000))")
     }
 
     func json(_ h: UploadHarness, _ arguments: [String]) async throws -> Any {
@@ -59,8 +57,9 @@ struct KeyHealthTests {
             #expect((status["kh-jane"]?["reason"] as? String)?.contains("jane's Metrc key was rejected") == true)
             #expect(status["kh-john"]?["state"] as? String == "uploaded")
             #expect(await h.appliedWrites().map(\.label) == [Tags.plant(56)])
-            // One error, not one per check: a rejected key is not checked again.
-            try await Task.sleep(for: .seconds(3))
+            // One error, not one per check: a rejected key is not checked again. Five more looks: the last began
+            // more than a check interval (1.8 s, two ticks) after this point, when her key would be due again.
+            try await h.daemon.waitForKeyHealthPasses(count: 5)
             #expect(h.daemon.log.components(separatedBy: "Metrc refuses jane's personal key").count - 1 == 1)
             // A new key from Metrc, set by the operator, releases her batch: uploaded under her name.
             #expect(await h.sandbox.setUserKey(user: "jane", key: "sandbox-jane-key-3"))
@@ -83,8 +82,8 @@ struct KeyHealthTests {
             #expect(jane.hasPrefix("warning") && jane.contains("outlaw_user=jane") && jane.contains("outlawctl key set jane"), "\(jane)")
             let facility = try await logLine(h, containing: "the facility's Default Metrc key is expected to expire")
             #expect(facility.hasPrefix("warning"))
-            // Many checks later, still one warning each for the day.
-            try await Task.sleep(for: .seconds(4))
+            // Many looks later (each would warn again if it did not remember the day), still one warning each.
+            try await h.daemon.waitForKeyHealthPasses(count: 4)
             #expect(h.daemon.log.components(separatedBy: "jane's personal Metrc key is expected to expire").count - 1 == 1)
             #expect(h.daemon.log.components(separatedBy: "Default Metrc key is expected to expire").count - 1 == 1)
             #expect(!h.daemon.log.contains(SandboxDemo.janeKey) && !h.daemon.log.contains(SandboxDemo.ownerKey))

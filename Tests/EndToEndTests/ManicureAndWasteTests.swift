@@ -5,7 +5,7 @@ import Testing
 
 /// The tablet's Manicure and Waste functions through the real daemon into the sandbox: signed like every
 /// other event, kept in order per plant, and applied exactly once whatever happens to the request.
-@Suite("Manicure and waste, end to end", .serialized)
+@Suite("Manicure and waste, end to end", .serialized, .timeLimit(.minutes(5)))
 struct ManicureAndWasteTests {
     /// How many times each plant was manicured and wasted, from the sandbox's write log.
     func applications(_ h: UploadHarness) async -> (manicures: [String: Int], wastes: [String: Int]) {
@@ -87,9 +87,12 @@ struct ManicureAndWasteTests {
     }
 
     @Test func kill9DuringUploadsAppliesEveryManicureAndWasteOnce() async throws {
-        try await UploadHarness.run(metrc: "objects_per_request = 3\nconcurrency = 2") { h in
-            // Slow Metrc down so the kill lands mid-upload, with both POSTs in flight.
+        // The request timeout outlasts the sandbox's hold on the write in flight at the kill.
+        try await UploadHarness.run(metrc: "objects_per_request = 3\nconcurrency = 2", requestTimeout: 20) { h in
+            // Slow Metrc down so that more requests are in flight at the kill than the one held.
             try await h.sandbox.setFaults(.latency(milliseconds: 300))
+            // Paused while the batches are stored, so that the first write waits for the hold set below.
+            #expect(try await h.daemon.ctl(["pause"]).status == 0)
             var ids: [String] = []
             for b in 0..<4 {
                 let manicures = (0..<3).map { Events.manicure($0 + 1, plant: Tags.plant(170 + b * 3 + $0)) }
@@ -97,10 +100,18 @@ struct ManicureAndWasteTests {
                 try await h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: manicures + wastes)
                 ids.append("k-\(b)")
             }
-            try await Task.sleep(for: .milliseconds(700))
-            await h.daemon.kill9()
+            // Killed with a manicure or waste POST at Metrc, applied there after the kill, its answer never read.
+            try await h.kill9WithAWriteInFlight(method: "POST") { () async throws in
+                #expect(try await h.daemon.ctl(["resume"]).status == 0)
+            }
             try await h.daemon.start()
+            try await eventually("the restarted daemon to find the writes in flight", detail: { h.daemon.log }) {
+                h.daemon.log.contains("events were being uploaded when outlawd stopped") ? true : nil
+            }
             try await h.waitFor(ids, states: ["uploaded"], timeout: 90)
+            // What Metrc applied after the kill was found by reading it back, not sent again.
+            #expect(h.daemon.log.range(of: #"read Metrc back[^\n]* applied=[1-9]"#, options: .regularExpression) != nil,
+                    "\(h.daemon.log.suffix(3000))")
             let (manicures, wastes) = await applications(h)
             #expect(manicures == Dictionary(uniqueKeysWithValues: (170..<182).map { (Tags.plant($0), 1) }))
             #expect(wastes == Dictionary(uniqueKeysWithValues: (50..<62).map { (Tags.plant($0), 1) }))

@@ -5,7 +5,7 @@ import Testing
 
 /// `/metrics` checked with the real tools: Debian's `prometheus` package (`scripts/bootstrap --test` installs it)
 /// gives `promtool` for the scrape and the alert rules, and a real Prometheus server that scrapes the real outlawd.
-@Suite("Metrics with Prometheus, end to end", .serialized)
+@Suite("Metrics with Prometheus, end to end", .serialized, .timeLimit(.minutes(5)))
 struct PrometheusTests {
     static let rules = BootstrapTests.repository + "/packaging/prometheus"
     static let promtool = "/usr/bin/promtool"
@@ -34,66 +34,66 @@ struct PrometheusTests {
 
     @Test func promtoolAcceptsAScrapeAndPrometheusCountsTheBatchesSent() async throws {
         try Self.requireTools()
-        let d = try await DaemonProcess(server: "")
-        let token = try await d.addDevice("HH-1")
-        try await d.addUser("jane", pin: "4821")
-        let (c, _) = try await d.session(device: "HH-1", token: token)
-        for n in 1...3 {
-            try c.send(json: DeviceProtocolTests.batch("m-\(n)", events: [DeviceProtocolTests.harvest(seq: 1), DeviceProtocolTests.harvest(seq: 2)]))
-            #expect(try await c.readJSON()["op"] as? String == "ack")
-        }
-        try c.send(json: DeviceProtocolTests.batch("m-1", events: [DeviceProtocolTests.harvest(seq: 1), DeviceProtocolTests.harvest(seq: 2)]))
-        #expect(try await c.readJSON()["duplicate"] as? Bool == true)
-        try c.send(json: DeviceProtocolTests.batch("m-ghost", user: "ghost"))
-        #expect(try await c.readJSON()["code"] as? String == "unknown_user")
+        try await DaemonProcess.withCrew(users: [.jane]) { d, crew in
+            let token = crew.token
+            let (c, _) = try await d.session(device: "HH-1", token: token)
+            for n in 1...3 {
+                try c.send(json: DeviceProtocolTests.batch("m-\(n)", events: [DeviceProtocolTests.harvest(seq: 1), DeviceProtocolTests.harvest(seq: 2)]))
+                #expect(try await c.readJSON()["op"] as? String == "ack")
+            }
+            try c.send(json: DeviceProtocolTests.batch("m-1", events: [DeviceProtocolTests.harvest(seq: 1), DeviceProtocolTests.harvest(seq: 2)]))
+            #expect(try await c.readJSON()["duplicate"] as? Bool == true)
+            try c.send(json: DeviceProtocolTests.batch("m-ghost", user: "ghost"))
+            #expect(try await c.readJSON()["code"] as? String == "unknown_user")
 
-        let port = try await d.metricsPort()
-        let scrape = try await runCommand("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])
-        #expect(scrape.status == 0, "\(scrape.stderr)")
-        let text = scrape.stdout
-        #expect(text.contains(#"outlawd_batches_total{result="stored"} 3"#), "\(text)")
-        #expect(text.contains(#"outlawd_batches_total{result="duplicate"} 1"#))
-        #expect(text.contains(#"outlawd_batches_total{result="unknown_user"} 1"#))
-        #expect(text.contains(#"outlawd_events_total{type="plant.harvest",result="stored"} 6"#))
-        #expect(text.contains("outlawd_ack_duration_seconds_count 5"))
-        #expect(text.contains("outlawd_devices_connected 1"))
-        #expect(text.contains(#"outlawd_build_info{version=""#))
-        // No label names a person, a device, a tag or a token.
-        for name in ["jane", "ghost", "HH-1", DeviceProtocolTests.plant, token] {
-            #expect(!text.contains(name), "the scrape names \(name)")
-        }
-        let lint = try await runCommand(Self.promtool, ["check", "metrics"], stdin: text)
-        #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool check metrics: \(lint.stdout)\(lint.stderr)")
+            let port = try await d.metricsPort()
+            let scrape = try await runCommand("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])
+            #expect(scrape.status == 0, "\(scrape.stderr)")
+            let text = scrape.stdout
+            #expect(text.contains(#"outlawd_batches_total{result="stored"} 3"#), "\(text)")
+            #expect(text.contains(#"outlawd_batches_total{result="duplicate"} 1"#))
+            #expect(text.contains(#"outlawd_batches_total{result="unknown_user"} 1"#))
+            #expect(text.contains(#"outlawd_events_total{type="plant.harvest",result="stored"} 6"#))
+            #expect(text.contains("outlawd_ack_duration_seconds_count 5"))
+            #expect(text.contains("outlawd_devices_connected 1"))
+            #expect(text.contains(#"outlawd_build_info{version=""#))
+            // No label names a person, a device, a tag or a token.
+            for name in ["jane", "ghost", "HH-1", DeviceProtocolTests.plant, token] {
+                #expect(!text.contains(name), "the scrape names \(name)")
+            }
+            let lint = try await runCommand(Self.promtool, ["check", "metrics"], stdin: text)
+            #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool check metrics: \(lint.stdout)\(lint.stderr)")
 
-        let server = try await PrometheusServer.start(scraping: port, rules: Self.rules + "/outlawd-alerts.yml")
-        defer { server.kill() }
-        // A scrape has happened once Prometheus reports the target up; its samples are then queryable.
-        let up = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) { () -> Bool? in
-            let targets = try await server.api("targets")
-            let active = (targets["activeTargets"] as? [[String: Any]]) ?? []
-            return active.contains { $0["health"] as? String == "up" } ? true : nil
+            let server = try await PrometheusServer.start(scraping: port, rules: Self.rules + "/outlawd-alerts.yml")
+            defer { server.kill() }
+            // A scrape has happened once Prometheus reports the target up; its samples are then queryable.
+            let up = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) { () -> Bool? in
+                let targets = try await server.api("targets")
+                let active = (targets["activeTargets"] as? [[String: Any]]) ?? []
+                return active.contains { $0["health"] as? String == "up" } ? true : nil
+            }
+            #expect(up == true, "Prometheus never scraped outlawd: \(server.log)")
+            let stored = try await eventually(timeout: .seconds(30), every: .milliseconds(200)) { () -> String? in
+                let result = try await server.api("query", query: #"outlawd_batches_total{result="stored"}"#)["result"] as? [[String: Any]]
+                return (result?.first?["value"] as? [Any])?.last as? String
+            }
+            #expect(stored == "3", "\(server.log)")
+            // The alert rules load in the real server too.
+            let groups = try await server.api("rules")["groups"] as? [[String: Any]]
+            #expect(groups?.contains { $0["name"] as? String == "outlawd" } == true, "\(server.log)")
+            // Every query of the dashboard is PromQL this Prometheus runs, and those on outlawd's counters find series.
+            let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.rules + "/outlawd-dashboard.json")))
+            let panels = ((dashboard as? [String: Any])?["panels"] as? [[String: Any]]) ?? []
+            let queries = panels.flatMap { ($0["targets"] as? [[String: Any]]) ?? [] }.compactMap { $0["expr"] as? String }
+            #expect(queries.count >= 10)
+            for query in queries {
+                let expr = query.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$instance", with: ".*")
+                let answer = try await server.api("query", query: expr)
+                #expect(answer["resultType"] != nil, "the dashboard's query does not run: \(expr)")
+            }
+            #expect(await d.stop() == 0, "outlawd stops cleanly with Prometheus's connection open: \(d.log)")
+            await server.stop()
         }
-        #expect(up == true, "Prometheus never scraped outlawd: \(server.log)")
-        let stored = try await eventually(timeout: .seconds(30), every: .milliseconds(200)) { () -> String? in
-            let result = try await server.api("query", query: #"outlawd_batches_total{result="stored"}"#)["result"] as? [[String: Any]]
-            return (result?.first?["value"] as? [Any])?.last as? String
-        }
-        #expect(stored == "3", "\(server.log)")
-        // The alert rules load in the real server too.
-        let groups = try await server.api("rules")["groups"] as? [[String: Any]]
-        #expect(groups?.contains { $0["name"] as? String == "outlawd" } == true, "\(server.log)")
-        // Every query of the dashboard is PromQL this Prometheus runs, and those on outlawd's counters find series.
-        let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.rules + "/outlawd-dashboard.json")))
-        let panels = ((dashboard as? [String: Any])?["panels"] as? [[String: Any]]) ?? []
-        let queries = panels.flatMap { ($0["targets"] as? [[String: Any]]) ?? [] }.compactMap { $0["expr"] as? String }
-        #expect(queries.count >= 10)
-        for query in queries {
-            let expr = query.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$instance", with: ".*")
-            let answer = try await server.api("query", query: expr)
-            #expect(answer["resultType"] != nil, "the dashboard's query does not run: \(expr)")
-        }
-        #expect(await d.stop() == 0, "outlawd stops cleanly with Prometheus's connection open: \(d.log)")
-        await server.stop()
     }
 
     @Test func uploadsShowAsMetrcRequestsPerActionWithKeysAndReferenceAges() async throws {
@@ -128,9 +128,7 @@ struct PrometheusTests {
     }
 
     /// The value of one series in a scrape (`name{labels}` exactly as served).
-    static func value(_ series: String, in text: String) -> Double? {
-        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
-    }
+    static func value(_ series: String, in text: String) -> Double? { DaemonProcess.value(series, in: text) }
 }
 
 /// A real Prometheus on loopback: a free port, a data folder of its own, scraping one target every second.
@@ -166,7 +164,7 @@ final class PrometheusServer: @unchecked Sendable {
                              "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
         process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
         // Its log goes to a file: a pipe nobody reads would fill and stall it.
-        FileManager.default.createFile(atPath: directory.file("prometheus.log"), contents: nil)
+        _ = FileManager.default.createFile(atPath: directory.file("prometheus.log"), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.file("prometheus.log")))
         process.standardOutput = log
         process.standardError = log

@@ -9,7 +9,7 @@ import Testing
 /// real TCP, outlawctl asking for syncs and showing their state.
 // Serialized: each daemon syncs from its in-process sandbox at Metrc's full 50 GET/s, served by this process's
 // two cooperative threads, which every other test's sandbox shares.
-@Suite("Reference data end to end", .serialized)
+@Suite("Reference data end to end", .serialized, .timeLimit(.minutes(10)))
 struct ReferenceTests {
     /// The sandbox shares this process's cooperative threads with every parallel test: a safety net, not a speed test.
     static let requestTimeout = 30.0
@@ -196,6 +196,7 @@ struct ReferenceTests {
             let lineBytes = firstLine.utf8.count + 1
             var peak = before
             for _ in 0..<20 {
+                // Paces the memory samples while the device reads nothing (a load, not a check of an absence).
                 try await Task.sleep(for: .milliseconds(100))
                 peak = max(peak, Self.residentBytes(h.daemon.pid))
             }
@@ -206,6 +207,7 @@ struct ReferenceTests {
                 lines += 1
                 if lines % 20 == 0 {
                     peak = max(peak, Self.residentBytes(h.daemon.pid))
+                    // Paces the reader: a slow handheld, so the daemon has to wait for the socket.
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 if line.hasPrefix(#"{"op":"pulled""#) {

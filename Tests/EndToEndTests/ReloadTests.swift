@@ -6,7 +6,7 @@ import Testing
 
 /// `systemctl reload outlawd` is SIGHUP: the real daemon reads its file again and applies what changes without
 /// dropping a connection, refuses a file that needs a restart, and audits every applied reload with the file's SHA-256.
-@Suite("Reload, end to end", .serialized)
+@Suite("Reload, end to end", .serialized, .timeLimit(.minutes(5)))
 struct ReloadTests {
     /// Appends to (or rewrites) the daemon's outlawd.toml, then sends SIGHUP.
     func reload(_ d: DaemonProcess, _ change: (String) -> String) throws {
@@ -45,67 +45,67 @@ struct ReloadTests {
     func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
 
     @Test func aNewReviewRuleAppliesOnTheSameConnection() async throws {
-        let d = try await DaemonProcess(server: "")
-        let token = try await d.addDevice("HH-1")
-        try await d.addUser("jane", pin: "4821")
-        let (c, welcome) = try await d.session(device: "HH-1", token: token)
-        #expect(welcome["op"] as? String == "welcome")
-        try await sendBatch(c, "before", events: [Events.destroy(1, plant: Tags.plant(90))])
-        #expect(try await inReview(d).isEmpty, "no rule yet: the destroy is queued")
+        try await DaemonProcess.withCrew(users: [.jane]) { d, crew in
+            let token = crew.token
+            let (c, welcome) = try await d.session(device: "HH-1", token: token)
+            #expect(welcome["op"] as? String == "welcome")
+            try await sendBatch(c, "before", events: [Events.destroy(1, plant: Tags.plant(90))])
+            #expect(try await inReview(d).isEmpty, "no rule yet: the destroy is queued")
 
-        try reload(d) { $0 + "\n[review]\nevent_types = [\"plant.destroy\"]\n" }
-        let reloaded = try await waitForLines(d, "configuration reloaded")
-        #expect(reloaded.count == 1 && reloaded[0].contains("changed=review.event_types"), "\(reloaded)")
-        #expect(!d.log.contains("configuration not reloaded"))
+            try reload(d) { $0 + "\n[review]\nevent_types = [\"plant.destroy\"]\n" }
+            let reloaded = try await waitForLines(d, "configuration reloaded")
+            #expect(reloaded.count == 1 && reloaded[0].contains("changed=review.event_types"), "\(reloaded)")
+            #expect(!d.log.contains("configuration not reloaded"))
 
-        // The same session, never dropped: the next destroy waits for review, the earlier one does not.
-        try await sendBatch(c, "after", events: [Events.destroy(1, plant: Tags.plant(91))])
-        #expect(try await inReview(d) == ["after"])
-        #expect(try await ping(c))
+            // The same session, never dropped: the next destroy waits for review, the earlier one does not.
+            try await sendBatch(c, "after", events: [Events.destroy(1, plant: Tags.plant(91))])
+            #expect(try await inReview(d) == ["after"])
+            #expect(try await ping(c))
 
-        // One audit row with the SHA-256 of exactly the file applied.
-        let sha = hex(Secrets.sha256(try Data(contentsOf: URL(fileURLWithPath: d.configPath))))
-        let audit = try await d.ctl(["audit", "--json"])
-        let rows = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]] ?? []
-        let reloads = rows.filter { $0["action"] as? String == "daemon.reload" }
-        #expect(reloads.count == 1, "\(audit.stdout)")
-        #expect(reloads.first?["actor"] as? String == "outlawd")
-        #expect(reloads.first?["subject"] as? String == d.configPath)
-        #expect((reloads.first?["detail"] as? String)?.contains("config_sha256=\(sha) changed=review.event_types") == true,
-                "\(reloads)")
-        #expect(try await d.ctl(["audit", "verify"]).status == 0)
-        #expect(await d.stop() == 0)
+            // One audit row with the SHA-256 of exactly the file applied.
+            let sha = hex(Secrets.sha256(try Data(contentsOf: URL(fileURLWithPath: d.configPath))))
+            let audit = try await d.ctl(["audit", "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]] ?? []
+            let reloads = rows.filter { $0["action"] as? String == "daemon.reload" }
+            #expect(reloads.count == 1, "\(audit.stdout)")
+            #expect(reloads.first?["actor"] as? String == "outlawd")
+            #expect(reloads.first?["subject"] as? String == d.configPath)
+            #expect((reloads.first?["detail"] as? String)?.contains("config_sha256=\(sha) changed=review.event_types") == true,
+                    "\(reloads)")
+            #expect(try await d.ctl(["audit", "verify"]).status == 0)
+            #expect(await d.stop() == 0)
+        }
     }
 
     @Test func aNewListenAddressIsRefusedAndTheOldListenerServes() async throws {
-        let d = try await DaemonProcess(server: "")
-        let token = try await d.addDevice("HH-1")
-        try await d.addUser("jane", pin: "4821")
-        let (c, _) = try await d.session(device: "HH-1", token: token)
+        try await DaemonProcess.withCrew(users: [.jane]) { d, crew in
+            let token = crew.token
+            let (c, _) = try await d.session(device: "HH-1", token: token)
 
-        // The review rule in the same file is not applied either: the running configuration stays whole.
-        try reload(d) {
-            $0.replacingOccurrences(of: "listen = \"127.0.0.1:0\"", with: "listen = \"127.0.0.1:7499\"")
-                + "\n[review]\nevent_types = [\"plant.destroy\"]\n"
+            // The review rule in the same file is not applied either: the running configuration stays whole.
+            try reload(d) {
+                $0.replacingOccurrences(of: "listen = \"127.0.0.1:0\"", with: "listen = \"127.0.0.1:7499\"")
+                    + "\n[review]\nevent_types = [\"plant.destroy\"]\n"
+            }
+            let refused = try await waitForLines(d, "configuration not reloaded")
+            #expect(refused.count == 1)
+            #expect(refused[0].contains("server.listen") && !refused[0].contains("review"), "\(refused[0])")
+            #expect(refused[0].hasPrefix("error"), "\(refused[0])")
+            #expect(!d.log.contains("configuration reloaded"))
+
+            #expect(try await ping(c), "the session survived")
+            let (fresh, welcome) = try await d.session(device: "HH-1", token: token)
+            #expect(welcome["op"] as? String == "welcome", "the old listener still takes devices")
+            try await sendBatch(fresh, "still-queued", events: [Events.destroy(1, plant: Tags.plant(92))])
+            #expect(try await inReview(d).isEmpty)
+
+            // An invalid file is refused the same way, naming its key.
+            try reload(d) { _ in "[review]\nevent_types = [\"plant.teleport\"]\n" }
+            let invalid = try await waitForLines(d, "configuration not reloaded", count: 2)
+            #expect(invalid.count == 2 && invalid[1].contains("review.event_types"), "\(invalid)")
+            #expect(try await ping(c))
+            #expect(await d.stop() == 0)
         }
-        let refused = try await waitForLines(d, "configuration not reloaded")
-        #expect(refused.count == 1)
-        #expect(refused[0].contains("server.listen") && !refused[0].contains("review"), "\(refused[0])")
-        #expect(refused[0].hasPrefix("error"), "\(refused[0])")
-        #expect(!d.log.contains("configuration reloaded"))
-
-        #expect(try await ping(c), "the session survived")
-        let (fresh, welcome) = try await d.session(device: "HH-1", token: token)
-        #expect(welcome["op"] as? String == "welcome", "the old listener still takes devices")
-        try await sendBatch(fresh, "still-queued", events: [Events.destroy(1, plant: Tags.plant(92))])
-        #expect(try await inReview(d).isEmpty)
-
-        // An invalid file is refused the same way, naming its key.
-        try reload(d) { _ in "[review]\nevent_types = [\"plant.teleport\"]\n" }
-        let invalid = try await waitForLines(d, "configuration not reloaded", count: 2)
-        #expect(invalid.count == 2 && invalid[1].contains("review.event_types"), "\(invalid)")
-        #expect(try await ping(c))
-        #expect(await d.stop() == 0)
     }
 
     /// A fresh install: no Metrc keys at start, batches stored and acknowledged; the keys arrive, a reload starts the

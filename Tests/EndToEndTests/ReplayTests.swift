@@ -4,7 +4,7 @@ import OutlawTestSupport
 import Testing
 
 /// Techs replaying failed work: outlawctl and scripts/outlaw-replay against the real daemon and the sandbox.
-@Suite("Replay, pause and resume", .serialized)
+@Suite("Replay, pause and resume", .serialized, .timeLimit(.minutes(5)))
 struct ReplayTests {
     static var scriptPath: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -32,8 +32,9 @@ struct ReplayTests {
             try await h.sandbox.addLocation(license: SandboxDemo.license, name: "Greenhouse 9")
             let dry = try await h.daemon.ctl(["replay", "--all-failed", "--dry-run"])
             #expect(dry.status == 0 && dry.stdout.contains("5 events would be requeued"))
-            try await Task.sleep(for: .seconds(2))
-            #expect(try await h.status(["gh-jane"])["gh-jane"]?["state"] as? String == "failed")
+            // A whole upload pass began after the dry run and sent nothing.
+            try await h.daemon.waitForUploadPasses()
+            #expect(try await h.status(["gh-jane", "gh-john"]).values.map { $0["state"] as? String } == ["failed", "failed"])
             #expect(await h.appliedWrites().isEmpty)
 
             let replay = try await h.daemon.ctl(["replay", "--all-failed"])
@@ -69,11 +70,13 @@ struct ReplayTests {
         try await UploadHarness.run() { h in
             #expect(try await h.daemon.ctl(["pause"]).status == 0)
             try await h.send("paused", user: "jane", events: [Events.move(1, plant: Tags.plant(70))])
-            try await Task.sleep(for: .seconds(2))
+            // Whole upload passes began after the batch was stored, and after the restart: none sent it.
+            try await h.daemon.waitForUploadPasses()
             #expect(try await h.status(["paused"])["paused"]?["state"] as? String == "queued")
+            #expect(await h.appliedWrites().isEmpty)
             #expect(await h.daemon.stop() == 0)
             try await h.daemon.start()
-            try await Task.sleep(for: .seconds(2))
+            try await h.daemon.waitForUploadPasses()
             #expect(try await h.status(["paused"])["paused"]?["state"] as? String == "queued")
             #expect(await h.appliedWrites().isEmpty)
             let status = try await h.daemon.ctl(["status"])

@@ -6,7 +6,7 @@ import Testing
 /// The review gate with the real daemon, outlawctl and the sandbox: events `[review]` names wait (`review` in
 /// the device's `status`) until a person approves them, in their place in the order per tag, or rejects them,
 /// and then they never reach Metrc; both decisions are audited with the operator.
-@Suite("Review gate, end to end", .serialized)
+@Suite("Review gate, end to end", .serialized, .timeLimit(.minutes(5)))
 struct ReviewTests {
     static let operatorName = "review-op"
 
@@ -18,13 +18,11 @@ struct ReviewTests {
     }
 
     /// Waits until Metrc applied a write for `label`.
-    func waitForWrite(_ h: UploadHarness, label: String, timeout: TimeInterval = 30) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if await h.appliedWrites().contains(where: { $0.label == label }) { return }
-            try await Task.sleep(for: .milliseconds(100))
+    func waitForWrite(_ h: UploadHarness, label: String, timeout: Duration = .seconds(30)) async throws {
+        try await eventually("a write for \(label)", timeout: timeout, every: .milliseconds(100),
+                             detail: { "--- daemon log ---\n\(h.daemon.log.suffix(4000))" }) {
+            await h.appliedWrites().contains(where: { $0.label == label }) ? true : nil
         }
-        throw LineClient.Failure(description: "no write for \(label)\n--- daemon log ---\n\(h.daemon.log.suffix(4000))")
     }
 
     func reviewRows(_ h: UploadHarness) async throws -> [[String: Any]] {
@@ -48,7 +46,8 @@ struct ReviewTests {
             #expect(status["rv-john"]?["reason"] as? String == "2 events wait for review")
             #expect((status["rv-john"]?["events"] as? [String: Any])?["pending"] as? Int == 2)
             #expect(status["rv-jane"]?["state"] as? String == "uploading")
-            try await Task.sleep(for: .milliseconds(1500))
+            // A whole upload pass began after the batches were in review, and sent nothing of them.
+            try await h.daemon.waitForUploadPasses()
             #expect(await h.appliedWrites().map(\.label) == [p81], "nothing of p80 or p82 went while in review")
 
             let list = try await ctl(h, ["review", "list"])
@@ -82,8 +81,10 @@ struct ReviewTests {
             let errors = status["rv-john"]?["errors"] as? [[String: Any]]
             #expect(errors?.first?["seq"] as? Int == 2)
             #expect(errors?.first?["message"] as? String == "rejected in review by \(Self.operatorName): wrong plant")
-            try await Task.sleep(for: .milliseconds(1500))
+            // A whole upload pass began after the rejection, and did not send it.
+            try await h.daemon.waitForUploadPasses()
             #expect(!(await h.appliedWrites().contains { $0.label == p82 }))
+            #expect(await h.appliedWrites().map(\.label).sorted() == [p80, p80, p81].sorted())
             #expect(try await reviewRows(h).isEmpty)
             #expect(try await ctl(h, ["review", "list"]).stdout == "no events in review\n")
 

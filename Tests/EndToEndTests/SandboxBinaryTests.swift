@@ -3,7 +3,7 @@ import OutlawTestSupport
 import Testing
 
 /// The `metrc-sandbox` executable as a tech runs it.
-@Suite("metrc-sandbox binary")
+@Suite("metrc-sandbox binary", .timeLimit(.minutes(5)))
 struct SandboxBinaryTests {
     @Test func startsWithDemoDataAndAnswersLikeMetrc() async throws {
         let process = Process()

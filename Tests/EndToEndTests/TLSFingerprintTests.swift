@@ -3,7 +3,7 @@ import OutlawTestSupport
 import Testing
 
 /// `outlawctl tls fingerprint`: what the handhelds pin must be exactly what openssl says of the certificate.
-@Suite("outlawctl tls fingerprint")
+@Suite("outlawctl tls fingerprint", .timeLimit(.minutes(5)))
 struct TLSFingerprintTests {
     /// A self-signed certificate made as the package's postinst makes it (ECDSA P-256, ten years).
     static func makeCertificate(in dir: TempDirectory, name: String = "outlawd") async throws -> String {

@@ -4,7 +4,7 @@ import OutlawTestSupport
 import Testing
 
 /// Devices over TLS, with openssl's own client as the handheld; `set_key` needs it.
-@Suite("TLS and set_key", .serialized)
+@Suite("TLS and set_key", .serialized, .timeLimit(.minutes(5)))
 struct TLSTests {
     /// Runs `openssl s_client` with these lines on stdin; returns the lines the daemon answered.
     func exchange(port: Int, _ lines: [String]) async throws -> [[String: Any]] {
@@ -59,14 +59,12 @@ struct TLSTests {
             let acked = try await exchange(port: h.daemon.port, [hello, batch, #"{"op":"bye"}"#])
             #expect(acked.dropFirst().first?["op"] as? String == "ack")
             var state = ""
-            let deadline = Date().addingTimeInterval(20)
-            while state != "uploaded", Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await eventually("tls-john uploaded", timeout: .seconds(20), every: .milliseconds(200), detail: { "last state: \(state)" }) {
                 let shown = try await h.daemon.ctl(["batches", "--json"])
                 let list = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]] ?? []
                 state = list.first { $0["id"] as? String == "tls-john" }?["state"] as? String ?? ""
+                return state == "uploaded" ? true : nil
             }
-            #expect(state == "uploaded")
             #expect(await h.appliedWrites().contains { $0.user == "john" && $0.label == Tags.plant(140) })
         }
     }

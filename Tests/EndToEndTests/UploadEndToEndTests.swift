@@ -4,7 +4,7 @@ import OutlawTestSupport
 import Testing
 
 /// The real outlawd uploading to the Metrc sandbox over HTTP; devices over TCP.
-@Suite("Uploads, end to end", .serialized)
+@Suite("Uploads, end to end", .serialized, .timeLimit(.minutes(5)))
 struct UploadEndToEndTests {
     @Test func eachEventIsSignedByItsCollectorsKeyForEveryAction() async throws {
         try await UploadHarness.run() { h in
@@ -127,13 +127,11 @@ struct UploadEndToEndTests {
         try await UploadHarness.run(metrc: "alert_after_hours = 0.0002") { h in
             #expect(try await h.daemon.ctl(["pause"]).status == 0)
             try await h.send("old-1", user: "jane", events: [Events.move(1, plant: Tags.plant(90))])
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline, !h.daemon.log.contains("events have waited") {
-                try await Task.sleep(for: .milliseconds(100))
+            let line = try await eventually("the long-wait alert", timeout: .seconds(10), every: .milliseconds(100), detail: { h.daemon.log }) {
+                h.daemon.log.split(separator: "\n").first { $0.contains("events have waited") }
             }
-            let line = h.daemon.log.split(separator: "\n").first { $0.contains("events have waited") }
-            #expect(line?.contains("oldest_event=HH-1:old-1#1") == true, "\(line ?? "no alert")")
-            #expect(line?.hasPrefix("warning") == true)
+            #expect(line.contains("oldest_event=HH-1:old-1#1"), "\(line)")
+            #expect(line.hasPrefix("warning"))
         }
     }
 

@@ -4,7 +4,7 @@ import OutlawTestSupport
 import Testing
 
 /// Metrc misbehaving: everything still arrives, exactly once.
-@Suite("Uploads under Metrc faults", .serialized)
+@Suite("Uploads under Metrc faults", .serialized, .timeLimit(.minutes(5)))
 struct UploadFaultTests {
     func events(_ n: Int, from: Int = 1) -> [[String: Any]] {
         (0..<n).map { Events.move($0 + 1, plant: Tags.plant(from + $0)) }
@@ -49,9 +49,12 @@ struct UploadFaultTests {
     }
 
     @Test func kill9DuringUploadsLosesNothingAndDuplicatesNothing() async throws {
-        try await UploadHarness.run(metrc: "objects_per_request = 5\nconcurrency = 2") { h in
-            // Slow Metrc down so the kill lands mid-upload, with adjustments (not idempotent) in flight.
+        // The request timeout outlasts the sandbox's hold on the write in flight at the kill.
+        try await UploadHarness.run(metrc: "objects_per_request = 5\nconcurrency = 2", requestTimeout: 20) { h in
+            // Slow Metrc down so that more requests are in flight at the kill than the one held.
             try await h.sandbox.setFaults(.latency(milliseconds: 300))
+            // Paused while the batches are stored, so that the first write waits for the hold set below.
+            #expect(try await h.daemon.ctl(["pause"]).status == 0)
             var all: [String] = []
             for b in 0..<6 {
                 let plants = (0..<5).map { Events.move($0 + 1, plant: Tags.plant(100 + b * 5 + $0)) }
@@ -59,10 +62,18 @@ struct UploadFaultTests {
                 try await h.send("k-\(b)", user: b % 2 == 0 ? "jane" : "john", events: plants + adjusts)
                 all.append("k-\(b)")
             }
-            try await Task.sleep(for: .milliseconds(700))
-            await h.daemon.kill9()
+            // Killed with an adjustment (not idempotent) at Metrc, applied there after the kill, its answer never read.
+            try await h.kill9WithAWriteInFlight(method: "POST") { () async throws in
+                #expect(try await h.daemon.ctl(["resume"]).status == 0)
+            }
             try await h.daemon.start()
+            try await eventually("the restarted daemon to find the writes in flight", detail: { h.daemon.log }) {
+                h.daemon.log.contains("events were being uploaded when outlawd stopped") ? true : nil
+            }
             try await h.waitFor(all, states: ["uploaded"], timeout: 90)
+            // What Metrc applied after the kill was found by reading it back, not sent again.
+            #expect(h.daemon.log.range(of: #"read Metrc back[^\n]* applied=[1-9]"#, options: .regularExpression) != nil,
+                    "\(h.daemon.log.suffix(3000))")
             await expectExactlyOnce(h, labels: (100..<130).map(Tags.plant) + (30..<60).map(Tags.gramPackage))
             let adjustments = await h.sandbox.adjustments(license: SandboxDemo.license)
             for k in 30..<60 {

@@ -9,8 +9,10 @@ final class UploadHarness: @unchecked Sendable {
     let daemon: DaemonProcess
     let token: String
 
-    /// Users: jane (personal key), john (no key: Default), admin. Device HH-1. `review` is the body of a `[review]` table,
-    /// `keys` of a `[keys]` table.
+    /// The crew: device HH-1; users jane (personal key), john (no key: Default), admin.
+    static let crew: [CrewMember] = [.jane, CrewMember("john", pin: "1357"), CrewMember("admin", role: "admin", pin: "0000")]
+
+    /// Device HH-1 and the `crew`. `review` is the body of a `[review]` table, `keys` of a `[keys]` table.
     /// The reference sync stays off unless `referenceSync`: most tests are about uploads, and its reads would
     /// share their GET budget.
     static func start(server: String = "", store: String = "", facility: String = "", metrc: String = "", review: String = "", keys: String = "",
@@ -35,22 +37,17 @@ final class UploadHarness: @unchecked Sendable {
             \(review.isEmpty ? "" : "[review]\n" + review)
             \(keys.isEmpty ? "" : "[keys]\n" + keys)
             """, directory: dir)
-        let token = try await daemon.addDevice("HH-1")
-        try await daemon.addUser("jane", pin: "4821")
-        try await daemon.addUser("john", pin: "1357")
-        try await daemon.addUser("admin", role: "admin", pin: "0000")
+        let token = try await daemon.addCrew(users: crew).token
         if janeKey {
             // `key set` checks the key with the sandbox within request_timeout_seconds (3 s here); on a loaded machine
             // that check can miss and store the key unverified, which tests that start from a verified key must not
             // see. Set it again until Metrc's answer came back (a minute at most).
-            let giveUp = ContinuousClock.now + .seconds(60)
-            while true {
+            try await eventually("jane's key verified by Metrc", timeout: .seconds(60), every: .milliseconds(1)) { () -> Bool? in
                 let r = try await daemon.ctl(["key", "set", "jane"], stdin: SandboxDemo.janeKey + "\n")
                 guard r.status == 0 else { throw LineClient.Failure(description: "key set failed: \(r.stderr)") }
                 let list = try await daemon.ctl(["key", "list", "--json"])
                 let rows = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8))) as? [[String: Any]] ?? []
-                let verified = rows.contains { $0["user"] as? String == "jane" && $0["status"] as? String == "ok" }
-                if verified || ContinuousClock.now > giveUp { break }
+                return rows.contains { $0["user"] as? String == "jane" && $0["status"] as? String == "ok" } ? true : nil
             }
         }
         return UploadHarness(sandbox: sandbox, daemon: daemon, token: token)
@@ -82,8 +79,7 @@ final class UploadHarness: @unchecked Sendable {
     }
 
     func stop() async {
-        let status = await daemon.stop()
-        #expect(status == 0, "outlawd did not stop cleanly on SIGTERM (status \(status)): \(daemon.log.suffix(2000))")
+        await daemon.expectCleanStop()
         try? await sandbox.shutdown()
     }
 
@@ -106,14 +102,46 @@ final class UploadHarness: @unchecked Sendable {
     /// Waits until every batch is in one of `states`; returns the last status seen.
     @discardableResult
     func waitFor(_ ids: [String], states: Set<String>, timeout: TimeInterval = 30) async throws -> [String: [String: Any]] {
-        let deadline = Date().addingTimeInterval(timeout)
         var last: [String: [String: Any]] = [:]
-        while Date() < deadline {
+        return try await eventually("\(ids) to reach \(states.sorted())", timeout: .milliseconds(Int(timeout * 1000)), every: .milliseconds(100),
+                                    detail: { "last seen: \(last)\n--- daemon log ---\n\(daemon.log.suffix(4000))" }) {
             last = try await status(ids)
-            if ids.allSatisfy({ states.contains(last[$0]?["state"] as? String ?? "") }) { return last }
-            try await Task.sleep(for: .milliseconds(100))
+            return ids.allSatisfy({ states.contains(last[$0]?["state"] as? String ?? "") }) ? last : nil
         }
-        throw LineClient.Failure(description: "batches never reached \(states): \(last)\n--- daemon log ---\n\(daemon.log.suffix(4000))")
+    }
+
+    /// Kills the daemon (SIGKILL) while one of its writes is provably at Metrc, unanswered: the sandbox holds the
+    /// answer to the next `method` request for `hold` (a one-shot latency, used up when that request arrives, so its
+    /// disappearance from the sandbox's faults is the proof of arrival), `startUploads` lets the uploads go, and
+    /// the kill comes before the hold can have ended. Then waits until the sandbox has finished every write it had,
+    /// so that what it applies after the kill (the held write at least, whose answer the daemon never read) is there
+    /// before a restarted daemon reads Metrc back. The daemon's request timeout must outlast `hold`.
+    func kill9WithAWriteInFlight(method: String, hold: Duration = .seconds(5), startUploads: () async throws -> Void) async throws {
+        let held = SandboxFault.latency(milliseconds: Int(hold.components.seconds * 1000), count: 1, method: method)
+        var stillWaiting = ContinuousClock.now
+        try await sandbox.setFaults(held)
+        try await startUploads()
+        try await eventually("a \(method) write to reach the sandbox", timeout: .seconds(60), every: .milliseconds(10),
+                             detail: { daemon.log.suffix(3000).description }) { () -> Bool? in
+            let before = ContinuousClock.now
+            if await sandbox.faults().contains(held) {
+                stillWaiting = before
+                return nil
+            }
+            return true
+        }
+        // The write arrived after `stillWaiting`; it is applied and answered `hold` after it arrived at the soonest.
+        await daemon.kill9()
+        let appliedAtKill = await sandbox.writes().count
+        let sinceArrival = ContinuousClock.now - stillWaiting
+        try #require(sinceArrival < hold, "the kill came \(sinceArrival) after the write arrived: its answer may have been read")
+        // Writes being handled (mostWritesAtOnce since the reset) drop to none once the held one is applied.
+        try await eventually("the sandbox to finish the writes it held", timeout: .seconds(60)) { () -> Bool? in
+            sandbox.resetMostWritesAtOnce()
+            return sandbox.mostWritesAtOnce() == 0 ? true : nil
+        }
+        let applied = await sandbox.writes().count
+        #expect(applied > appliedAtKill, "the held write was applied after the kill, its answer never read")
     }
 
     /// (Metrc user, action, label) for every object Metrc applied, in the order it applied them; a waste record

@@ -62,10 +62,33 @@ public final class DaemonProcess: @unchecked Sendable {
     private var environment: [String: String] = [:]
 
     public func start(environment: [String: String] = [:]) async throws {
-        try await offload { try self.blockingStart(environment: environment) }
+        let pid = try await offload { try self.launch(environment: environment) }
+        let toJournal = environment["OUTLAWD_LOG_TARGET"] == "journal"
+        let readyLine = self.readyLine
+        port = try await eventually("outlawd to start listening", timeout: .seconds(60), every: .milliseconds(20),
+                                    detail: { self.log }) { () -> Int? in
+            // Logging to the journal, the daemon says where it listens there: its PORT field.
+            if toJournal, let port = try await offload({ Self.journalPort(pid: pid) }) { return port }
+            if let port = Self.listeningPort(in: log, readyLine: readyLine) { return port }
+            if let p = current, !p.isRunning {
+                throw LineClient.Failure(description: "outlawd exited with \(p.terminationStatus): \(log)")
+            }
+            return nil
+        }
     }
 
-    func blockingStart(environment: [String: String]) throws {
+    /// The port of the "listening for devices" line once `readyLine` is logged too.
+    static func listeningPort(in text: String, readyLine: String) -> Int? {
+        guard text.contains(readyLine),
+              let range = text.range(of: #"listening for devices.*port=(\d+)|port=(\d+).*listening for devices"#, options: .regularExpression)
+        else { return nil }
+        let line = String(text[range])
+        guard let portRange = line.range(of: #"port=\d+"#, options: .regularExpression) else { return nil }
+        return Int(line[portRange].dropFirst(5))
+    }
+
+    /// Starts the process with its output read into `log`; returns its pid.
+    func launch(environment: [String: String]) throws -> Int32 {
         self.environment = environment
         output.withLock { $0 = "" }
         let process = Process()
@@ -93,28 +116,7 @@ public final class DaemonProcess: @unchecked Sendable {
         }
         try process.run()
         current = process
-        let deadline = Date().addingTimeInterval(60)
-        let toJournal = environment["OUTLAWD_LOG_TARGET"] == "journal"
-        while Date() < deadline {
-            // Logging to the journal, the daemon says where it listens there: its PORT field.
-            if toJournal, let port = Self.journalPort(pid: process.processIdentifier) {
-                self.port = port
-                return
-            }
-            let text = output.withLock { $0 }
-            if text.contains(readyLine), let range = text.range(of: #"listening for devices.*port=(\d+)|port=(\d+).*listening for devices"#, options: .regularExpression) {
-                let line = String(text[range])
-                if let portRange = line.range(of: #"port=\d+"#, options: .regularExpression) {
-                    port = Int(line[portRange].dropFirst(5)) ?? 0
-                    return
-                }
-            }
-            if !process.isRunning {
-                throw LineClient.Failure(description: "outlawd exited with \(process.terminationStatus): \(text)")
-            }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        throw LineClient.Failure(description: "outlawd did not start listening: \(output.withLock { $0 })")
+        return process.processIdentifier
     }
 
     private var current: Process?
@@ -155,6 +157,9 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// The daemon's process id while it runs.
     public var pid: Int32 { current?.processIdentifier ?? 0 }
+
+    /// Whether the daemon's process is running.
+    public var isRunning: Bool { current?.isRunning ?? false }
 
     public func client(timeout: TimeInterval = 10) throws -> LineClient {
         try LineClient(port: port, timeout: timeout)
