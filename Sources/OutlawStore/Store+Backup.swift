@@ -43,7 +43,7 @@ extension Store {
                 let takenAt = Date()
                 try pool.backup(to: copy)
                 // What a restore of this copy counts as possibly sent: whatever Metrc may have applied since this instant.
-                try copy.write { db in try Store.setSetting(db, Store.backupTakenAtSetting, String(takenAt.timeIntervalSince1970)) }
+                try copy.write { db in try Store.setSetting(db, Store.backupTakenAtSetting, Store.instantText(takenAt.timeIntervalSince1970)) }
                 // The live store is in WAL mode, and so is the copy's header: back to a rollback journal, so the copy
                 // is the one file (what is copied off the box is complete).
                 try copy.writeWithoutTransaction { db in
@@ -148,8 +148,8 @@ extension Store {
                     WHERE state NOT IN \([EventState.uploaded, EventState.recorded, EventState.rejected])
                     """)
                 let marked = db.changesCount
-                try Store.setSetting(db, Store.restoredAtSetting, String(now.timeIntervalSince1970))
-                try Store.setSetting(db, Store.possiblySentSinceSetting, String(since))
+                try Store.setSetting(db, Store.restoredAtSetting, Store.instantText(now.timeIntervalSince1970))
+                try Store.setSetting(db, Store.possiblySentSinceSetting, Store.instantText(since))
                 try Store.audit(db, actor: actor, action: .storeRestore, subject: backup,
                                 detail: "audit head of the copy: \(report.auditHead.map { "\($0.id) \($0.hex)" } ?? "none"); "
                                     + "\(marked) unfinished events marked possibly sent (read back before any resend)")
@@ -206,6 +206,12 @@ extension Store {
                 written += w
             }
         }
+    }
+
+    /// An instant as a setting's text, to the millisecond: SQLite's reading of it back is then the same number every
+    /// time it is read and written again (a full-precision text could come back an ulp away).
+    static func instantText(_ seconds: Double) -> String {
+        String(format: "%.3f", seconds)
     }
 
     static func seconds(_ duration: Duration) -> Double {

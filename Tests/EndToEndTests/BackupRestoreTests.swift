@@ -83,7 +83,7 @@ struct BackupRestoreTests {
             await d.expectCleanStop()
             let bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
             let truncated = d.directory.file("truncated.sqlite")
-            FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count / 3))
+            _ = FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count / 3))
             let refused = try await d.ctl(["restore", truncated])
             #expect(refused.status == 1 && refused.stderr.contains("corrupted"), "\(refused.stderr)")
             // Nothing was replaced: the crew is still there and nothing was put aside.

@@ -82,7 +82,7 @@ struct BackupTests {
         }
         func refusal(_ data: Data, _ name: String) -> String {
             let path = dir.file(name)
-            FileManager.default.createFile(atPath: path, contents: data)
+            _ = FileManager.default.createFile(atPath: path, contents: data)
             return refusal(at: path)
         }
         let half = refusal(bytes.prefix(bytes.count / 2), "half.sqlite")
