@@ -34,6 +34,7 @@ let package = Package(
             "OutlawProtocol", "CLibCrypto",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `Blocking`'s pool
         ]),
         // The device-facing TCP server (SwiftNIO).
         .target(name: "DeviceServer", dependencies: [
@@ -128,6 +129,7 @@ let package = Package(
         // Helpers for tests: temp dirs, spawning the real binaries, a line client.
         .target(name: "OutlawTestSupport", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `offload`'s pool
         ], path: "Tests/OutlawTestSupport"),
         .testTarget(name: "OutlawProtocolTests", dependencies: ["OutlawProtocol"]),
         .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig", "OutlawProtocol"]),
@@ -141,7 +143,7 @@ let package = Package(
         ]),
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
         .testTarget(name: "UploadTests", dependencies: ["Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
-        .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawDev"]),
+        .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawDev", "OutlawTestSupport"]),
         .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),
         .testTarget(name: "OutlawMetricsTests", dependencies: [
             "OutlawMetrics", "Metrc", "OutlawTestSupport",

@@ -20,7 +20,8 @@ final class KeyHealthMonitor: Service, Sendable {
     /// `[keys]`, shared with the login answers; a reload replaces it and each look reads it again.
     let policySetting: Reloadable<KeyHealthPolicy>
     let logger: Logger
-    let clock: @Sendable () -> Date
+    /// The time of day, for the policy and the dates recorded; the schedule waits on the `Clock` ``run(clock:)`` is given.
+    let wallClock: @Sendable () -> Date
     /// Between two checks: never more than one in flight, never a burst.
     let pause: Duration
     /// The day each key's expiry warning was last logged. In memory: a restarted daemon warns again that day, once.
@@ -29,7 +30,7 @@ final class KeyHealthMonitor: Service, Sendable {
     private let quietUntil = Mutex<Date?>(nil)
 
     init(store: Store, client: MetrcClient, uploader: Uploader, defaultKey: String?, policy: Reloadable<KeyHealthPolicy>, logger: Logger,
-         clock: @escaping @Sendable () -> Date = Date.init, pause: Duration = .seconds(1))
+         wallClock: @escaping @Sendable () -> Date = Date.init, pause: Duration = .seconds(1))
     {
         self.store = store
         self.client = client
@@ -37,34 +38,39 @@ final class KeyHealthMonitor: Service, Sendable {
         self.defaultKey = defaultKey
         policySetting = policy
         self.logger = logger
-        self.clock = clock
+        self.wallClock = wallClock
         self.pause = pause
     }
 
     var policy: KeyHealthPolicy { policySetting.value }
 
     /// How often the schedule is looked at: half the interval, from half a second to a minute.
-    var tick: Duration { .milliseconds(Int(1000 * max(0.5, min(60, policy.checkInterval / 2)))) }
+    var tick: Duration { Self.tick(policy) }
+
+    static func tick(_ policy: KeyHealthPolicy) -> Duration {
+        .milliseconds(Int(1000 * max(0.5, min(60, policy.checkInterval / 2))))
+    }
 
     func run() async throws {
-        // The uploader checks the Default key as it starts; the first look comes one tick later.
+        await run(clock: ContinuousClock())
+    }
+
+    /// The schedule on `clock`; ends at once on graceful shutdown, even between two checks.
+    func run<C: Clock>(clock: C) async where C.Duration == Duration {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: self.tick)
-                } catch {
-                    return
-                }
-                await self.pass()
+            // The uploader checks the Default key as it starts; the first look comes one tick later. The tick is read
+            // again for each wait: a reload of [keys] takes effect at the next one.
+            await clock.every(self.tick, immediately: false) {
+                await self.pass(clock: clock)
             }
         }
     }
 
     /// One look: the checks that are due, then the expiry warnings owed today.
-    func pass() async {
+    func pass<C: Clock>(clock: C) async where C.Duration == Duration {
         do {
-            try await checkDue()
-            try warnExpiring()
+            try await checkDue(clock: clock)
+            try await warnExpiring()
         } catch {
             logger.error("key health: cannot read the keys: \(error)", metadata: MessageID.keyHealthUnreadable.metadata())
         }
@@ -74,27 +80,35 @@ final class KeyHealthMonitor: Service, Sendable {
     /// Key health looks completed: proof that the monitor looked since a change, before checking it did nothing.
     static let passes = Counter(label: "outlawd_key_health_passes_total")
 
-    func checkDue() async throws {
-        if let until = quietUntil.withLock({ $0 }), clock() < until { return }
-        for record in try store.keyHealth() where policy.isDue(KeyFacts(record), now: clock()) {
+    /// The checks that are due, one at a time, `pause` apart on `clock`. The store's reads and writes run on its pool.
+    func checkDue<C: Clock>(clock: C) async throws where C.Duration == Duration {
+        if let until = quietUntil.withLock({ $0 }), wallClock() < until { return }
+        let store = self.store
+        for record in try await Blocking.run({ try store.keyHealth() }) where policy.isDue(KeyFacts(record), now: wallClock()) {
             guard !Task.isCancelled else { return }
             guard await check(record) else { return }
-            try? await Task.sleep(for: pause)
+            do {
+                try await clock.sleep(for: pause)
+            } catch {
+                return
+            }
         }
-        if let defaultKey, policy.isDue(try defaultFacts(defaultKey), now: clock()) {
+        if let defaultKey, policy.isDue(try await defaultFacts(defaultKey), now: wallClock()) {
             await uploader.checkDefaultKey()
-            if try store.defaultKeyHealth(key: defaultKey)?.lastCheckResult == .unreachable { quiet() }
+            if try await Blocking.run({ try store.defaultKeyHealth(key: defaultKey) })?.lastCheckResult == .unreachable { quiet() }
         }
     }
 
     /// The Default key as the policy sees it; never checked (or replaced since) counts as due.
-    func defaultFacts(_ key: String) throws -> KeyFacts {
-        guard let health = try store.defaultKeyHealth(key: key) else { return KeyFacts(setAt: clock(), status: .unverified) }
-        return KeyFacts(health, status: try store.defaultKeyStatus())
+    func defaultFacts(_ key: String) async throws -> KeyFacts {
+        let store = self.store
+        let (health, status) = try await Blocking.run { (try store.defaultKeyHealth(key: key), try store.defaultKeyStatus()) }
+        guard let health else { return KeyFacts(setAt: wallClock(), status: .unverified) }
+        return KeyFacts(health, status: status)
     }
 
     func quiet() {
-        let until = clock().addingTimeInterval(min(policy.checkInterval, policy.unreachableRetry))
+        let until = wallClock().addingTimeInterval(min(policy.checkInterval, policy.unreachableRetry))
         quietUntil.withLock { $0 = until }
     }
 
@@ -103,8 +117,9 @@ final class KeyHealthMonitor: Service, Sendable {
     func check(_ record: KeyHealthRecord) async -> Bool {
         let metadata: Logger.Metadata = ["outlaw_user": "\(record.user)"]
         let key: String
+        let store = self.store
         do {
-            guard let signing = try store.signingKeys(userIDs: [record.userID])[record.userID] else { return true }
+            guard let signing = try await Blocking.run({ try store.signingKeys(userIDs: [record.userID])[record.userID] }) else { return true }
             key = signing.key
         } catch {
             logger.error("cannot read \(record.user)'s personal key to check it: \(error)",
@@ -113,19 +128,21 @@ final class KeyHealthMonitor: Service, Sendable {
             return false
         }
         let answer = await client.checkKey(key)
-        let now = clock()
+        let now = wallClock()
         do {
             switch answer {
             case .valid(_, let expiresAt):
-                try store.recordKeyCheck(userID: record.userID, setAt: record.setAt, result: .accepted, metrcExpiresAt: expiresAt, now: now)
+                _ = try await Blocking.run {
+                    try store.recordKeyCheck(userID: record.userID, setAt: record.setAt, result: .accepted, metrcExpiresAt: expiresAt, now: now)
+                }
                 logger.debug("Metrc accepts \(record.user)'s personal key", metadata: metadata)
             case .rejected:
-                if let held = try store.markUserKeyRejected(userID: record.userID, setAt: record.setAt, now: now) {
+                if let held = try await Blocking.run({ try store.markUserKeyRejected(userID: record.userID, setAt: record.setAt, now: now) }) {
                     logger.error("Metrc refuses \(record.user)'s personal key (scheduled check): their uploads are held until a new key is set (outlawctl key set \(record.user))",
                                  metadata: MessageID.personalKeyRefusedByCheck.metadata(metadata.merging(["held": "\(held)"]) { a, _ in a }))
                 }
             case .unreachable(let why):
-                try store.recordKeyCheck(userID: record.userID, setAt: record.setAt, result: .unreachable, now: now)
+                _ = try await Blocking.run { try store.recordKeyCheck(userID: record.userID, setAt: record.setAt, result: .unreachable, now: now) }
                 logger.warning("cannot reach Metrc to check \(record.user)'s personal key; checked again later",
                                metadata: MessageID.personalKeyCheckUnreachable.metadata(metadata.merging(["error": "\(why)"]) { a, _ in a }))
                 quiet()
@@ -139,9 +156,16 @@ final class KeyHealthMonitor: Service, Sendable {
     }
 
     /// One warning a day for each key within `warn_days` of its expected expiry.
-    func warnExpiring() throws {
-        let now = clock()
-        for record in try store.keyHealth() {
+    func warnExpiring() async throws {
+        let now = wallClock()
+        let store = self.store
+        let defaultKey = self.defaultKey
+        let (records, defaultHealth) = try await Blocking.run { () -> ([KeyHealthRecord], (DefaultKeyHealth, KeyStatus?)?) in
+            let records = try store.keyHealth()
+            guard let defaultKey, let health = try store.defaultKeyHealth(key: defaultKey) else { return (records, nil) }
+            return (records, (health, try store.defaultKeyStatus()))
+        }
+        for record in records {
             warn("user:\(record.user):\(record.setAt.timeIntervalSince1970)", KeyFacts(record), now: now) { w in
                 logger.warning("""
                     \(record.user)'s personal Metrc key \(w.daysLeft < 0 ? "was" : "is") expected to expire \(w.when) (\(w.expires)): \
@@ -149,8 +173,8 @@ final class KeyHealthMonitor: Service, Sendable {
                     """, metadata: MessageID.personalKeyExpiring.metadata(["outlaw_user": "\(record.user)", "expires": "\(w.expires)", "days_left": "\(w.daysLeft)"]))
             }
         }
-        if let defaultKey, let health = try store.defaultKeyHealth(key: defaultKey) {
-            warn("default:\(health.fingerprint)", KeyFacts(health, status: try store.defaultKeyStatus()), now: now) { w in
+        if case let (health, status)? = defaultHealth {
+            warn("default:\(health.fingerprint)", KeyFacts(health, status: status), now: now) { w in
                 logger.warning("""
                     the facility's Default Metrc key \(w.daysLeft < 0 ? "was" : "is") expected to expire \(w.when) (\(w.expires), \
                     counted from \(policy.day(health.since)), when outlawd first used it): replace the credential before then

@@ -41,43 +41,53 @@ final class SystemdService: Service, Sendable {
         self.maxUploaderStall = maxUploaderStall
     }
 
+    /// How often STATUS= and the store's status row are written.
+    static let statusInterval: Duration = .seconds(5)
+
     func run() async throws {
+        await run(clock: ContinuousClock())
+    }
+
+    /// The service on `clock`: the status and watchdog loops wait on it, and end at once on graceful shutdown.
+    func run<C: Clock>(clock: C) async where C.Duration == Duration {
         var port = 0
         for await bound in server.listeningPorts {
             port = bound
             break
         }
         // The first report before READY=1 and onReady: `outlawctl status` run as soon as the daemon is up finds it running.
-        _ = try? await Blocking.run { self.report() }
-        _ = notifier.ready(status: statusText())
+        // Its reads take milliseconds on a long queue: on the store's pool, not on one of the two threads devices use.
+        let status = (try? await Blocking.run { self.report() }) ?? ""
+        _ = notifier.ready(status: status)
         onReady(port)
-        logger.info("ready", metadata: ["status": "\(statusText())"])
+        logger.info("ready", metadata: ["status": "\(status)"])
         let watchdog = SystemdWatchdog.fromEnvironment()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 if let watchdog {
-                    group.addTask { await watchdog.run(isAlive: { await self.isAlive() }) }
+                    group.addTask { await watchdog.run(clock: clock, isAlive: { await self.isAlive() }) }
                 }
                 group.addTask { await self.witness.run() }
                 group.addTask {
-                    while !Task.isCancelled {
-                        // Its reads take milliseconds on a long queue: not on one of the two threads devices use.
+                    await clock.every(Self.statusInterval, immediately: false) {
                         _ = try? await Blocking.run { self.report() }
-                        try? await Task.sleep(for: .seconds(5))
                     }
                 }
                 await group.waitForAll()
             }
         }
         _ = notifier.stopping(status: "stopping: finishing answers owed to devices")
-        try? store.clearDaemonStatus()
+        _ = try? await Blocking.run { try self.store.clearDaemonStatus() }
     }
 
-    /// STATUS= for systemctl, and the same facts in the store for `outlawctl status`.
-    func report() {
-        _ = notifier.status(statusText())
+    /// STATUS= for systemctl, and the same facts in the store for `outlawctl status`; returns the status line.
+    @discardableResult
+    func report() -> String {
+        let status = statusText()
+        _ = notifier.status(status)
         try? store.recordDaemonStatus(DaemonStatus(pid: getpid(), updatedAt: Date(), connectedDevices: services.connectedDeviceCount,
                                                     version: OutlawBuild.version))
+        return status
     }
 
     /// The event loop answers a round trip, and the uploader went round recently.

@@ -60,57 +60,93 @@ public final class ReferenceSync: Service, Sendable {
     let defaultKey: String?
     let configuration: ReferenceSyncConfiguration
     let logger: Logger
-    let clock: @Sendable () -> Date
+    /// The time of day, for windows and the dates recorded; the schedule waits on the `Clock` ``run(clock:)`` is given.
+    let wallClock: @Sendable () -> Date
     private let lastReport = Mutex<SyncReport?>(nil)
 
     /// The store setting that says what is wrong with the sync (shown by `outlawctl status` and STATUS=).
     public static let problemSetting = "reference_sync_problem"
 
     public init(store: Store, client: MetrcClient, defaultKey: String?, configuration: ReferenceSyncConfiguration,
-                logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
+                logger: Logger, wallClock: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
         self.client = client
         self.defaultKey = defaultKey
         self.configuration = configuration
         self.logger = logger
-        self.clock = clock
+        self.wallClock = wallClock
     }
 
     public var latestReport: SyncReport? { lastReport.withLock { $0 } }
 
     public func run() async throws {
-        try? store.retakeUnfinishedSyncRequests()
+        await run(clock: ContinuousClock())
+    }
+
+    /// The sync on `clock`'s schedule (``schedule(clock:interval:poll:round:retrying:)``) until graceful shutdown.
+    public func run<C: Clock>(clock: C) async where C.Duration == Duration {
+        let store = self.store
+        _ = try? await Blocking.run { try store.retakeUnfinishedSyncRequests() }
         await cancelWhenGracefulShutdown {
-            var failures = 0
-            var nextDue = self.clock()
-            while !Task.isCancelled {
-                let now = self.clock()
-                let requests = (try? await Blocking.run { try self.store.takeSyncRequests(now: now) }) ?? []
-                if requests.isEmpty, self.clock() < nextDue {
-                    try? await Task.sleep(for: self.configuration.requestPoll)
-                    continue
-                }
+            await Self.schedule(clock: clock, interval: .seconds(self.configuration.interval), poll: self.configuration.requestPoll) { due in
+                let now = self.wallClock()
+                let requests = (try? await Blocking.run { try store.takeSyncRequests(now: now) }) ?? []
+                guard due || !requests.isEmpty else { return .idle }
                 let report = await self.syncAll(forceFull: requests.contains { $0.full })
                 if !requests.isEmpty, let json = try? JSONEncoder.report.encode(report) {
-                    let finished = self.clock()
-                    _ = try? await Blocking.run { try self.store.finishSyncRequests(result: String(decoding: json, as: UTF8.self), now: finished) }
+                    let finished = self.wallClock()
+                    _ = try? await Blocking.run { try store.finishSyncRequests(result: String(decoding: json, as: UTF8.self), now: finished) }
                 }
-                if Task.isCancelled { break }
-                failures = report.failed ? failures + 1 : 0
-                // After a failure: 30 s, 1, 2, 4 ... min, never longer than the interval.
-                let wait = failures == 0 ? self.configuration.interval
-                    : min(self.configuration.interval, 30 * pow(2, Double(min(failures - 1, 10))))
-                nextDue = self.clock().addingTimeInterval(wait)
-                if report.failed {
-                    self.logger.notice("reference sync: next try", metadata: MessageID.referenceSyncRetry.metadata(["retry_in_s": "\(Int(wait))"]))
-                }
+                return .synced(failed: report.failed)
+            } retrying: { wait in
+                self.logger.notice("reference sync: next try",
+                                   metadata: MessageID.referenceSyncRetry.metadata(["retry_in_s": "\(wait.components.seconds)"]))
             }
         }
     }
 
+    /// What one round of the schedule did.
+    enum Round: Sendable {
+        /// Nothing asked for a sync and none was due.
+        case idle
+        /// A sync ran (due, or asked for by `outlawctl sync`).
+        case synced(failed: Bool)
+    }
+
+    /// When the sync runs, apart from what it does: `round(due)` takes `outlawctl sync`'s requests and syncs when there
+    /// are any or `due` says a sync is due. The first round is due; after a sync the next is due `interval` later, or
+    /// after a failure 30 s, 1, 2, 4 ... min later (never more than `interval`), and requests are looked for at once,
+    /// then every `poll`. Returns at once on cancellation: a stop never waits out a poll, and no round starts after it.
+    static func schedule<C: Clock>(clock: C, interval: Duration, poll: Duration, round: (_ due: Bool) async -> Round,
+                                   retrying: (_ wait: Duration) -> Void = { _ in }) async where C.Duration == Duration {
+        var failures = 0
+        var nextDue = clock.now
+        while !Task.isCancelled {
+            switch await round(clock.now >= nextDue) {
+            case .idle:
+                do {
+                    try await clock.sleep(for: poll)
+                } catch {
+                    return
+                }
+            case .synced(let failed):
+                failures = failed ? failures + 1 : 0
+                let wait = retryWait(failures: failures, interval: interval)
+                nextDue = clock.now.advanced(by: wait)
+                if failed, !Task.isCancelled { retrying(wait) }
+            }
+        }
+    }
+
+    /// The wait before the next sync after `failures` failed ones in a row (0: the interval).
+    static func retryWait(failures: Int, interval: Duration) -> Duration {
+        guard failures > 0 else { return interval }
+        return min(interval, .seconds(30) * (1 << min(failures - 1, 10)))
+    }
+
     /// Runs one sync of every kind of every license now.
     public func syncAll(forceFull: Bool) async -> SyncReport {
-        let started = clock()
+        let started = wallClock()
         let startedInstant = ContinuousClock.now
         guard let defaultKey else {
             let message = "no Default Metrc key: reference data cannot be downloaded"
@@ -124,7 +160,7 @@ public final class ReferenceSync: Service, Sendable {
         for license in configuration.licenses {
             let known = (try? await Blocking.run { try self.store.referenceSyncStates(license: license) }) ?? []
             let states = Dictionary(known.map { ($0.kind, $0) }) { a, _ in a }
-            let steps = SyncPlan.steps(kinds: ReferenceKind.allCases, states: states, now: clock(),
+            let steps = SyncPlan.steps(kinds: ReferenceKind.allCases, states: states, now: wallClock(),
                                        fullEvery: configuration.fullEvery, forceFull: forceFull)
             let reports = await withTaskGroup(of: KindSyncReport.self) { group in
                 for step in steps {
@@ -183,13 +219,13 @@ public final class ReferenceSync: Service, Sendable {
             report.fetched = changes.fetched
             report.changed = changes.changed
             report.removed = changes.removed
-            let now = clock()
+            let now = wallClock()
             try await Blocking.run {
                 try self.store.recordReferenceSuccess(license: license, kind: step.kind, full: step.full, windowEnd: step.window.end, now: now)
             }
         } catch {
             report.error = Self.describe(error)
-            let now = clock()
+            let now = wallClock()
             let message = report.error ?? ""
             _ = try? await Blocking.run { try self.store.recordReferenceFailure(license: license, kind: step.kind, error: message, now: now) }
         }
@@ -272,7 +308,7 @@ public final class ReferenceSync: Service, Sendable {
     }
 
     private func read(_ step: SyncPlan.Step, license: String, key: String) async throws -> Counts {
-        let applier = Applier(store: store, license: license, kind: step.kind, now: clock())
+        let applier = Applier(store: store, license: license, kind: step.kind, now: wallClock())
         for endpoint in ReferenceLists.active(step.kind) {
             try await readPages(endpoint, license: license, key: key, window: step.window) { try await applier.add($0) }
         }

@@ -37,7 +37,7 @@ public struct SystemdWatchdog: Sendable {
     /// How often ``run(clock:isAlive:)`` pings: half of ``interval``.
     public var pingInterval: Duration { interval / 2 }
 
-    /// Pings every ``pingInterval`` while `isAlive()` returns true; returns when the task is cancelled.
+    /// Pings every ``pingInterval`` while `isAlive()` returns true; returns on cancellation without waiting out an interval.
     ///
     /// `isAlive` should prove the event loop and the uploader really make progress (e.g. a round trip
     /// through each). If it returns false, or never returns, no ping is sent and systemd kills the
@@ -46,18 +46,10 @@ public struct SystemdWatchdog: Sendable {
         clock: C,
         isAlive: @Sendable () async -> Bool
     ) async where C.Duration == Duration {
-        var next = clock.now
-        while !Task.isCancelled {
+        // A slow isAlive that made a round late does not make a burst: the next round is then an interval from now.
+        await clock.every(pingInterval) {
             if await isAlive(), !Task.isCancelled {
                 ping()
-            }
-            next = next.advanced(by: pingInterval)
-            // If a slow isAlive made us late, do not burst: schedule from now.
-            if next < clock.now { next = clock.now.advanced(by: pingInterval) }
-            do {
-                try await clock.sleep(until: next, tolerance: nil)
-            } catch {
-                return
             }
         }
     }

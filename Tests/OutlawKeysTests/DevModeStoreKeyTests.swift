@@ -3,12 +3,13 @@ import OutlawConfig
 import OutlawDev
 import OutlawKeys
 import OutlawStore
+import OutlawTestSupport
 import Testing
 
 /// `outlawd --dev` makes its own store key, so personal keys are sealed in dev mode too and outlawctl, reading
 /// the outlawd.toml dev mode writes, seals with the same key: the real binaries, as scripts/dev runs them,
 /// started, checked and stopped with SIGTERM.
-@Suite("Dev mode store key")
+@Suite("Dev mode store key", .timeLimit(.minutes(3)))
 struct DevModeStoreKeyTests {
     /// The build products folder (`.build/debug`), where `outlawd` sits beside the test runner.
     static var buildDirectory: String {
@@ -21,19 +22,21 @@ struct DevModeStoreKeyTests {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().path
     }
 
-    /// Runs a binary to completion (output to a file, so a full pipe never blocks it).
-    /// Blocking work (waiting for a process) on a thread of its own: a blocked cooperative thread stalls every other
-    /// test of the run.
-    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
+    /// This process's environment without what tests of other suites set in it for a moment (the environment is
+    /// global): a daemon started meanwhile would send READY=1 to their notify socket.
+    static var childEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter {
+            !["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"].contains($0.key)
         }
     }
 
+    /// Runs a binary to completion (output to a file, so a full pipe never blocks it). Blocking: callers wait for it
+    /// with `offload`, since a blocked cooperative thread stalls every other test of the run.
     static func run(_ name: String, _ arguments: [String], stdin: String) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: buildDirectory + "/" + name)
         process.arguments = arguments
+        process.environment = childEnvironment
         let input = Pipe()
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
@@ -52,6 +55,7 @@ struct DevModeStoreKeyTests {
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/outlawd")
         daemon.arguments = ["--dev", "--dev-dir", folder, "--listen", "127.0.0.1:0", "--sandbox-port", "0", "--log-target", "stderr"]
+        daemon.environment = Self.childEnvironment
         daemon.standardOutput = FileHandle.nullDevice
         daemon.standardError = FileHandle.nullDevice
         try daemon.run()
@@ -90,11 +94,11 @@ struct DevModeStoreKeyTests {
         let janeKey = try #require(try store.signingKeys(userIDs: [jane.id])[jane.id]).key
 
         // outlawctl with dev mode's outlawd.toml takes a personal key (no allow_unsealed_keys needed) and seals it.
-        #expect(try await Self.offPool { try Self.run("outlawctl", ["--config", configPath, "key", "set", "jane"], stdin: janeKey + "\n") } == 0)
+        #expect(try await offload { try Self.run("outlawctl", ["--config", configPath, "key", "set", "jane"], stdin: janeKey + "\n") } == 0)
         #expect(try store.signingKeys(userIDs: [jane.id])[jane.id]?.key == janeKey)
 
         daemon.terminate()
-        _ = try await Self.offPool { daemon.waitUntilExit() }
+        _ = try await offload { daemon.waitUntilExit() }
         #expect(daemon.terminationStatus == 0)
         // A second start keeps the key: what the store holds stays readable.
         let again = Process()
@@ -119,7 +123,7 @@ struct DevModeStoreKeyTests {
 }
 
 /// `DevMode.prepare()` itself: the store key file, the configuration naming it, and a dev folder from before it.
-@Suite("Dev mode prepare and the store key")
+@Suite("Dev mode prepare and the store key", .timeLimit(.minutes(1)))
 struct DevModePrepareTests {
     @Test func prepareMakesTheStoreKeyOnceAndSealsAnOlderFoldersPlainKeys() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("outlawd-devprep-\(UUID().uuidString.prefix(8))").path

@@ -1,4 +1,5 @@
 import Foundation
+import OutlawTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -125,12 +126,10 @@ enum TestSupport {
         return Output(status: status, stdout: out, stderr: err)
     }
 
-    /// Runs blocking work (recv, accept, waitpid) on its own thread, not on the two-thread
+    /// Runs blocking work (recv, accept, waitpid) on the tests' pool (`offload`), not on the two-thread
     /// cooperative pool that every test shares.
     static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
-        }
+        try await offload(work)
     }
 
     /// A free TCP port on 127.0.0.1, outside the ephemeral range (bound then released; a small race is accepted).

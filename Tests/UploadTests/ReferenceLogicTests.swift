@@ -7,7 +7,7 @@ import Testing
 
 /// The reference sync's pure parts: the GET budget's bookkeeping, the sync plan, the pull cursor, the mapping of
 /// Metrc records and the scan-check lookups. No I/O.
-@Suite("Reference data: pure logic")
+@Suite("Reference data: pure logic", .timeLimit(.minutes(1)))
 struct ReferenceLogicTests {
     // MARK: GET budget
 

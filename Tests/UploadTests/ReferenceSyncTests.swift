@@ -13,7 +13,7 @@ import Testing
 /// end-to-end tests drive the real one).
 // Serialized: each test drives its in-process sandbox at Metrc's full 50 GET/s, and this process's two cooperative
 // threads serve every in-process sandbox of every test running beside these.
-@Suite("Reference sync against the sandbox", .serialized)
+@Suite("Reference sync against the sandbox", .serialized, .timeLimit(.minutes(5)))
 struct ReferenceSyncTests {
     static let license = SandboxDemo.license
 

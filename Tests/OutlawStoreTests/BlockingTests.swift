@@ -1,0 +1,71 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import OutlawStore
+
+/// `Blocking.run`: one bounded pool for every async store call.
+@Suite("Blocking pool", .serialized, .timeLimit(.minutes(1)))
+struct BlockingTests {
+    final class Gauge: Sendable {
+        private let state = Mutex((now: 0, most: 0, started: 0))
+        func enter() {
+            state.withLock {
+                $0.now += 1
+                $0.started += 1
+                $0.most = max($0.most, $0.now)
+            }
+        }
+        func leave() { state.withLock { $0.now -= 1 } }
+        var most: Int { state.withLock { $0.most } }
+        var started: Int { state.withLock { $0.started } }
+    }
+
+    @Test func manyMoreCallsThanThreadsAllFinishAndNeverMoreRunAtOnce() async throws {
+        let gauge = Gauge()
+        let calls = Blocking.threads * 4
+        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<calls {
+                group.addTask {
+                    try await Blocking.run {
+                        gauge.enter()
+                        defer { gauge.leave() }
+                        usleep(20_000)
+                        return i
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.sorted() == Array(0..<calls))
+        #expect(gauge.most <= Blocking.threads)
+        #expect(gauge.most > 1, "the calls ran side by side")
+    }
+
+    @Test func workRunsEvenWhenItsCallerIsCancelledWhileItWaitsForAThread() async throws {
+        // Every thread held until the test lets go, so the next call waits in the queue.
+        let gauge = Gauge()
+        let release = DispatchSemaphore(value: 0)
+        let holders = (0..<Blocking.threads).map { _ in
+            Task {
+                try await Blocking.run {
+                    gauge.enter()
+                    release.wait()
+                    gauge.leave()
+                }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while gauge.started < Blocking.threads, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(gauge.started == Blocking.threads)
+
+        let ran = Mutex(false)
+        let write = Task { try await Blocking.run { ran.withLock { $0 = true }; return 7 } }
+        write.cancel()
+        for _ in holders { release.signal() }
+        // A store write once asked for is done: the uploader takes back its unsent attempts as it stops.
+        #expect(try await write.value == 7)
+        #expect(ran.withLock { $0 })
+        for holder in holders { try await holder.value }
+    }
+}
