@@ -88,6 +88,7 @@ let package = Package(
         .target(name: "OutlawMetrics", dependencies: [
             "OutlawProtocol",  // MessageID, for the endpoint's journal lines
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -104,20 +105,23 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // `outlawd --dev`: the demo store and users, an embedded Metrc sandbox, a config for outlawctl.
         .target(name: "OutlawDev", dependencies: ["OutlawDaemon", "OutlawConfig", "OutlawStore", "MetrcSandbox"]),
         .executableTarget(name: "outlawd", dependencies: [
-            "OutlawDaemon", "OutlawDev", "OutlawKeys", "OutlawMetrics",
+            "OutlawDaemon", "OutlawDev", "OutlawKeys", "OutlawMetrics", "OutlawConfig", "OutlawProtocol", "Systemd",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "outlawctl", dependencies: [
-            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawKeys", "Reference",
+            "OutlawConfig", "OutlawStore", "OutlawProtocol", "Metrc", "OutlawKeys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "metrc-sandbox", dependencies: [
             "MetrcSandbox", "OutlawProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The benchmark (scripts/bench): the real daemon under load, figures printed.
         .executableTarget(name: "outlawd-bench", dependencies: ["MetrcSandbox", "OutlawTestSupport", "OutlawStore", "OutlawProtocol", "Metrc", "Reference", .product(name: "GRDBSQLite", package: "GRDB.swift"), .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
@@ -126,31 +130,36 @@ let package = Package(
             "OutlawConfig", "OutlawProtocol", "OutlawTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Helpers for tests: temp dirs, spawning the real binaries, a line client.
+        // Driving the real binaries from outside: temp dirs, a daemon process, a line client, waits for events. A
+        // library in Sources because the bench and the simulated handheld (products) use it as the tests do.
         .target(name: "OutlawTestSupport", dependencies: [
-            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `offload`'s pool
-        ], path: "Tests/OutlawTestSupport"),
+        ]),
         .testTarget(name: "OutlawProtocolTests", dependencies: ["OutlawProtocol"]),
         .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig", "OutlawProtocol"]),
         .testTarget(name: "OutlawStoreTests", dependencies: [
-            "OutlawStore", "OutlawTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            "OutlawStore", "OutlawProtocol", "OutlawTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "OutlawTestSupport"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "OutlawTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MetrcSandboxTests", dependencies: [
             "MetrcSandbox", "OutlawTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
-        .testTarget(name: "UploadTests", dependencies: ["Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawTestSupport"]),
-        .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawDev", "OutlawTestSupport"]),
+        .testTarget(name: "UploadTests", dependencies: [
+            "Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawProtocol", "OutlawTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawProtocol", "OutlawDev", "OutlawTestSupport"]),
         .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),
         .testTarget(name: "OutlawMetricsTests", dependencies: [
             "OutlawMetrics", "Metrc", "OutlawTestSupport",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "DeviceServer", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
+            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "OutlawProtocol", "DeviceServer", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
     ]

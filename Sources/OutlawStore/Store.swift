@@ -408,7 +408,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 extension Store {
-    /// A read for async callers, on a thread of its own. GRDB's async `read` holds a reader connection while its
+    /// A read for async callers, on the blocking pool (`Blocking`). GRDB's async `read` holds a reader connection while its
     /// task waits for a cooperative thread to resume on; with those threads all blocked in synchronous reads
     /// waiting for a free reader (device sessions and the uploader read synchronously), the flat-out bench
     /// deadlocked. A synchronous read holds its reader only while it runs.
@@ -416,7 +416,7 @@ extension Store {
         try await Blocking.run { try self.pool.read(body) }
     }
 
-    /// A write for async callers, on a thread of its own (see `readOffThePool`).
+    /// A write for async callers, on the blocking pool (see `readOffThePool`).
     func writeOffThePool<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await Blocking.run { try self.pool.write(body) }
     }

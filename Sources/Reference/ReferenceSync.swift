@@ -26,31 +26,6 @@ public struct ReferenceSyncConfiguration: Sendable {
     }
 }
 
-/// What one sync did for one kind of one license: `outlawctl sync` prints it.
-public struct KindSyncReport: Sendable, Codable, Equatable {
-    public var license: String
-    public var kind: ReferenceKind
-    public var full: Bool
-    public var fetched = 0
-    public var changed = 0
-    public var removed = 0
-    public var requests = 0
-    public var rateLimited = 0
-    public var seconds = 0.0
-    public var error: String?
-}
-
-/// One whole sync: every kind of every license.
-public struct SyncReport: Sendable, Codable, Equatable {
-    public var startedAt: Date
-    public var seconds: Double
-    public var kinds: [KindSyncReport]
-    /// Set when the sync could not run at all (no Default key).
-    public var error: String?
-
-    public var failed: Bool { error != nil || kinds.contains { $0.error != nil } }
-}
-
 /// Keeps the copy of Metrc's lists in the store with the Default key: a full read first and once a day,
 /// overlapping windows between, on a schedule and when `outlawctl sync` asks. A failing sync keeps the last
 /// good copy, logs, and tries again with backoff.
@@ -65,7 +40,7 @@ public final class ReferenceSync: Service, Sendable {
     private let lastReport = Mutex<SyncReport?>(nil)
 
     /// The store setting that says what is wrong with the sync (shown by `outlawctl status` and STATUS=).
-    public static let problemSetting = "reference_sync_problem"
+    public static let problemSetting = Store.referenceSyncProblemSetting
 
     public init(store: Store, client: MetrcClient, defaultKey: String?, configuration: ReferenceSyncConfiguration,
                 logger: Logger, wallClock: @escaping @Sendable () -> Date = Date.init) {

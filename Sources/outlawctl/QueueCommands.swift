@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import OutlawProtocol
 import OutlawStore
-import Reference
 
 /// `--since` accepts a date (`2026-11-28`) or an RFC 3339 time.
 func parseSince(_ text: String?) throws -> Date? {
@@ -186,7 +185,7 @@ struct StatusCommand: ParsableCommand {
         facts.rejectedKeys = keys.rejectedKeys
         facts.referenceSync = configuration.metrc.referenceSync
         facts.referenceSyncInterval = configuration.metrc.syncIntervalSeconds
-        facts.referenceProblem = try store.setting(ReferenceSync.problemSetting)
+        facts.referenceProblem = try store.setting(Store.referenceSyncProblemSetting)
         // Only the licenses served now: a license dropped from the configuration keeps its old rows, synced no more.
         facts.leastRecentReferenceSync = lists.filter { configuration.facility.licenses.contains($0.license) }.compactMap(\.lastSuccessAt).min()
         let verdict = HealthVerdict.decide(facts)

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import OutlawProtocol
 import OutlawStore
-import Reference
 
 /// `outlawctl sync` asks the daemon for a reference sync and waits for its report (the default, so the plain
 /// command syncs); `outlawctl sync status` shows what the copy of Metrc's lists holds.
@@ -135,7 +134,7 @@ struct SyncCommand: ParsableCommand {
         func run() throws {
             let licenses = try options.load().facility.licenses
             let store = try options.openStore()
-            let report = Report(problem: try store.setting(ReferenceSync.problemSetting),
+            let report = Report(problem: try store.setting(Store.referenceSyncProblemSetting),
                                 lists: try ReferenceListState.load(store, licenses: licenses))
             if json { return try printJSON(report) }
             if let problem = report.problem { print("problem: \(problem)\n") }
