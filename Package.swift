@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawProtocol", "OutlawDev", "OutlawTestSupport"]),
         .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),
         .testTarget(name: "OutlawMetricsTests", dependencies: [
-            "OutlawMetrics", "Metrc", "OutlawTestSupport",
+            "OutlawMetrics", "Metrc", "OutlawProtocol", "OutlawTestSupport",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,5 +1,6 @@
 import Metrics
 import NIOHTTP1
+import OutlawProtocol
 
 /// Metrics of every Metrc request, writes and reads alike: how many by action and status class, and how long.
 public enum MetrcMetrics {

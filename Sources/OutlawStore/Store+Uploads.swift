@@ -156,12 +156,12 @@ extension Store {
     }
 
     /// Marks events as being uploaded and records the attempt, committed before the request leaves.
-    public func beginAttempt(eventIDs: [Int64], license: String, action: String, signing: AttemptSigning, now: Date = Date()) throws -> Int64 {
+    public func beginAttempt(eventIDs: [Int64], license: String, action: MetrcAction, signing: AttemptSigning, now: Date = Date()) throws -> Int64 {
         try pool.write { db in
             let t = now.timeIntervalSince1970
             try db.execute(sql: """
                 INSERT INTO upload_attempts (started_at, license, action, key_kind, key_user, key_reason, events) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [t, license, action, signing.keyKind, signing.keyUser, signing.reason, eventIDs.count])
+                """, arguments: [t, license, action.rawValue, signing.keyKind, signing.keyUser, signing.reason, eventIDs.count])
             let attemptID = db.lastInsertedRowID
             let statement = try db.cachedStatement(sql: """
                 UPDATE events SET state = ?, attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?),
@@ -185,6 +185,11 @@ extension Store {
             let ids = metrcIDs.isEmpty ? nil : metrcIDs.map(String.init).joined(separator: ",")
             try db.execute(sql: "UPDATE upload_attempts SET finished_at = ?, outcome = ?, http_status = ?, message = ?, metrc_ids = ? WHERE id = ?",
                            arguments: [t, outcome, httpStatus, message, ids, attemptID])
+            // One rule for `attempts`: an attempt counts once it left for Metrc. One recorded ahead and taken back
+            // never left.
+            if outcome == .notSent {
+                try db.execute(sql: "UPDATE events SET attempts = MAX(attempts - 1, 0) WHERE attempt_id = ?", arguments: [attemptID])
+            }
             try Store.apply(results, db: db, now: t)
             if let userID { try Store.markUserKeyGood(db, userID: userID, now: now) }
         }

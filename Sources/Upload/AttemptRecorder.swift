@@ -24,7 +24,7 @@ struct AttemptRecorder: Sendable {
     }
 
     func begin(_ request: PlannedRequest, signing: AttemptSigning, now: Date) throws -> Int64 {
-        try store.beginAttempt(eventIDs: request.events.map(\.id), license: request.license, action: request.action.rawValue,
+        try store.beginAttempt(eventIDs: request.events.map(\.id), license: request.license, action: request.action,
                                signing: signing, now: now)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Metrc
+import OutlawProtocol
 import OutlawStore
 
 /// What to do after Metrc answered (or did not answer) one request: pure, tested without a network.

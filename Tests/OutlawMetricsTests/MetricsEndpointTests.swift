@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import OutlawProtocol
 import OutlawTestSupport
 import Prometheus
 import Synchronization

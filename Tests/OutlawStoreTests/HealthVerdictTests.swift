@@ -156,7 +156,7 @@ struct HealthStoreTests {
     }
 
     func attempt(_ outcome: AttemptOutcome, at seconds: Double, message: String? = nil) throws {
-        let id = try store.beginAttempt(eventIDs: [], license: "LIC-0001", action: "plants.move",
+        let id = try store.beginAttempt(eventIDs: [], license: "LIC-0001", action: .movePlants,
                                         signing: AttemptSigning(keyKind: .default, keyUser: nil, reason: "test"),
                                         now: Date(timeIntervalSince1970: seconds - 1))
         try store.finishAttempt(id, outcome: outcome, httpStatus: nil, message: message, metrcIDs: [], results: [],

@@ -1,5 +1,3 @@
-import OutlawProtocol
-
 /// The Metrc writes outlawd makes.
 public enum MetrcAction: String, Sendable, CaseIterable, Codable {
     case harvestPlants = "harvest_plants"
