@@ -159,7 +159,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "OutlawProtocol", "DeviceServer", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
+            "OutlawTestSupport", "MetrcSandbox", "OutlawStore", "OutlawProtocol", "OutlawConfig", "OutlawDaemon", "DeviceServer", "outlawd", "outlawctl", "metrc-sandbox", "outlaw-handheld",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
     ]

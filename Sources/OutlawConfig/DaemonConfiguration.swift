@@ -115,6 +115,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var port = 9742
     }
 
+    /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
+    /// schedule, the oldest beyond `keep` deleted; a reload applies it.
+    public struct Backup: Sendable, Equatable {
+        /// The folder of the copies, absolute; nil (`dir = ""`, the default): the daemon takes none.
+        public var dir: String?
+        /// How often a copy is taken (fractions of an hour allowed, which tests use).
+        public var intervalHours = 24.0
+        /// How many of the daemon's own copies (`outlawd-YYYYMMDDTHHMMSSZ.sqlite`) stay in `dir`.
+        public var keep = 7
+
+        public init() {}
+    }
+
     public var server = Server()
     public var store = StoreSettings()
     public var facility = Facility()
@@ -123,6 +136,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var keys = Keys()
     public var metrics = Metrics()
     public var log = Log()
+    public var backup = Backup()
     /// The file this was read from, if any.
     public var file: String?
 
@@ -171,7 +185,8 @@ extension DaemonConfiguration {
         let reader = TableReader(file: file, folder: folder)
         var config = DaemonConfiguration()
         config.file = file
-        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics"], prefix: nil)
+        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics", "backup"],
+                        prefix: nil)
 
         if let server = try reader.table(root, "server") {
             try reader.only(server, known: ["listen", "max_line_bytes", "max_batch_events", "window", "idle_timeout_seconds",
@@ -327,6 +342,17 @@ extension DaemonConfiguration {
             case .some:
                 throw ConfigError(file: file, key: "metrics.listen", problem: "must be a string in quotes")
             }
+        }
+        if let backup = try reader.table(root, "backup") {
+            try reader.only(backup, known: ["dir", "interval_hours", "keep"], prefix: "backup")
+            // "" is the default, spelt out: no backups.
+            if case .string("")? = backup["dir"] {
+                config.backup.dir = nil
+            } else if let v = try reader.path(backup, "backup.dir") {
+                config.backup.dir = URL(fileURLWithPath: v).standardizedFileURL.path
+            }
+            if let v = try reader.seconds(backup, "backup.interval_hours") { config.backup.intervalHours = v }
+            if let v = try reader.integer(backup, "backup.keep", in: 1...10_000) { config.backup.keep = v }
         }
         return config
     }

@@ -97,11 +97,15 @@ public struct Daemon {
         let systemd = SystemdService(server: server, services: services, store: store, uploader: { metrc.value?.uploader }, witness: witness,
                                      eventLoop: group.next(), logger: logger, maxUploaderStall: configuration.metrc.requestTimeoutSeconds * 2 + 60,
                                      onReady: onReady)
+        // [backup]: the daemon's own copies of the store; a reload may change them.
+        let backup = Reloadable(configuration.backup)
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads
         // (run by the reload service) stop.
         list.append(.init(service: ReloadService(configuration: configuration, hangups: hangups, writer: writer, keyPolicy: keyPolicy,
-                                                 metrc: metrc, store: store, logger: logger)))
+                                                 metrc: metrc, store: store, logger: logger, backup: backup)))
+        // Stopped after the device server, so a copy being taken then delays no device's answers.
+        list.append(.init(service: BackupService(store: store, settings: backup, logger: logger)))
         list.append(.init(service: server))
         list += DaemonMetrics.services(configuration, store: store, services: services, policy: { keyPolicy.value },
                                        metrc: { metrc.value.map { ($0.defaultKey, $0.referenceSync != nil) } }, logger: logger)

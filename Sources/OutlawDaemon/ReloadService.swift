@@ -44,6 +44,8 @@ final class ReloadService: Service, Sendable {
     let hangups: Hangups
     let writer: BatchWriter
     let keyPolicy: Reloadable<KeyHealthPolicy>
+    /// `[backup]`, read by `BackupService` before each wait.
+    let backup: Reloadable<DaemonConfiguration.Backup>
     let metrc: Reloadable<MetrcServices?>
     let store: Store
     let logger: Logger
@@ -55,7 +57,7 @@ final class ReloadService: Service, Sendable {
     private let fileListen: String?
 
     init(configuration: DaemonConfiguration, hangups: Hangups, writer: BatchWriter, keyPolicy: Reloadable<KeyHealthPolicy>,
-         metrc: Reloadable<MetrcServices?>, store: Store, logger: Logger,
+         metrc: Reloadable<MetrcServices?>, store: Store, logger: Logger, backup: Reloadable<DaemonConfiguration.Backup>,
          loadCredentials: @escaping @Sendable (DaemonConfiguration) -> MetrcCredentials = { MetrcCredentials.load($0) })
     {
         running = Mutex(configuration)
@@ -63,6 +65,7 @@ final class ReloadService: Service, Sendable {
         self.hangups = hangups
         self.writer = writer
         self.keyPolicy = keyPolicy
+        self.backup = backup
         self.metrc = metrc
         self.store = store
         self.logger = logger
@@ -200,6 +203,7 @@ final class ReloadService: Service, Sendable {
 
         writer.setReviewRule(ReviewRule(eventTypes: Set(new.review.eventTypes), users: Set(new.review.users)))
         keyPolicy.set(KeyHealthPolicy(new.keys))
+        backup.set(new.backup)
         DaemonLogLevel.apply(new)
         generation?.side.uploader.setAlertAfterHours(new.metrc.alertAfterHours)
         let (next, uploads) = await replaceMetrcSide(generation, new: new, credentials: read.credentials, in: &group, sink)

@@ -15,7 +15,7 @@ enum Bench {
         var report = BenchReport(options: options, machine: .current(), configuration: configuration, startedAt: Date())
         log("\(configuration) build in \(Binaries.buildDirectory); \(report.machine.summary)")
 
-        if !options.parts.isDisjoint(with: [.flat, .paced]) {
+        if !options.parts.isDisjoint(with: [.flat, .paced, .backup]) {
             try await ingest(options, into: &report)
         }
         if options.parts.contains(.drain) {
@@ -102,7 +102,7 @@ enum Bench {
                 report.failures.append("raw SQLite baseline failed: \(error)")
             }
         }
-        if options.parts.contains(.paced) {
+        if !options.parts.isDisjoint(with: [.paced, .backup]) {
             settleDisk()
             let rig = try await IngestDaemon.start(sandbox: sandbox, deviceCount: options.pacedHandhelds, label: "paced",
                                                   metrics: options.metrics)
@@ -121,6 +121,24 @@ enum Bench {
                 report.paced = try await IngestBench.run(rig, label: "paced", template: plan, handhelds: options.pacedHandhelds)
             } catch {
                 report.failures.append("paced run failed: \(error)")
+            }
+            if options.parts.contains(.backup) {
+                // The same daemon and pace again, while outlawctl copies its store back to back the whole run.
+                plan.idPrefix = "paced-backup"
+                log("paced during back-to-back backups: \(options.pacedHandhelds) handhelds × \(options.pacedRate) events/s, \(report.fmt(options.seconds)) s")
+                let backups = Task { try await BackupLoad.run(rig.daemon) }
+                do {
+                    report.pacedDuringBackups = try await IngestBench.run(rig, label: "paced during backups", template: plan,
+                                                                          handhelds: options.pacedHandhelds)
+                } catch {
+                    report.failures.append("paced run during backups failed: \(error)")
+                }
+                backups.cancel()
+                do {
+                    report.backups = try await backups.value
+                } catch {
+                    report.failures.append("backups failed: \(error)")
+                }
             }
             await rig.stop()
             // What one small durable transaction costs on this disk, right after: the floor under the paced ack times.

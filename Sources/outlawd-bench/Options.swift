@@ -4,7 +4,7 @@ import OutlawProtocol
 /// The benchmark's options (`outlawd-bench --help`).
 struct BenchOptions: Sendable {
     enum Part: String, CaseIterable, Sendable {
-        case flat, baseline, paced, drain, reference, sandboxWrites = "sandbox-writes"
+        case flat, baseline, paced, backup, drain, reference, sandboxWrites = "sandbox-writes"
     }
 
     var seconds = 20.0
@@ -42,7 +42,8 @@ struct BenchOptions: Sendable {
           --seconds N           length of each ingest run (default 20)
           --quick               a smoke run: 3 s runs, 8 flat-out handhelds × 100-event batches, 10 paced handhelds,
                                 1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages (each still settable)
-          --only LIST           parts to run, comma-separated: flat,baseline,paced,drain,reference,sandbox-writes (default all)
+          --only LIST           parts to run, comma-separated: flat,baseline,paced,backup,drain,reference,sandbox-writes
+                                (default all; backup: a paced run during back-to-back backups, after paced)
           --handhelds N         flat-out handhelds (default 32)      --events N   events a flat-out batch (500)
           --paced-handhelds N   paced handhelds (default 50)         --paced-rate N   events/s each (100; light: 20)
           --warmup N            paced: seconds at the same pace before each measured run, not counted (2)

@@ -13,6 +13,8 @@ struct BenchReport: Sendable {
     var light: IngestFigures?
     var paced: IngestFigures?
     var pacedRSSAfterLight: Int?
+    var pacedDuringBackups: IngestFigures?
+    var backups: BackupFigures?
     var drain: DrainFigures?
     var reference: ReferenceFigures?
     var failures: [String] = []
@@ -70,6 +72,19 @@ struct BenchReport: Sendable {
                             met: p.peakRSS.map { $0 <= 64 * Self.mebibyte }))
             rows.append(Row(figure: "\(scope): daemon CPU per 100,000 events",
                             value: p.cpuPer100k.map { String(format: "%.2f s", $0) } ?? "?"))
+        }
+        if let b = pacedDuringBackups {
+            let scope = "paced \(b.handhelds)×\(options.pacedRate) ev/s during back-to-back backups"
+            rows.append(Row(figure: "\(scope): ack p50 / p99 / max", value: "\(ms(b.latency.p50)) / \(ms(b.latency.p99)) / \(ms(b.latency.max)) ms"))
+            if let p = paced, p.latency.count > 0, b.latency.count > 0 {
+                let ratio = b.latency.p99 / max(p.latency.p99, 0.001)
+                rows.append(Row(figure: "paced p99 during backups ÷ paced p99 (same daemon, same run)", value: String(format: "%.2f×", ratio),
+                                target: "≤ 2×", met: ratio <= 2))
+            }
+        }
+        if let k = backups, k.count > 0 {
+            rows.append(Row(figure: "backups taken during that run", value: String(format: "%d, %.1f MiB each, %.2f s each: %.1f s per GB",
+                                                                                  k.count, k.meanBytes / 1_048_576, k.meanSeconds, k.secondsPerGB)))
         }
         if let l = light {
             rows.append(Row(figure: "light \(l.handhelds)×\(options.lightRate) ev/s: ack p50 / p99", value: "\(ms(l.latency.p50)) / \(ms(l.latency.p99)) ms"

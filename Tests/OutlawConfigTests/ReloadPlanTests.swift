@@ -55,6 +55,11 @@ struct ReloadPlanTests {
         #expect(p.needsRestart.isEmpty)
     }
 
+    @Test func theBackupSettingsApply() throws {
+        let p = try plan(base, base + "\n[backup]\ndir = \"/var/lib/outlawd/backups\"\ninterval_hours = 12\nkeep = 3")
+        #expect(p == ReloadPlan(applied: ["backup.dir", "backup.interval_hours", "backup.keep"]))
+    }
+
     @Test func theLogLevelApplies() throws {
         #expect(try plan(base, base + "\n[log]\nlevel = \"debug\"") == ReloadPlan(applied: ["log.level"]))
         #expect(try parse("[log]\nlevel = \"warning\"").log.level == "warning")
@@ -160,9 +165,14 @@ struct ReloadPlanTests {
             warn_days = 3
             [log]
             level = "debug"
+            [backup]
+            dir = "backups"
+            interval_hours = 6
+            keep = 3
             """)
         let keys = DaemonConfiguration.changedKeys(try parse(""), all)
         #expect(keys == [
+            "backup.dir", "backup.interval_hours", "backup.keep",
             "facility.check_scans_against_reference", "facility.license", "facility.licenses", "facility.require_personal_keys",
             "keys.check_interval_hours", "keys.lifetime_days", "keys.warn_days", "log.level",
             "metrc.alert_after_hours", "metrc.base_url", "metrc.concurrency", "metrc.concurrent_gets_per_facility",
