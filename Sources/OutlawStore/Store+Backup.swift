@@ -41,7 +41,19 @@ extension Store {
             do {
                 let copy = try DatabaseQueue(path: partial)
                 let takenAt = Date()
-                try pool.backup(to: copy)
+                // In steps of 1 MiB, each flushed before the next, then as long a rest: the disk never holds a whole
+                // copy's worth of dirty pages that a commit's fsync would wait behind, and the commits get at least half
+                // its time (the paced acks' p99 during back-to-back copies of a 74 MiB store, 5.8 ms without them: 55 ms
+                // with one flush at the end, 15 ms with the flushes alone).
+                let flush = open(partial, O_RDONLY | O_CLOEXEC)
+                defer { if flush >= 0 { close(flush) } }
+                var stepStarted = ContinuousClock.now
+                try pool.backup(to: copy, pagesPerStep: Store.backupPagesPerStep) { _ in
+                    if flush >= 0 { _ = fdatasync(flush) }
+                    let took = ContinuousClock.now - stepStarted
+                    usleep(UInt32(min(Store.seconds(took), 0.5) * 1_000_000))
+                    stepStarted = ContinuousClock.now
+                }
                 // What a restore of this copy counts as possibly sent: whatever Metrc may have applied since this instant.
                 try copy.write { db in try Store.setSetting(db, Store.backupTakenAtSetting, Store.instantText(takenAt.timeIntervalSince1970)) }
                 // The live store is in WAL mode, and so is the copy's header: back to a rollback journal, so the copy
@@ -213,6 +225,9 @@ extension Store {
     static func instantText(_ seconds: Double) -> String {
         String(format: "%.3f", seconds)
     }
+
+    /// Pages a backup step copies (4 KiB each): 1 MiB, flushed before the next.
+    static let backupPagesPerStep: CInt = 256
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18

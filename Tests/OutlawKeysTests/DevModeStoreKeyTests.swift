@@ -12,15 +12,7 @@ import Testing
 @Suite("Dev mode store key", .timeLimit(.minutes(3)))
 struct DevModeStoreKeyTests {
     /// The build products folder (`.build/debug`), where `outlawd` sits beside the test runner.
-    static var buildDirectory: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("outlawd").path) { return url.path }
-            url.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
-    }
+    static var buildDirectory: String { Binaries.buildDirectory }
 
     /// This process's environment without what tests of other suites set in it for a moment (the environment is
     /// global): a daemon started meanwhile would send READY=1 to their notify socket.
