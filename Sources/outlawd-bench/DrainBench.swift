@@ -92,7 +92,7 @@ enum DrainBench {
         let plantGroups = plantTags / perBatch
         let packageGroups = packageTags / perBatch
         let cycle = plantGroups + packageGroups
-        let (client, _) = try await daemon.session(device: "HH-DRAIN", token: token)
+        let (client, _) = try await daemon.session(device: "HH-DRAIN", token: token, logIn: true)
         var lines: [String] = []
         let now = Date().timeIntervalSince1970
         for b in 0..<batchCount {
