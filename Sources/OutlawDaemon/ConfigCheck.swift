@@ -124,6 +124,10 @@ public struct ConfigCheck: Sendable {
         if let problem = storeFolderProblem(configuration.store.path) {
             check.problems.append("\(file): store.path: \(problem)")
         }
+        // The daemon's own backups go where it can write (under ProtectSystem=strict, inside its StateDirectory).
+        if let dir = configuration.backup.dir, let problem = folderProblem(dir) {
+            check.problems.append("\(file): backup.dir: \(problem)")
+        }
 
         // Metrc: a key file that is there but unusable is a problem; one missing or empty is what a fresh
         // installation has (the daemon then stores and acknowledges, and says what it waits for): a warning.
@@ -134,6 +138,23 @@ public struct ConfigCheck: Sendable {
         }
         check.warnings += credentials.uploadGaps(configuration).map(\.message)
         return check
+    }
+
+    /// Why the daemon cannot write its backups in `folder`: it must exist or be creatable, and be writable.
+    static func folderProblem(_ folder: String) -> String? {
+        var isFolder: ObjCBool = false
+        var existing = folder
+        while !FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder) {
+            let parent = (existing as NSString).deletingLastPathComponent
+            if parent == existing || parent.isEmpty { break }
+            existing = parent
+        }
+        guard isFolder.boolValue else { return "\(existing) is not a folder, so \(folder) cannot be made" }
+        guard access(existing, W_OK | X_OK) == 0 else {
+            let why = String(cString: strerror(errno))
+            return existing == folder ? "\(folder) is not writable: \(why)" : "\(folder) does not exist and cannot be made in \(existing): \(why)"
+        }
+        return nil
     }
 
     /// Why the store cannot be created or opened at `path`: its folder must exist or be creatable, and be writable.

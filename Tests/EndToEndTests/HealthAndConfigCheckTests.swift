@@ -230,6 +230,17 @@ struct ConfigCheckTests {
         ], "\(r.stdout)")
     }
 
+    @Test func aBackupFolderThatCannotBeMade() async throws {
+        let path = try config()
+        // Under a file: nobody can make that folder (root included, so the check does not depend on who runs it).
+        try (try String(contentsOfFile: path, encoding: .utf8) + "[backup]\ndir = \"tls/cert.pem/copies\"\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try await check(path)
+        #expect(r.status == 2)
+        #expect(r.stderr == "outlawd: \(path): backup.dir: \(dir.file("tls/cert.pem")) is not a folder, so \(dir.file("tls/cert.pem/copies")) cannot be made\n",
+                "\(r.stderr)")
+    }
+
     @Test func aMissingCertificate() async throws {
         let path = try config(["server.tls_certificate_file": "\"tls/missing.pem\""])
         let r = try await check(path)
