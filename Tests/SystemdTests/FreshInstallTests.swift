@@ -104,8 +104,15 @@ struct FreshInstallTests {
             try #require(try await box.run(["sh", "-c", "echo not-a-key > /etc/outlawd/credentials/outlawd-store-key"]).status == 0)
             let restart = try await box.run(["systemctl", "restart", "outlawd.service"])
             #expect(restart.status != 0)
-            let failed = try await box.output(["journalctl", "--no-pager", "-o", "cat", "-u", "outlawd.service"])
-            #expect(failed.contains("outlawd: \(Self.config): credential outlawd-store-key must hold 32 bytes as hex or base64"), "\(failed)")
+            // ExecStartPre's line reaches the journal through its stderr stream, after systemd's own "Failed to start":
+            // wait for it rather than read once.
+            let line = "outlawd: \(Self.config): credential outlawd-store-key must hold 32 bytes as hex or base64"
+            var failed = ""
+            let named = try await TestSupport.eventually(timeout: .seconds(30)) { () -> Bool? in
+                failed = try await box.output(["journalctl", "--no-pager", "-o", "cat", "-u", "outlawd.service"])
+                return failed.contains(line) ? true : nil
+            }
+            #expect(named == true, "\(failed)")
         } catch {
             try? await box.stop()
             throw error
