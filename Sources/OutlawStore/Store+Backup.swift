@@ -183,6 +183,8 @@ extension Store {
             }
             aside = kept
         }
+        // The lock file too, when this restore made it (as root, before outlawd ever ran): outlawd must open it.
+        if hadStore { _ = chown(path + ".lock", owner.st_uid, owner.st_gid) }
         guard rename(incoming, path) == 0 else {
             throw StoreError("cannot put the copy in place at \(path): \(String(cString: strerror(errno))); the old store is at \(aside ?? "-")")
         }
