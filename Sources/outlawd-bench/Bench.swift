@@ -45,6 +45,8 @@ enum Bench {
                 log("reference sync failed: \(error)")
             }
         }
+        // Backlogs, chains and the store at size: each with a daemon, a store and (for drains) a sandbox process of its own.
+        await BacklogBench.runParts(options, into: &report)
 
         print(report.printed)
         if let doc = options.doc {

@@ -33,7 +33,7 @@ final class IngestDaemon: Sendable {
     let daemon: DaemonProcess
     let devices: [(name: String, token: String)]
 
-    private init(daemon: DaemonProcess, devices: [(name: String, token: String)]) {
+    init(daemon: DaemonProcess, devices: [(name: String, token: String)]) {
         self.daemon = daemon
         self.devices = devices
     }

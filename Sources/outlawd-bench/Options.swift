@@ -5,10 +5,14 @@ import OutlawProtocol
 struct BenchOptions: Sendable {
     enum Part: String, CaseIterable, Sendable {
         case flat, baseline, paced, backup, drain, reference, sandboxWrites = "sandbox-writes"
+        case backlog100k = "backlog-100k", backlog1m = "backlog-1m", chains, store10m = "store-10m"
+
+        /// The long parts (minutes each in release) run only when named with --only.
+        static let onlyWhenNamed: Set<Part> = [.backlog1m, .store10m]
     }
 
     var seconds = 20.0
-    var parts = Set(Part.allCases)
+    var parts = Set(Part.allCases).subtracting(Part.onlyWhenNamed)
     var handhelds = 32
     var eventsPerBatch = 500
     var window = 16
@@ -28,6 +32,12 @@ struct BenchOptions: Sendable {
     var drainLatencyMs = 200
     var drainConcurrency = 4
     var drainObjects = 100
+    /// Events of the backlog parts; nil: 100,000 and 1,000,000.
+    var backlogEvents: Int?
+    var chainTags = 450
+    var chainLength = 20
+    /// Finished events the store-10m part seeds.
+    var storeEvents = 10_000_000
     var doc: String?
     var command: String
     var quick = false
@@ -42,14 +52,18 @@ struct BenchOptions: Sendable {
           --seconds N           length of each ingest run (default 20)
           --quick               a smoke run: 3 s runs, 8 flat-out handhelds × 100-event batches, 10 paced handhelds,
                                 1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages (each still settable)
-          --only LIST           parts to run, comma-separated: flat,baseline,paced,backup,drain,reference,sandbox-writes
-                                (default all; backup: a paced run during back-to-back backups, after paced)
+          --only LIST           parts to run, comma-separated: flat,baseline,paced,backup,drain,reference,sandbox-writes,
+                                backlog-100k,backlog-1m,chains,store-10m (default all but backlog-1m and store-10m;
+                                backup: a paced run during back-to-back backups, after paced)
           --handhelds N         flat-out handhelds (default 32)      --events N   events a flat-out batch (500)
           --paced-handhelds N   paced handhelds (default 50)         --paced-rate N   events/s each (100; light: 20)
           --warmup N            paced: seconds at the same pace before each measured run, not counted (2)
           --plants N --packages N   seeded into the sandbox (5000, 2000)
           --drain-events N      backlog to upload (10000)            --drain-latency-ms N   added to each write (200)
           --drain-users N --drain-tags N --drain-concurrency N --drain-objects N   (5, 600, 4, 100)
+          --backlog-events N    backlog-100k / backlog-1m: the backlog's size instead (e.g. 5000 for a smoke run)
+          --chain-tags N --chain-length N   chains: tags, and moves each (450, 20)
+          --store-events N      store-10m: finished events seeded (10000000)
           --window N            flat-out batches in flight (16)      --light-rate N   light load events/s each (20)
           --metrics on|off      ingest daemons serve /metrics (default on); off: to measure what metrics cost
           --doc PATH            add the figures to PATH (docs/performance.md) under a dated heading
@@ -109,6 +123,10 @@ struct BenchOptions: Sendable {
             case "--drain-latency-ms": drainLatencyMs = try int()
             case "--drain-concurrency": drainConcurrency = try int()
             case "--drain-objects": drainObjects = try int()
+            case "--backlog-events": backlogEvents = try int()
+            case "--chain-tags": chainTags = try int()
+            case "--chain-length": chainLength = try int()
+            case "--store-events": storeEvents = try int()
             case "--metrics":
                 let v = try value()
                 guard v == "on" || v == "off" else { throw BenchError("--metrics takes on or off, not \(v)") }

@@ -17,6 +17,9 @@ struct BenchReport: Sendable {
     var backups: BackupFigures?
     var drain: DrainFigures?
     var reference: ReferenceFigures?
+    /// backlog-100k, backlog-1m and chains, in the order run.
+    var backlogs: [BacklogFigures] = []
+    var storeSize: StoreSizeFigures?
     var failures: [String] = []
 
     struct Row {
@@ -115,6 +118,7 @@ struct BenchReport: Sendable {
             rows.append(Row(figure: "reference sync: GET rate ÷ \(r.limit)/s", value: String(format: "%.1f/s = ", r.getsPerSecond) + pct(r.share),
                             target: "≥ 90%, no 429", met: r.errors.isEmpty && r.rateLimited == 0 && r.share >= 0.9))
         }
+        rows += backlogRows
         return rows
     }
 
@@ -138,6 +142,7 @@ struct BenchReport: Sendable {
             if d.failed > 0 { notes.append("upload drain: \(d.failed) events failed at Metrc") }
         }
         if let r = reference { notes += r.errors.map { "reference sync: \($0)" } }
+        notes += backlogNotes
         notes += failures
         if configuration != "release" {
             notes.append("\(configuration) build: the figures are not comparable with the targets (scripts/bench measures release)")
@@ -167,6 +172,7 @@ struct BenchReport: Sendable {
                 concurrency \(o.drainConcurrency), \(o.drainObjects) objects a request
                 """)
         }
+        parts += backlogSettings
         return parts.joined(separator: "; ")
     }
 

@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+import OutlawStore
+
+/// Seeds a store directly, fast, with the rows ingest would write (`Store.insert`): for backlogs of a million
+/// queued events and stores of ten million finished ones, which the device protocol would take an hour to fill.
+/// Derived tables a migration keeps with triggers stay right, since these are plain INSERTs.
+enum StoreSeed {
+    /// One batch as a handheld would have sent it, already through the daemon's own validation.
+    struct Batch {
+        var id: String
+        var deviceID: Int64
+        var userID: Int64
+        var license: String
+        var contentHash: Data
+        var receivedAt: Double
+        var events: [ValidatedEvent]
+    }
+
+    /// Creates the store at `path` with the daemon's schema (the build's own migrations), `users` (PIN
+    /// `EventMix.pin`) and `devices`; uploads paused when `paused`. Returns the devices' tokens and the users' ids.
+    static func prepare(path: String, users: [String], devices: [String], paused: Bool) throws
+        -> (tokens: [(name: String, token: String)], userIDs: [String: Int64], deviceIDs: [String: Int64])
+    {
+        let store = try Store(path: path, pinRounds: 10_000)
+        for user in users { try store.addUser(name: user, role: .user, pin: EventMix.pin, actor: "outlawd-bench") }
+        var tokens: [(name: String, token: String)] = []
+        for device in devices { tokens.append((device, try store.addDevice(name: device, actor: "outlawd-bench"))) }
+        if paused { try store.setUploadsPaused(true, actor: "outlawd-bench") }
+        let userIDs = Dictionary(try store.users().map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+        let deviceIDs = Dictionary(try store.devices().map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+        return (tokens, userIDs, deviceIDs)
+    }
+
+    /// Takes one batch line (`{"op":"batch",...}` without the newline) through the daemon's `BatchValidator`.
+    static func validate(_ line: String, validator: BatchValidator, now: Date) throws -> ValidatedBatch {
+        guard let object = JSONValue.parse(Array(line.utf8))?.objectValue else { throw BenchError("seed: a batch is not JSON: \(line.prefix(200))") }
+        switch validator.validate(object, now: now) {
+        case .success(let batch): return batch
+        case .failure(let rejection): throw BenchError("seed: the bench's own batch is invalid: \(rejection) \(line.prefix(300))")
+        }
+    }
+
+    static func validator() -> BatchValidator {
+        BatchValidator(maxBatchEvents: 100_000, defaultLicense: EventMix.license, licenses: [EventMix.license])
+    }
+
+    /// A connection for seeding: no fsync, a big page cache. The daemon is not running yet.
+    static func open(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = OFF")
+            try db.execute(sql: "PRAGMA cache_size = -262144")
+        }
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
+    /// Writes the batches in one transaction, row for row as `Store.insert` does: the batch, then each event and
+    /// its `event_tags` rows (none for scans). Uploadable events are `queued`. Returns the last event id.
+    static func writeQueued(_ batches: [Batch], path: String) throws -> Int64 {
+        let queue = try open(path)
+        let last = try queue.write { db in
+            let insertBatch = try db.cachedStatement(sql: """
+                INSERT INTO batches (device_id, batch_id, user_id, license, content_hash, event_count, received_at, session, ticket_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                """)
+            let insertEvent = try db.cachedStatement(sql: """
+                INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
+                                    warning, unknown_since)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL)
+                """)
+            let insertTag = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
+            var last: Int64 = 0
+            for batch in batches {
+                try insertBatch.execute(arguments: [batch.deviceID, batch.id, batch.userID, batch.license, batch.contentHash,
+                                                    batch.events.count, batch.receivedAt, "bench-seed"])
+                let batchRowID = db.lastInsertedRowID
+                for event in batch.events {
+                    let state: EventState = event.type.isUploaded ? .queued : .recorded
+                    try insertEvent.execute(arguments: [batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text,
+                                                        event.at.localDate, event.canonicalJSON, batch.userID, batch.license,
+                                                        state.rawValue, batch.receivedAt])
+                    last = db.lastInsertedRowID
+                    if state != .recorded {
+                        for tag in event.tags { try insertTag.execute(arguments: [tag, last]) }
+                    }
+                }
+            }
+            return last
+        }
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        return last
+    }
+
+    // MARK: Audit rows
+
+    /// Appends audit rows chained to the current head exactly as `Store.audit` chains them (the documented
+    /// encoding in Store+Audit.swift), with times of the caller's choosing: a history's rows are in the past.
+    static func appendAudit(_ db: Database, rows: [(at: Double, actor: String, action: String, subject: String?, detail: String?)]) throws {
+        let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        var id: Int64 = head.map { $0[0] as Int64 } ?? 0
+        var previous: Data = head.map { $0[1] as Data } ?? Data(count: 32)
+        let insert = try db.cachedStatement(sql: "INSERT INTO audit (id, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        for row in rows {
+            id += 1
+            let fields: [DatabaseValue] = [id.databaseValue, row.at.databaseValue, row.actor.databaseValue, row.action.databaseValue,
+                                           row.subject?.databaseValue ?? .null, row.detail?.databaseValue ?? .null]
+            var bytes = previous
+            for field in fields { encode(field, into: &bytes) }
+            let hash = Secrets.sha256(bytes)
+            try insert.execute(arguments: StatementArguments(fields + [previous.databaseValue, hash.databaseValue]))
+            previous = hash
+        }
+    }
+
+    /// A column's value tagged and self-delimiting, as the audit chain hashes it.
+    static func encode(_ value: DatabaseValue, into bytes: inout Data) {
+        func bigEndian(_ n: UInt64) { withUnsafeBytes(of: n.bigEndian) { bytes.append(contentsOf: $0) } }
+        func counted(_ tag: UInt8, _ data: Data) {
+            bytes.append(tag)
+            withUnsafeBytes(of: UInt32(data.count).bigEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(data)
+        }
+        switch value.storage {
+        case .null: bytes.append(0)
+        case .int64(let n):
+            bytes.append(1)
+            bigEndian(UInt64(bitPattern: n))
+        case .double(let x):
+            bytes.append(2)
+            bigEndian(x.bitPattern)
+        case .string(let s): counted(3, Data(s.utf8))
+        case .blob(let d): counted(4, d)
+        }
+    }
+
+    /// The store's files on disk (main file and write-ahead log), in bytes.
+    static func diskBytes(_ path: String) -> (main: Int, wal: Int) {
+        func size(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0 }
+        return (size(path), size(path + "-wal"))
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import MetrcSandbox
+import OutlawStore
+import OutlawTestSupport
+
+/// The figures of `store-10m`: a store seeded with years of finished events, then the paced load against it.
+struct StoreSizeFigures: Sendable {
+    var seeded = 0
+    var seedSeconds = 0.0
+    /// outlawd's start on the big store, to listening.
+    var startSeconds = 0.0
+    var auditRows = 0
+    var auditIntact = false
+    var statusSeconds: Double?
+    var statusOK = false
+    var paced: IngestFigures?
+    /// Events in the store at the end (seeded plus the paced run's), and its files after a checkpoint.
+    var events = 0
+    var mainBytes = 0
+    var walBytes = 0
+
+    var bytesPerMillion: Double { events > 0 ? Double(mainBytes + walBytes) / Double(events) * 1_000_000 : 0 }
+}
+
+enum StoreSizeBench {
+    static func run(_ options: BenchOptions) async throws -> StoreSizeFigures {
+        var figures = StoreSizeFigures(seeded: options.storeEvents)
+        let dir = try TempDirectory("outlawd-bench-store")
+        let path = dir.file("state/outlawd.sqlite")
+        let prepared = try StoreSeed.prepare(path: path, users: ["jane", "john"],
+                                             devices: (0..<options.pacedHandhelds).map { String(format: "HH-%03d", $0) }, paused: true)
+        let deviceIDs = prepared.tokens.compactMap { prepared.deviceIDs[$0.name] }
+        log("store-10m: seeding \(BacklogShape.grouped(options.storeEvents)) finished events")
+        figures.seedSeconds = try StoreSeed.history(path: path, count: options.storeEvents, deviceIDs: deviceIDs,
+                                                    jane: prepared.userIDs["jane"] ?? 1, john: prepared.userIDs["john"] ?? 2, now: Date())
+        do {
+            let audit = try Store(path: path, pinRounds: 10_000).verifyAudit()
+            figures.auditRows = audit.rows
+            figures.auditIntact = audit.intact
+        }
+        let seededBytes = StoreSeed.diskBytes(path)
+        log("store-10m: seeded in " + String(format: "%.1f s", figures.seedSeconds)
+            + String(format: ", %.0f MiB; audit chain %@ (%d rows)", Double(seededBytes.main + seededBytes.wal) / 1_048_576,
+                     figures.auditIntact ? "intact" : "BROKEN", figures.auditRows))
+
+        var state = SandboxState.demo()
+        _ = try state.seed(license: EventMix.license, plants: options.plants, packages: options.packages, now: Date())
+        var logger = Logger(label: "outlawd-bench.store")
+        logger.logLevel = .warning
+        let sandbox = MetrcSandboxServer(state: state, configuration: SandboxConfiguration(rateLimits: .unlimited), logger: logger)
+        try await sandbox.start()
+        try dir.write("secrets/vendor-key", SandboxDemo.vendorKey)
+        try dir.write("secrets/default-key", SandboxDemo.ownerKey)
+        settleDisk()
+        let starting = ContinuousClock.now
+        // As the paced part's daemon (IngestDaemon.start), on the seeded store.
+        let daemon = try await DaemonProcess(server: "max_unauthenticated_per_address = 1024", metrc: """
+            base_url = "\(sandbox.baseURL)"
+            vendor_key_file = "secrets/vendor-key"
+            default_key_file = "secrets/default-key"
+            gets_per_second_per_facility = 2000
+            concurrent_gets_per_facility = 20
+            gets_per_second_per_vendor_key = 2000
+            concurrent_gets_per_vendor_key = 40
+            """, directory: dir)
+        figures.startSeconds = since(starting)
+        let store = try Store(path: path, pinRounds: 10_000, opening: .currentSchemaOnly)
+        try await IngestDaemon.waitForReferenceSync(store, daemon: daemon)
+        let statusStarted = ContinuousClock.now
+        let status = try await daemon.ctl(["status"])
+        figures.statusSeconds = since(statusStarted)
+        figures.statusOK = status.status == 0
+        if status.status != 0 { log("store-10m: outlawctl status failed: \(status.stderr.prefix(300))") }
+
+        let rig = IngestDaemon(daemon: daemon, devices: prepared.tokens)
+        var plan = HandheldPlan()
+        plan.mode = .paced
+        plan.seconds = options.seconds
+        plan.warmup = options.warmup
+        plan.plants = options.plants
+        plan.packages = options.packages
+        plan.eventsPerBatch = options.pacedEventsPerBatch
+        plan.batchesPerSecond = Double(options.pacedRate) / Double(options.pacedEventsPerBatch)
+        plan.idPrefix = "paced-big"
+        log("store-10m: paced \(options.pacedHandhelds) handhelds × \(options.pacedRate) events/s, \(Int(options.seconds)) s")
+        do {
+            figures.paced = try await IngestBench.run(rig, label: "paced on a big store", template: plan, handhelds: options.pacedHandhelds)
+        } catch {
+            log("store-10m: paced run failed: \(error)")
+        }
+        await daemon.stop()
+        try await sandbox.shutdown()
+        (figures.events, figures.mainBytes, figures.walBytes) = try measure(path)
+        return figures
+    }
+
+    /// Events stored, and the store's files after a full checkpoint (what stays on disk between bursts).
+    static func measure(_ path: String) throws -> (Int, Int, Int) {
+        let queue = try StoreSeed.open(path)
+        let events = try queue.writeWithoutTransaction { db -> Int in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return try Int.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0
+        }
+        let bytes = StoreSeed.diskBytes(path)
+        return (events, bytes.main, bytes.wal)
+    }
+}
