@@ -70,8 +70,8 @@ extension Store {
     public func auditEntries(limit: Int = 100) throws -> [AuditEntry] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
-                AuditEntry(id: row["id"], at: Date(timeIntervalSince1970: row["at"]), actor: row["actor"],
-                           action: row["action"], subject: row["subject"], detail: row["detail"])
+                AuditEntry(id: row[AuditColumns.id], at: Date(timeIntervalSince1970: row[AuditColumns.at]), actor: row[AuditColumns.actor],
+                           action: row[AuditColumns.action], subject: row[AuditColumns.subject], detail: row[AuditColumns.detail])
             }
         }
     }

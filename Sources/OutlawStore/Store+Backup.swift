@@ -156,8 +156,9 @@ extension Store {
                 let since = try Double.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Store.backupTakenAtSetting])
                     ?? now.timeIntervalSince1970
                 try db.execute(literal: """
-                    UPDATE events SET unknown_since = COALESCE(unknown_since, last_attempt_at, \(since))
-                    WHERE state NOT IN \([EventState.uploaded, EventState.recorded, EventState.rejected])
+                    UPDATE \(EventTable.self)
+                    SET \(EventColumns.unknownSince) = COALESCE(\(EventColumns.unknownSince), \(EventColumns.lastAttemptAt), \(since))
+                    WHERE \(EventColumns.state) NOT IN \([EventState.uploaded, EventState.recorded, EventState.rejected])
                     """)
                 let marked = db.changesCount
                 try Store.setSetting(db, Store.restoredAtSetting, Store.instantText(now.timeIntervalSince1970))

@@ -69,20 +69,24 @@ extension Store {
                        checkScans: Bool = false, restored: Restored? = nil) throws -> BatchOutcome {
         let batch = incoming.batch
         let hash = incoming.contentHash
-        if let existing = try Row.fetchOne(db, sql: "SELECT content_hash, event_count FROM batches WHERE device_id = ? AND batch_id = ?",
-                                           arguments: [incoming.deviceID, batch.id]) {
-            let storedHash: Data = existing["content_hash"]
-            if storedHash == hash { return .duplicate(events: existing["event_count"]) }
+        if let existing = try Row.fetchOne(db, SQLRequest<Row>(literal: """
+            SELECT \(BatchColumns.contentHash), \(BatchColumns.eventCount) FROM \(BatchTable.self)
+            WHERE \(BatchColumns.deviceID) = \(incoming.deviceID) AND \(BatchColumns.batchID) = \(batch.id)
+            """)) {
+            let storedHash: Data = existing[BatchColumns.contentHash]
+            if storedHash == hash { return .duplicate(events: existing[BatchColumns.eventCount]) }
             return .rejected(code: .idConflict,
                              message: "batch \(batch.id) was already stored with different content")
         }
-        guard let user = try Row.fetchOne(db, sql: "SELECT id, active FROM users WHERE name = ?", arguments: [batch.user]) else {
+        guard let user = try Row.fetchOne(db, SQLRequest<Row>(literal: """
+            SELECT \(UserColumns.id), \(UserColumns.active) FROM \(UserTable.self) WHERE \(UserColumns.name) = \(batch.user)
+            """)) else {
             return .rejected(code: .unknownUser, message: "no user named \(batch.user)")
         }
-        guard user["active"] as Bool else {
+        guard user[UserColumns.active] as Bool else {
             return .rejected(code: .inactiveUser, message: "user \(batch.user) is disabled")
         }
-        let userID: Int64 = user["id"]
+        let userID: Int64 = user[UserColumns.id]
         let ticketID: Int64?
         switch try Store.proveUser(incoming, userID: userID, db: db) {
         case .failure(let rejection): return .rejected(rejection)
@@ -161,8 +165,7 @@ extension Store {
         let unique = Array(Set(ids))
         guard !unique.isEmpty else { return [:] }
         return try await readOffThePool { db in
-            let (condition, arguments) = try SQL("b.device_id = \(deviceID) AND b.batch_id IN \(unique)").build(db)
-            let list = try Store.summaries(db, where: condition, arguments: arguments)
+            let list = try Store.summaries(db, where: "b.\(BatchColumns.deviceID) = \(deviceID) AND b.\(BatchColumns.batchID) IN \(unique)")
             return Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
@@ -170,17 +173,10 @@ extension Store {
     /// Batches matching the filter, oldest first, in one query.
     public func batches(_ filter: BatchFilter) throws -> [BatchSummary] {
         try pool.read { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let device = filter.device {
-                conditions.append("d.name = ?")
-                arguments += [device]
-            }
-            if let user = filter.user {
-                conditions.append("u.name = ?")
-                arguments += [user]
-            }
-            return try Store.summaries(db, where: conditions.isEmpty ? nil : conditions.joined(separator: " AND "), arguments: arguments,
+            var conditions: [SQL] = []
+            if let device = filter.device { conditions.append("d.\(DeviceColumns.name) = \(device)") }
+            if let user = filter.user { conditions.append("u.\(UserColumns.name) = \(user)") }
+            return try Store.summaries(db, where: conditions.isEmpty ? nil : conditions.joined(separator: " AND "),
                                        state: filter.state, limit: filter.limit)
         }
     }
@@ -188,94 +184,115 @@ extension Store {
     /// One batch with all its events, for `outlawctl batch show`.
     public func batchDetail(device: String, id: String) throws -> (BatchSummary, [StoredEvent])? {
         try pool.read { db in
-            guard let summary = try Store.summaries(db, where: "d.name = ? AND b.batch_id = ?", arguments: [device, id]).first,
-                  let pk = try Int64.fetchOne(db, sql: """
-                      SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?
-                      """, arguments: [device, id])
+            let named: SQL = "d.\(DeviceColumns.name) = \(device) AND b.\(BatchColumns.batchID) = \(id)"
+            guard let summary = try Store.summaries(db, where: named).first,
+                  let pk = try Int64.fetchOne(db, SQLRequest<Int64>(literal: """
+                      SELECT b.\(BatchColumns.id) FROM \(BatchTable.self) b JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
+                      WHERE \(literal: named)
+                      """))
             else { return nil }
-            let events = try Row.fetchAll(db, sql: """
-                SELECT e.*, u.name AS user_name FROM events e JOIN users u ON u.id = e.user_id
-                WHERE e.batch_id = ? ORDER BY e.seq
-                """, arguments: [pk]).map(Store.storedEvent)
+            let events = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT e.*, u.\(UserColumns.name) AS \(ListingColumns.userName)
+                FROM \(EventTable.self) e JOIN \(UserTable.self) u ON u.\(UserColumns.id) = e.\(EventColumns.userID)
+                WHERE e.\(EventColumns.batchID) = \(pk) ORDER BY e.\(EventColumns.seq)
+                """)).map(Store.storedEvent)
             return (summary, events)
         }
     }
 
     /// A batch's state from its event counts, in SQL, so `--state` filters before the limit. It must say what
     /// `EventCounts.batchState` says; a test compares the two over every mix of states.
-    static let batchStateSQL = """
-        CASE WHEN total = recorded THEN 'recorded'
-             WHEN review > 0 THEN 'review'
-             WHEN held > 0 THEN 'held'
-             WHEN uploading > 0 THEN 'uploading'
-             WHEN queued > 0 THEN (CASE WHEN uploaded > 0 OR failed > 0 OR rejected > 0 THEN 'uploading' ELSE 'queued' END)
-             WHEN failed > 0 OR rejected > 0 THEN (CASE WHEN uploaded > 0 THEN 'partial' ELSE 'failed' END)
-             ELSE 'uploaded' END
-        """
+    static let batchStateSQL: SQL = {
+        let total = SummaryColumns.total
+        func n(_ state: EventState) -> Column { SummaryColumns.count(state) }
+        return """
+            CASE WHEN \(total) = \(n(.recorded)) THEN 'recorded'
+                 WHEN \(n(.review)) > 0 THEN 'review'
+                 WHEN \(n(.held)) > 0 THEN 'held'
+                 WHEN \(n(.uploading)) > 0 THEN 'uploading'
+                 WHEN \(n(.queued)) > 0 THEN (CASE WHEN \(n(.uploaded)) > 0 OR \(n(.failed)) > 0 OR \(n(.rejected)) > 0 THEN 'uploading' ELSE 'queued' END)
+                 WHEN \(n(.failed)) > 0 OR \(n(.rejected)) > 0 THEN (CASE WHEN \(n(.uploaded)) > 0 THEN 'partial' ELSE 'failed' END)
+                 ELSE 'uploaded' END
+            """
+    }()
 
     /// One count column per event state, named as the state.
-    static let countColumns = EventState.allCases
-        .map { "COALESCE(SUM(e.state = '\($0.rawValue)'), 0) AS \($0.rawValue)" }.joined(separator: ", ")
+    static let countColumns: SQL = EventState.allCases
+        .map { "COALESCE(SUM(e.\(EventColumns.state) = '\(sql: $0.rawValue)'), 0) AS \(SummaryColumns.count($0))" as SQL }
+        .joined(separator: ", ")
+
+    /// The names `summaries` gives its result columns beside the batch's own.
+    enum SummaryColumns {
+        static let total = Column("total")
+        static let heldReason = Column("held_reason")
+        /// JSON arrays of `{seq, message}`: failed or rejected events, and events stored with a scan warning.
+        static let failures = Column("failures")
+        static let warnings = Column("warnings")
+        /// How many of the batch's events are in `state`: a column named as the state.
+        static func count(_ state: EventState) -> Column { Column(state.rawValue) }
+    }
 
     /// Batch summaries with their event counts, first held reason and failures, all in one query.
-    static func summaries(_ db: Database, where condition: String?, arguments: StatementArguments, state: BatchState? = nil,
-                          limit: Int? = nil) throws -> [BatchSummary]
-    {
-        var sql = """
+    static func summaries(_ db: Database, where condition: SQL?, state: BatchState? = nil, limit: Int? = nil) throws -> [BatchSummary] {
+        typealias B = BatchColumns
+        typealias E = EventColumns
+        var sql: SQL = """
             SELECT * FROM (
-              SELECT b.id AS pk, b.batch_id, b.license, b.received_at, d.name AS device_name, u.name AS user_name,
-                COUNT(e.id) AS total, \(countColumns),
-                (SELECT h.message FROM events h WHERE h.batch_id = b.id AND h.state = '\(EventState.held.rawValue)'
-                   ORDER BY h.seq LIMIT 1) AS held_reason,
-                (SELECT json_group_array(json_object('seq', f.seq, 'message', f.message))
-                   FROM (SELECT seq, message FROM events WHERE batch_id = b.id
-                           AND state IN ('\(EventState.failed.rawValue)', '\(EventState.rejected.rawValue)')
-                         ORDER BY seq) f) AS failures,
-                (SELECT json_group_array(json_object('seq', w.seq, 'message', w.warning))
-                   FROM (SELECT seq, warning FROM events WHERE batch_id = b.id AND warning IS NOT NULL ORDER BY seq) w) AS warnings
-              FROM batches b JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
-              LEFT JOIN events e ON e.batch_id = b.id
+              SELECT b.\(B.id) AS \(ListingColumns.batchPK), b.\(B.batchID), b.\(B.license), b.\(B.receivedAt),
+                d.\(DeviceColumns.name) AS \(ListingColumns.deviceName), u.\(UserColumns.name) AS \(ListingColumns.userName),
+                COUNT(e.\(E.id)) AS \(SummaryColumns.total), \(literal: countColumns),
+                (SELECT h.\(E.message) FROM \(EventTable.self) h WHERE h.\(E.batchID) = b.\(B.id) AND h.\(E.state) = '\(sql: EventState.held.rawValue)'
+                   ORDER BY h.\(E.seq) LIMIT 1) AS \(SummaryColumns.heldReason),
+                (SELECT json_group_array(json_object('seq', f.\(E.seq), 'message', f.\(E.message)))
+                   FROM (SELECT \(E.seq), \(E.message) FROM \(EventTable.self) WHERE \(E.batchID) = b.\(B.id)
+                           AND \(E.state) IN ('\(sql: EventState.failed.rawValue)', '\(sql: EventState.rejected.rawValue)')
+                         ORDER BY \(E.seq)) f) AS \(SummaryColumns.failures),
+                (SELECT json_group_array(json_object('seq', w.\(E.seq), 'message', w.\(E.warning)))
+                   FROM (SELECT \(E.seq), \(E.warning) FROM \(EventTable.self) WHERE \(E.batchID) = b.\(B.id) AND \(E.warning) IS NOT NULL
+                         ORDER BY \(E.seq)) w) AS \(SummaryColumns.warnings)
+              FROM \(BatchTable.self) b JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(B.deviceID)
+                JOIN \(UserTable.self) u ON u.\(UserColumns.id) = b.\(B.userID)
+              LEFT JOIN \(EventTable.self) e ON e.\(E.batchID) = b.\(B.id)
             """
-        if let condition { sql += " WHERE " + condition }
-        sql += " GROUP BY b.id)"
-        var allArguments = arguments
+        if let condition { sql += " WHERE \(literal: condition)" }
+        sql += " GROUP BY b.\(B.id))"
         if let state {
-            sql += " WHERE (" + batchStateSQL + ") = ?"
-            allArguments += [state.rawValue]
+            sql += " WHERE (\(literal: batchStateSQL)) = \(state.rawValue)"
         }
-        sql += " ORDER BY pk"
+        sql += " ORDER BY \(ListingColumns.batchPK)"
         if let limit {
-            sql += " LIMIT ?"
-            allArguments += [limit]
+            sql += " LIMIT \(limit)"
         }
-        return try Row.fetchAll(db, sql: sql, arguments: allArguments).map(summary)
+        return try Row.fetchAll(db, SQLRequest<Row>(literal: sql)).map(summary)
     }
 
     static func summary(_ row: Row) -> BatchSummary {
         var counts = EventCounts()
         for state in EventState.allCases {
-            counts.add(state: state, count: row[state.rawValue])
+            counts.add(state: state, count: row[SummaryColumns.count(state)])
         }
         struct Failure: Decodable {
             let seq: Int
             let message: String?
         }
-        let failures = (row["failures"] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
-        let warnings = (row["warnings"] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
-        var summary = BatchSummary(device: row["device_name"], id: row["batch_id"], user: row["user_name"], license: row["license"],
-                            receivedAt: Date(timeIntervalSince1970: row["received_at"]), state: counts.batchState,
-                            events: counts, heldReason: row["held_reason"],
+        let failures = (row[SummaryColumns.failures] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
+        let warnings = (row[SummaryColumns.warnings] as String?).flatMap { try? JSONDecoder().decode([Failure].self, from: Data($0.utf8)) } ?? []
+        var summary = BatchSummary(device: row[ListingColumns.deviceName], id: row[BatchColumns.batchID], user: row[ListingColumns.userName],
+                            license: row[BatchColumns.license], receivedAt: Date(timeIntervalSince1970: row[BatchColumns.receivedAt]),
+                            state: counts.batchState, events: counts, heldReason: row[SummaryColumns.heldReason],
                             errors: failures.map { BatchError(seq: $0.seq, message: $0.message ?? "failed") })
         summary.warnings = warnings.map { BatchError(seq: $0.seq, message: $0.message ?? "") }
         return summary
     }
 
     static func storedEvent(_ row: Row) -> StoredEvent {
-        StoredEvent(id: row["id"], seq: row["seq"], type: row["type"], tag: row["tag"], at: row["at"], metrcDate: row["metrc_date"],
-                    user: row["user_name"], license: row["license"], state: row["state"], fields: row["fields"], message: row["message"],
-                    attempts: row["attempts"], keyKind: row["key_kind"], keyReason: row["key_reason"], metrcID: row["metrc_id"],
-                    firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    warning: row["warning"])
+        typealias E = EventColumns
+        return StoredEvent(id: row[E.id], seq: row[E.seq], type: row[E.type], tag: row[E.tag], at: row[E.at], metrcDate: row[E.metrcDate],
+                           user: row[ListingColumns.userName], license: row[E.license], state: row[E.state], fields: row[E.fields],
+                           message: row[E.message], attempts: row[E.attempts], keyKind: row[E.keyKind], keyReason: row[E.keyReason],
+                           metrcID: row[E.metrcID],
+                           firstAttemptAt: (row[E.firstAttemptAt] as Double?).map(Date.init(timeIntervalSince1970:)),
+                           lastAttemptAt: (row[E.lastAttemptAt] as Double?).map(Date.init(timeIntervalSince1970:)),
+                           warning: row[E.warning])
     }
 }

@@ -44,17 +44,17 @@ extension Store {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE name = ?", arguments: [name]) else {
                 return nil
             }
-            let stored: Data = row["token_hash"]
-            guard Secrets.constantTimeEqual(stored, hash), row["active"] as Bool else { return nil }
+            let stored: Data = row[DeviceColumns.tokenHash]
+            guard Secrets.constantTimeEqual(stored, hash), row[DeviceColumns.active] as Bool else { return nil }
             try db.execute(sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?",
-                           arguments: [Date().timeIntervalSince1970, row["id"] as Int64])
+                           arguments: [Date().timeIntervalSince1970, row[DeviceColumns.id] as Int64])
             return Store.device(row)
         }
     }
 
     static func device(_ row: Row) -> Device {
-        Device(id: row["id"], name: row["name"], active: row["active"],
-               createdAt: Date(timeIntervalSince1970: row["created_at"]),
-               lastSeenAt: (row["last_seen_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+        Device(id: row[DeviceColumns.id], name: row[DeviceColumns.name], active: row[DeviceColumns.active],
+               createdAt: Date(timeIntervalSince1970: row[DeviceColumns.createdAt]),
+               lastSeenAt: (row[DeviceColumns.lastSeenAt] as Double?).map(Date.init(timeIntervalSince1970:)))
     }
 }

@@ -10,12 +10,15 @@ extension Store {
     public func lastMetrcFault() throws -> HealthVerdict.MetrcFault? {
         try pool.read { db in
             guard let row = try Row.fetchOne(db, SQLRequest<Row>(literal: """
-                SELECT finished_at, outcome, message FROM upload_attempts
-                WHERE outcome IN \(Store.metrcFaultOutcomes) AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1
+                SELECT \(UploadAttemptColumns.finishedAt), \(UploadAttemptColumns.outcome), \(UploadAttemptColumns.message)
+                FROM \(UploadAttemptTable.self)
+                WHERE \(UploadAttemptColumns.outcome) IN \(Store.metrcFaultOutcomes) AND \(UploadAttemptColumns.finishedAt) IS NOT NULL
+                ORDER BY \(UploadAttemptColumns.id) DESC LIMIT 1
                 """)),
-                let outcome = row["outcome"] as AttemptOutcome?
+                let outcome = row[UploadAttemptColumns.outcome] as AttemptOutcome?
             else { return nil }
-            return HealthVerdict.MetrcFault(at: Date(timeIntervalSince1970: row["finished_at"]), outcome: outcome, message: row["message"])
+            return HealthVerdict.MetrcFault(at: Date(timeIntervalSince1970: row[UploadAttemptColumns.finishedAt]), outcome: outcome,
+                                            message: row[UploadAttemptColumns.message])
         }
     }
 }

@@ -65,32 +65,42 @@ public struct DefaultKeyHealth: Sendable, Equatable, Codable {
 }
 
 extension Store {
-    static let keyHealthColumns = """
-        k.user_id, u.name, k.last4, k.status, k.set_at, k.set_by, k.last_check_at, k.last_check_result, k.accepted_at, k.metrc_expires_at
+    /// What `keyHealthRecord` reads, from `\(UserKeyTable.self) k JOIN \(UserTable.self) u` (`keyHealthJoin`).
+    static let keyHealthColumns: SQL = """
+        k.\(UserKeyColumns.userID), u.\(UserColumns.name), k.\(UserKeyColumns.last4), k.\(UserKeyColumns.status),
+        k.\(UserKeyColumns.setAt), k.\(UserKeyColumns.setBy), k.\(UserKeyColumns.lastCheckAt), k.\(UserKeyColumns.lastCheckResult),
+        k.\(UserKeyColumns.acceptedAt), k.\(UserKeyColumns.metrcExpiresAt)
+        """
+    static let keyHealthJoin: SQL = """
+        \(UserKeyTable.self) k JOIN \(UserTable.self) u ON u.\(UserColumns.id) = k.\(UserKeyColumns.userID)
         """
 
     static func keyHealthRecord(_ row: Row) -> KeyHealthRecord {
-        func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        func date(_ column: Column) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         return KeyHealthRecord(
-            userID: row["user_id"], user: row["name"], last4: row["last4"], status: KeyStatus(rawValue: row["status"]) ?? .unverified,
-            setAt: Date(timeIntervalSince1970: row["set_at"]), setBy: row["set_by"], lastCheckAt: date("last_check_at"),
-            lastCheckResult: (row["last_check_result"] as String?).flatMap(KeyCheckResult.init), acceptedAt: date("accepted_at"),
-            metrcExpiresAt: date("metrc_expires_at"))
+            userID: row[UserKeyColumns.userID], user: row[UserColumns.name], last4: row[UserKeyColumns.last4],
+            status: KeyStatus(rawValue: row[UserKeyColumns.status]) ?? .unverified,
+            setAt: Date(timeIntervalSince1970: row[UserKeyColumns.setAt]), setBy: row[UserKeyColumns.setBy],
+            lastCheckAt: date(UserKeyColumns.lastCheckAt),
+            lastCheckResult: (row[UserKeyColumns.lastCheckResult] as String?).flatMap(KeyCheckResult.init),
+            acceptedAt: date(UserKeyColumns.acceptedAt), metrcExpiresAt: date(UserKeyColumns.metrcExpiresAt))
     }
 
     /// Every personal key's health, by user name.
     public func keyHealth() throws -> [KeyHealthRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Store.keyHealthColumns) FROM user_keys k JOIN users u ON u.id = k.user_id ORDER BY u.name")
-                .map(Store.keyHealthRecord)
+            try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT \(literal: Store.keyHealthColumns) FROM \(literal: Store.keyHealthJoin) ORDER BY u.\(UserColumns.name)
+                """)).map(Store.keyHealthRecord)
         }
     }
 
     /// One user's key health, nil when they have no personal key (for `login`).
     public func keyHealth(userID: Int64) async throws -> KeyHealthRecord? {
         try await readOffThePool { db in
-            try Row.fetchOne(db, sql: "SELECT \(Store.keyHealthColumns) FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = ?",
-                             arguments: [userID]).map(Store.keyHealthRecord)
+            try Row.fetchOne(db, SQLRequest<Row>(literal: """
+                SELECT \(literal: Store.keyHealthColumns) FROM \(literal: Store.keyHealthJoin) WHERE k.\(UserKeyColumns.userID) = \(userID)
+                """)).map(Store.keyHealthRecord)
         }
     }
 

@@ -72,11 +72,15 @@ extension Store {
 
     public func userKeys() throws -> [UserKeyInfo] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT u.name, k.last4, k.status, k.set_at, k.set_by FROM user_keys k JOIN users u ON u.id = k.user_id ORDER BY u.name
-                """).map {
-                UserKeyInfo(user: $0["name"], last4: $0["last4"], status: KeyStatus(rawValue: $0["status"]) ?? .unverified,
-                            setAt: Date(timeIntervalSince1970: $0["set_at"]), setBy: $0["set_by"])
+            try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT u.\(UserColumns.name), k.\(UserKeyColumns.last4), k.\(UserKeyColumns.status), k.\(UserKeyColumns.setAt),
+                  k.\(UserKeyColumns.setBy)
+                FROM \(UserKeyTable.self) k JOIN \(UserTable.self) u ON u.\(UserColumns.id) = k.\(UserKeyColumns.userID)
+                ORDER BY u.\(UserColumns.name)
+                """)).map {
+                UserKeyInfo(user: $0[UserColumns.name], last4: $0[UserKeyColumns.last4],
+                            status: KeyStatus(rawValue: $0[UserKeyColumns.status]) ?? .unverified,
+                            setAt: Date(timeIntervalSince1970: $0[UserKeyColumns.setAt]), setBy: $0[UserKeyColumns.setBy])
             }
         }
     }
@@ -86,10 +90,13 @@ extension Store {
         guard !userIDs.isEmpty else { return [:] }
         return try pool.read { db in
             var out: [Int64: SigningKey] = [:]
-            let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT user_id, key, status FROM user_keys WHERE user_id IN \(Array(userIDs))"))
+            let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT \(UserKeyColumns.userID), \(UserKeyColumns.key), \(UserKeyColumns.status) FROM \(UserKeyTable.self)
+                WHERE \(UserKeyColumns.userID) IN \(Array(userIDs))
+                """))
             for row in rows {
-                let stored: String = row["key"]
-                let userID: Int64 = row["user_id"]
+                let stored: String = row[UserKeyColumns.key]
+                let userID: Int64 = row[UserKeyColumns.userID]
                 let key: String
                 if let seal {
                     key = try seal.open(stored, userID: userID)
@@ -98,7 +105,7 @@ extension Store {
                 } else {
                     key = stored
                 }
-                out[userID] = SigningKey(key: key, status: KeyStatus(rawValue: row["status"]) ?? .unverified)
+                out[userID] = SigningKey(key: key, status: KeyStatus(rawValue: row[UserKeyColumns.status]) ?? .unverified)
             }
             return out
         }
@@ -173,9 +180,11 @@ extension Store {
         guard let seal else { return 0 }
         // The uploader calls this every round: only a read unless something needs sealing.
         let outdated = try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT user_id, key FROM user_keys WHERE substr(key, 1, ?) != ?",
-                             arguments: [KeySeal.v2Prefix.count, KeySeal.v2Prefix])
-                .map { (userID: $0["user_id"] as Int64, stored: $0["key"] as String) }
+            try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT \(UserKeyColumns.userID), \(UserKeyColumns.key) FROM \(UserKeyTable.self)
+                WHERE substr(\(UserKeyColumns.key), 1, \(KeySeal.v2Prefix.count)) != \(KeySeal.v2Prefix)
+                """))
+                .map { (userID: $0[UserKeyColumns.userID] as Int64, stored: $0[UserKeyColumns.key] as String) }
         }
         let replacements = try outdated.compactMap { row -> (userID: Int64, stored: String, sealed: String)? in
             guard let plain = try? seal.open(row.stored, userID: row.userID) else { return nil }

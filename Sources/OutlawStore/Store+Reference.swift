@@ -145,26 +145,29 @@ extension Store {
     /// Every kind's sync state for `license` (all licenses when nil), with the copy's counts.
     public func referenceSyncStates(license: String? = nil) throws -> [ReferenceSyncState] {
         try pool.read { db in
-            var sql = """
-                SELECT s.*, (SELECT COUNT(*) FROM reference_items i
-                             WHERE i.license = s.license AND i.kind = s.kind AND i.removed_at IS NULL) AS count
-                FROM reference_syncs s
+            typealias S = ReferenceSyncColumns
+            typealias I = ReferenceItemColumns
+            var sql: SQL = """
+                SELECT s.*, (SELECT COUNT(*) FROM \(ReferenceItemTable.self) i
+                             WHERE i.\(I.license) = s.\(S.license) AND i.\(I.kind) = s.\(S.kind) AND i.\(I.removedAt) IS NULL) AS \(Store.itemCount)
+                FROM \(ReferenceSyncTable.self) s
                 """
-            var arguments: StatementArguments = []
             if let license {
-                sql += " WHERE s.license = ?"
-                arguments = [license]
+                sql += " WHERE s.\(S.license) = \(license)"
             }
             func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> ReferenceSyncState? in
-                guard let kind = ReferenceKind(rawValue: row["kind"]) else { return nil }
-                return ReferenceSyncState(license: row["license"], kind: kind, count: row["count"],
-                                          lastSuccessAt: date(row["last_success_at"]), lastFullAt: date(row["last_full_at"]),
-                                          windowEnd: date(row["window_end"]), lastError: row["last_error"],
-                                          lastErrorAt: date(row["last_error_at"]))
+            return try Row.fetchAll(db, SQLRequest<Row>(literal: sql)).compactMap { row -> ReferenceSyncState? in
+                guard let kind = ReferenceKind(rawValue: row[S.kind]) else { return nil }
+                return ReferenceSyncState(license: row[S.license], kind: kind, count: row[Store.itemCount],
+                                          lastSuccessAt: date(row[S.lastSuccessAt]), lastFullAt: date(row[S.lastFullAt]),
+                                          windowEnd: date(row[S.windowEnd]), lastError: row[S.lastError],
+                                          lastErrorAt: date(row[S.lastErrorAt]))
             }.sorted { ($0.license, $0.kind) < ($1.license, $1.kind) }
         }
     }
+
+    /// How many items of a kind the copy holds (`referenceSyncStates`).
+    private static let itemCount = Column("count")
 
     // MARK: Pull side
 
@@ -180,28 +183,31 @@ extension Store {
     public func referencePage(license: String, kind: ReferenceKind, since: Int64, upTo: Int64, removed: Bool,
                               after position: (change: Int64, key: String)?, limit: Int) throws -> ReferencePage {
         try pool.read { db in
-            let removedFilter = "removed_at IS \(removed ? "NOT NULL" : "NULL")"
+            typealias I = ReferenceItemColumns
+            let removedFilter: SQL = "\(I.removedAt) IS \(sql: removed ? "NOT NULL" : "NULL")"
             var rows: [Row] = []
             var after = since
             if let position {
                 // The rest of the position's change number first, then the numbers after it: two index ranges.
                 // (A row value `(change, key) > (?, ?)` would read every row from the start of the range, page after
                 // page: quadratic over a 100,000-plant pull.)
-                rows = try Row.fetchAll(db, sql: """
-                    SELECT change, key, item FROM reference_items INDEXED BY reference_items_by_change
-                    WHERE license = ? AND kind = ? AND change = ? AND key > ? AND \(removedFilter)
-                    ORDER BY key LIMIT ?
-                    """, arguments: [license, kind.rawValue, position.change, position.key, limit])
+                rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                    SELECT \(I.change), \(I.key), \(I.item) FROM \(ReferenceItemTable.self) INDEXED BY reference_items_by_change
+                    WHERE \(I.license) = \(license) AND \(I.kind) = \(kind.rawValue) AND \(I.change) = \(position.change)
+                      AND \(I.key) > \(position.key) AND \(literal: removedFilter)
+                    ORDER BY \(I.key) LIMIT \(limit)
+                    """))
                 after = max(since, position.change)
             }
             if rows.count < limit {
-                rows += try Row.fetchAll(db, sql: """
-                    SELECT change, key, item FROM reference_items INDEXED BY reference_items_by_change
-                    WHERE license = ? AND kind = ? AND change > ? AND change <= ? AND \(removedFilter)
-                    ORDER BY change, key LIMIT ?
-                    """, arguments: [license, kind.rawValue, after, upTo, limit - rows.count])
+                rows += try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                    SELECT \(I.change), \(I.key), \(I.item) FROM \(ReferenceItemTable.self) INDEXED BY reference_items_by_change
+                    WHERE \(I.license) = \(license) AND \(I.kind) = \(kind.rawValue) AND \(I.change) > \(after) AND \(I.change) <= \(upTo)
+                      AND \(literal: removedFilter)
+                    ORDER BY \(I.change), \(I.key) LIMIT \(limit - rows.count)
+                    """))
             }
-            return ReferencePage(items: rows.map { (change: $0["change"], key: $0["key"], json: $0["item"]) })
+            return ReferencePage(items: rows.map { (change: $0[I.change], key: $0[I.key], json: $0[I.item]) })
         }
     }
 
@@ -212,10 +218,10 @@ extension Store {
     /// transaction that marks the event uploaded.
     static func reflectUpload(eventID: Int64, db: Database, now: Double) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT type, tag, license, fields FROM events WHERE id = ?"), arguments: [eventID]),
-              let type = EventType(rawValue: row["type"]) else { return }
-        let license: String = row["license"]
-        let tag: String = row["tag"]
-        let fields: String = row["fields"]
+              let type = EventType(rawValue: row[EventColumns.type]) else { return }
+        let license: String = row[EventColumns.license]
+        let tag: String = row[EventColumns.tag]
+        let fields: String = row[EventColumns.fields]
         var change: Int64?
         func nextChange() throws -> Int64 {
             if let change { return change }
@@ -269,11 +275,17 @@ extension Store {
     /// The requests not yet started, marked started: one run answers them all (full when any asked for it).
     public func takeSyncRequests(now: Date = Date()) throws -> [SyncRequest] {
         try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, requested_by, full FROM sync_requests WHERE started_at IS NULL ORDER BY id")
+            let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT \(SyncRequestColumns.id), \(SyncRequestColumns.requestedBy), \(SyncRequestColumns.full) FROM \(SyncRequestTable.self)
+                WHERE \(SyncRequestColumns.startedAt) IS NULL ORDER BY \(SyncRequestColumns.id)
+                """))
             guard !rows.isEmpty else { return [] }
             try db.execute(sql: "UPDATE sync_requests SET started_at = ? WHERE started_at IS NULL",
                            arguments: [now.timeIntervalSince1970])
-            return rows.map { SyncRequest(id: $0["id"], requestedBy: $0["requested_by"], full: $0["full"], finishedAt: nil, result: nil) }
+            return rows.map {
+                SyncRequest(id: $0[SyncRequestColumns.id], requestedBy: $0[SyncRequestColumns.requestedBy], full: $0[SyncRequestColumns.full],
+                            finishedAt: nil, result: nil)
+            }
         }
     }
 
@@ -300,8 +312,9 @@ extension Store {
     public func syncRequest(id: Int64) throws -> SyncRequest? {
         try pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM sync_requests WHERE id = ?", arguments: [id]).map { row in
-                SyncRequest(id: row["id"], requestedBy: row["requested_by"], full: row["full"],
-                            finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)), result: row["result"])
+                SyncRequest(id: row[SyncRequestColumns.id], requestedBy: row[SyncRequestColumns.requestedBy], full: row[SyncRequestColumns.full],
+                            finishedAt: (row[SyncRequestColumns.finishedAt] as Double?).map(Date.init(timeIntervalSince1970:)),
+                            result: row[SyncRequestColumns.result])
             }
         }
     }

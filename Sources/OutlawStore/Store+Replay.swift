@@ -59,36 +59,44 @@ extension Store {
 
     static func failureRows(_ db: Database, _ filter: FailureFilter) throws -> [FailedBatch] {
         let states = filter.includeHeld ? [EventState.failed, EventState.held] : [EventState.failed]
-        var conditions: [SQL] = ["e.state IN \(states)"]
-        if let device = filter.device { conditions.append("d.name = \(device)") }
-        if let user = filter.user { conditions.append("u.name = \(user)") }
-        if let since = filter.since { conditions.append("b.received_at >= \(since.timeIntervalSince1970)") }
-        if let batch = filter.batch { conditions.append("d.name = \(batch.device) AND b.batch_id = \(batch.id)") }
-        if let seqs = filter.seqs, !seqs.isEmpty { conditions.append("e.seq IN \(seqs)") }
+        var conditions: [SQL] = ["e.\(EventColumns.state) IN \(states)"]
+        if let device = filter.device { conditions.append("d.\(DeviceColumns.name) = \(device)") }
+        if let user = filter.user { conditions.append("u.\(UserColumns.name) = \(user)") }
+        if let since = filter.since { conditions.append("b.\(BatchColumns.receivedAt) >= \(since.timeIntervalSince1970)") }
+        if let batch = filter.batch {
+            conditions.append("d.\(DeviceColumns.name) = \(batch.device) AND b.\(BatchColumns.batchID) = \(batch.id)")
+        }
+        if let seqs = filter.seqs, !seqs.isEmpty { conditions.append("e.\(EventColumns.seq) IN \(seqs)") }
         let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
-            SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
-                   e.seq, e.type, e.tag, e.state, e.held_code, e.message, e.key_kind, e.attempts, e.first_attempt_at, e.last_attempt_at,
-                   e.warning
-            FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
+            SELECT b.\(BatchColumns.id) AS \(ListingColumns.batchPK), d.\(DeviceColumns.name) AS \(ListingColumns.device),
+                   b.\(BatchColumns.batchID), u.\(UserColumns.name) AS \(ListingColumns.user), b.\(BatchColumns.license),
+                   b.\(BatchColumns.receivedAt), e.\(EventColumns.seq), e.\(EventColumns.type), e.\(EventColumns.tag), e.\(EventColumns.state),
+                   e.\(EventColumns.heldCode), e.\(EventColumns.message), e.\(EventColumns.keyKind), e.\(EventColumns.attempts),
+                   e.\(EventColumns.firstAttemptAt), e.\(EventColumns.lastAttemptAt), e.\(EventColumns.warning)
+            FROM \(EventTable.self) e JOIN \(BatchTable.self) b ON b.\(BatchColumns.id) = e.\(EventColumns.batchID)
+              JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
+              JOIN \(UserTable.self) u ON u.\(UserColumns.id) = e.\(EventColumns.userID)
             WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY b.id, e.seq
+            ORDER BY b.\(BatchColumns.id), e.\(EventColumns.seq)
             """))
         var out: [FailedBatch] = []
         var current: (pk: Int64, batch: FailedBatch)?
         for row in rows {
-            let event = FailedEvent(seq: row["seq"], type: row["type"], tag: row["tag"], state: row["state"], heldCode: row["held_code"],
-                                    message: row["message"], keyKind: row["key_kind"], attempts: row["attempts"],
-                                    firstAttemptAt: (row["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                                    lastAttemptAt: (row["last_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                                    warning: row["warning"])
-            let pk: Int64 = row["pk"]
+            let event = FailedEvent(seq: row[EventColumns.seq], type: row[EventColumns.type], tag: row[EventColumns.tag],
+                                    state: row[EventColumns.state], heldCode: row[EventColumns.heldCode], message: row[EventColumns.message],
+                                    keyKind: row[EventColumns.keyKind], attempts: row[EventColumns.attempts],
+                                    firstAttemptAt: (row[EventColumns.firstAttemptAt] as Double?).map(Date.init(timeIntervalSince1970:)),
+                                    lastAttemptAt: (row[EventColumns.lastAttemptAt] as Double?).map(Date.init(timeIntervalSince1970:)),
+                                    warning: row[EventColumns.warning])
+            let pk: Int64 = row[ListingColumns.batchPK]
             if let c = current, c.pk == pk {
                 current = (pk, FailedBatch(device: c.batch.device, id: c.batch.id, user: c.batch.user, license: c.batch.license,
                                            receivedAt: c.batch.receivedAt, events: c.batch.events + [event]))
             } else {
                 if let c = current { out.append(c.batch) }
-                current = (pk, FailedBatch(device: row["device"], id: row["batch_id"], user: row["user"], license: row["license"],
-                                           receivedAt: Date(timeIntervalSince1970: row["received_at"]), events: [event]))
+                current = (pk, FailedBatch(device: row[ListingColumns.device], id: row[BatchColumns.batchID], user: row[ListingColumns.user],
+                                           license: row[BatchColumns.license],
+                                           receivedAt: Date(timeIntervalSince1970: row[BatchColumns.receivedAt]), events: [event]))
             }
         }
         if let c = current { out.append(c.batch) }

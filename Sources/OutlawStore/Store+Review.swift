@@ -63,24 +63,30 @@ extension Store {
     /// Batches with events in review, oldest first, with those events in `seq` order.
     public func reviewList() throws -> [ReviewBatch] {
         try pool.read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT b.id AS pk, d.name AS device, b.batch_id, u.name AS user, b.license, b.received_at,
-                       e.seq, e.type, e.tag, e.at, e.message
-                FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = e.user_id
-                WHERE e.state = ?
-                ORDER BY b.id, e.seq
-                """, arguments: [EventState.review])
+            let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT b.\(BatchColumns.id) AS \(ListingColumns.batchPK), d.\(DeviceColumns.name) AS \(ListingColumns.device),
+                       b.\(BatchColumns.batchID), u.\(UserColumns.name) AS \(ListingColumns.user), b.\(BatchColumns.license),
+                       b.\(BatchColumns.receivedAt), e.\(EventColumns.seq), e.\(EventColumns.type), e.\(EventColumns.tag), e.\(EventColumns.at),
+                       e.\(EventColumns.message)
+                FROM \(EventTable.self) e JOIN \(BatchTable.self) b ON b.\(BatchColumns.id) = e.\(EventColumns.batchID)
+                  JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
+                  JOIN \(UserTable.self) u ON u.\(UserColumns.id) = e.\(EventColumns.userID)
+                WHERE e.\(EventColumns.state) = \(EventState.review)
+                ORDER BY b.\(BatchColumns.id), e.\(EventColumns.seq)
+                """))
             var out: [(pk: Int64, batch: ReviewBatch)] = []
             for row in rows {
-                let event = ReviewEvent(seq: row["seq"], type: row["type"], tag: row["tag"], at: row["at"], message: row["message"])
-                let pk: Int64 = row["pk"]
+                let event = ReviewEvent(seq: row[EventColumns.seq], type: row[EventColumns.type], tag: row[EventColumns.tag],
+                                        at: row[EventColumns.at], message: row[EventColumns.message])
+                let pk: Int64 = row[ListingColumns.batchPK]
                 if let last = out.last, last.pk == pk {
                     let b = last.batch
                     out[out.count - 1].batch = ReviewBatch(device: b.device, id: b.id, user: b.user, license: b.license,
                                                            receivedAt: b.receivedAt, events: b.events + [event])
                 } else {
-                    out.append((pk, ReviewBatch(device: row["device"], id: row["batch_id"], user: row["user"], license: row["license"],
-                                                receivedAt: Date(timeIntervalSince1970: row["received_at"]), events: [event])))
+                    out.append((pk, ReviewBatch(device: row[ListingColumns.device], id: row[BatchColumns.batchID], user: row[ListingColumns.user],
+                                                license: row[BatchColumns.license],
+                                                receivedAt: Date(timeIntervalSince1970: row[BatchColumns.receivedAt]), events: [event])))
                 }
             }
             return out.map(\.batch)
@@ -102,8 +108,9 @@ extension Store {
                 SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?
                 """, arguments: [device, batch])
             else { throw StoreError("no batch \(batch) from device \(device)") }
-            let states = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT seq, state FROM events WHERE batch_id = ?",
-                                                                             arguments: [pk]).map { ($0["seq"] as Int, $0["state"] as EventState) })
+            let states = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT \(EventColumns.seq), \(EventColumns.state) FROM \(EventTable.self) WHERE \(EventColumns.batchID) = \(pk)
+                """)).map { ($0[EventColumns.seq] as Int, $0[EventColumns.state] as EventState) })
             let chosen: [Int]
             if let seqs {
                 let wanted = Array(Set(seqs)).sorted()

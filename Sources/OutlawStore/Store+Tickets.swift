@@ -66,23 +66,25 @@ extension Store {
             guard incoming.requireTicket else { return .success(nil) }
             return .failure(Store.loginRequired(batch, batch.events.map(\.seq), "the batch carries no login ticket of \(batch.user)"))
         }
-        let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT id, device_id, user_id, issued_at, expires_at, ended_at FROM login_tickets WHERE hash = ?
-            """), arguments: [hash])
-        guard let row, row["device_id"] as Int64 == incoming.deviceID, row["user_id"] as Int64 == userID,
-              row["ended_at"] as Double? == nil
+        let row = try Row.fetchOne(db, SQLRequest<Row>(literal: """
+            SELECT \(LoginTicketColumns.id), \(LoginTicketColumns.deviceID), \(LoginTicketColumns.userID), \(LoginTicketColumns.issuedAt),
+              \(LoginTicketColumns.expiresAt), \(LoginTicketColumns.endedAt)
+            FROM \(LoginTicketTable.self) WHERE \(LoginTicketColumns.hash) = \(hash)
+            """, cached: true))
+        guard let row, row[LoginTicketColumns.deviceID] as Int64 == incoming.deviceID, row[LoginTicketColumns.userID] as Int64 == userID,
+              row[LoginTicketColumns.endedAt] as Double? == nil
         else {
             // One answer for unknown, another's and ended tickets: nothing to learn by probing.
             return .failure(Store.loginRequired(batch, batch.events.map(\.seq),
                                                 "the ticket is not a live login of \(batch.user) on this device; log in again"))
         }
-        let from = (row["issued_at"] as Double) - ticketClockSkew
-        let until = row["expires_at"] as Double
+        let from = (row[LoginTicketColumns.issuedAt] as Double) - ticketClockSkew
+        let until = row[LoginTicketColumns.expiresAt] as Double
         let uncovered = batch.events.filter { !(from...until).contains($0.at.date.timeIntervalSince1970) }.map(\.seq)
         guard uncovered.isEmpty else {
             return .failure(Store.loginRequired(batch, uncovered, "\(uncovered.count) event\(uncovered.count == 1 ? " was" : "s were") collected outside the ticket's login span; log in again"))
         }
-        return .success(row["id"] as Int64)
+        return .success(row[LoginTicketColumns.id] as Int64)
     }
 
     static func loginRequired(_ batch: ValidatedBatch, _ seqs: [Int], _ message: String) -> BatchRejection {

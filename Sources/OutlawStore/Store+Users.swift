@@ -95,11 +95,13 @@ extension Store {
                     return .locked(until: until, now: false)
                 }
                 // A check pending for longer than a minute belonged to a process that died: it counts as a failure.
-                let row = try Row.fetchOne(db, sql: """
-                    SELECT COUNT(*) AS n, COALESCE(SUM(pending = 1 AND at > ?), 0) AS running FROM login_failures WHERE user_name = ?
-                    """, arguments: [t - pendingFor, name])
-                let all: Int = row?["n"] ?? 0
-                let running: Int = row?["running"] ?? 0
+                let row = try Row.fetchOne(db, SQLRequest<Row>(literal: """
+                    SELECT COUNT(*) AS \(FailureCount.all),
+                      COALESCE(SUM(\(LoginFailureColumns.pending) = 1 AND \(LoginFailureColumns.at) > \(t - pendingFor)), 0) AS \(FailureCount.running)
+                    FROM \(LoginFailureTable.self) WHERE \(LoginFailureColumns.userName) = \(name)
+                    """))
+                let all: Int = row?[FailureCount.all] ?? 0
+                let running: Int = row?[FailureCount.running] ?? 0
                 if all - running >= Store.maxPINFailures {
                     return .locked(until: try Store.lock(db, name: name, failures: all - running, t: t), now: true)
                 }
@@ -108,8 +110,8 @@ extension Store {
                 try db.execute(sql: "INSERT INTO login_failures (user_name, at, pending) VALUES (?, ?, 1)", arguments: [name, t])
                 let attemptID = db.lastInsertedRowID
                 let record = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
-                    PINRecord(user: Store.user($0), hash: $0["pin_hash"], salt: $0["pin_salt"], rounds: $0["pin_rounds"],
-                              peppered: $0["pin_peppered"])
+                    PINRecord(user: Store.user($0), hash: $0[UserColumns.pinHash], salt: $0[UserColumns.pinSalt],
+                              rounds: $0[UserColumns.pinRounds], peppered: $0[UserColumns.pinPeppered])
                 }
                 return .check(record, attempt: attemptID)
             }
@@ -206,6 +208,12 @@ extension Store {
         case check(PINRecord?, attempt: Int64)
     }
 
+    /// The first login transaction's count of a name's failures: all of them, and the checks still running among them.
+    private enum FailureCount {
+        static let all = Column("n")
+        static let running = Column("running")
+    }
+
     /// What a PIN check needs of a user row.
     struct PINRecord: Sendable {
         let user: User
@@ -216,8 +224,8 @@ extension Store {
     }
 
     static func user(_ row: Row) -> User {
-        User(id: row["id"], name: row["name"], role: Role(rawValue: row["role"]) ?? .user, active: row["active"],
-             createdAt: Date(timeIntervalSince1970: row["created_at"]))
+        User(id: row[UserColumns.id], name: row[UserColumns.name], role: Role(rawValue: row[UserColumns.role]) ?? .user,
+             active: row[UserColumns.active], createdAt: Date(timeIntervalSince1970: row[UserColumns.createdAt]))
     }
 
     static func checkUserName(_ name: String) throws {
