@@ -19,8 +19,13 @@ struct BacklogFigures: Sendable {
     /// The events/s no uploader could beat here, and which limit sets it.
     var bound = 0.0
     var boundWhy = ""
-    /// From the resume to the last backlog event finished.
+    /// From the resume to the last backlog event finished (seen by polling every 200 ms).
     var seconds = 0.0
+    /// From the resume to the first request recorded (the uploader looks at the pause setting once a second when idle).
+    var pickupSeconds: Double?
+    /// From the first request recorded to the last answer, by the daemon's own attempt times: the drain itself.
+    var activeSeconds: Double?
+    /// Uploaded ÷ `activeSeconds`: the rate the targets are about ("from first to last request").
     var eventsPerSecond = 0.0
     /// The last tenth of the backlog's uploads: from the answer that took the total past 90% to the last.
     var lastTenthPerSecond: Double?
@@ -153,7 +158,7 @@ enum BacklogBench {
         figures.sandboxCPU = difference(sandboxCPUBefore, sandbox.cpuSeconds())
 
         try outcomes(upTo: lastID, resumedAt: resumedAt, reader, into: &figures)
-        figures.eventsPerSecond = Double(figures.uploaded) / max(figures.seconds, 0.001)
+        figures.eventsPerSecond = Double(figures.uploaded) / max(figures.activeSeconds ?? figures.seconds, 0.001)
         figures.peakRSS = ProcessFigures.peakRSS(pid: daemon.pid)
         if let ingestTask {
             do {
@@ -176,6 +181,12 @@ enum BacklogBench {
             figures.firstFailure = try String.fetchOne(db, sql: """
                 SELECT type || ': ' || COALESCE(message, '') FROM events WHERE id <= ? AND state = 'failed' ORDER BY id LIMIT 1
                 """, arguments: [lastID])
+            if let first = try Double.fetchOne(db, sql: "SELECT MIN(started_at) FROM upload_attempts"),
+               let last = try Double.fetchOne(db, sql: "SELECT MAX(finished_at) FROM upload_attempts WHERE outcome = 'accepted'"),
+               last > first {
+                figures.pickupSeconds = first - resumedAt
+                figures.activeSeconds = last - first
+            }
             let attempts = try Row.fetchAll(db, sql: """
                 SELECT finished_at, events, outcome FROM upload_attempts WHERE finished_at IS NOT NULL AND outcome != 'not_sent'
                 ORDER BY finished_at

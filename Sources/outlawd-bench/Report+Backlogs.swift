@@ -9,10 +9,13 @@ extension BenchReport {
         for b in backlogs {
             let isChains = b.label.hasPrefix("chains")
             let scope = "\(b.label) (\(BacklogShape.grouped(b.tags)) tags, +\(b.latencyMs) ms a write)"
-            rows.append(Row(figure: "\(scope): drained",
+            rows.append(Row(figure: "\(scope): drained, first request to last answer",
                             value: String(format: "%.0f events/s (%@ of %@ in %.1f s; %d requests, %.0f objects each on average)",
-                                          b.eventsPerSecond, BacklogShape.grouped(b.uploaded), BacklogShape.grouped(b.events), b.seconds,
-                                          b.requests, b.meanObjects)))
+                                          b.eventsPerSecond, BacklogShape.grouped(b.uploaded), BacklogShape.grouped(b.events),
+                                          b.activeSeconds ?? b.seconds, b.requests, b.meanObjects)))
+            rows.append(Row(figure: "\(b.label): from the resume", value: String(format: "%.1f s to empty, %.0f events/s; first request after %.2f s",
+                                                                                 b.seconds, Double(b.uploaded) / max(b.seconds, 0.001),
+                                                                                 b.pickupSeconds ?? -1)))
             rows.append(Row(figure: "\(b.label): bound", value: String(format: "%.0f events/s: ", b.bound) + b.boundWhy))
             let clean = !b.timedOut && b.failed == 0
             rows.append(Row(figure: "\(b.label): drain ÷ bound", value: pct(b.share), target: isChains ? "≥ 80%" : "≥ 90%",
