@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The web console (Sources/Console): HTTP and TLS, and its server-rendered pages. No default traits: the console
+        // reads no swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0", traits: []),  // Hummingbird's header types
     ],
     targets: [
         // Wire messages, framing and event validation: pure, no I/O.
@@ -96,11 +101,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The HTTPS web console: sign-in, Settings, Users, Keys, Review, Failed, Status; the same services as outlawctl.
+        .target(name: "Console", dependencies: [
+            "OutlawProtocol", "OutlawConfig", "OutlawStore", "OutlawKeys", "DeviceServer",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The daemon's wiring: configuration to running services.
         .target(name: "OutlawDaemon", dependencies: [
             "OutlawMetrics", .product(name: "Metrics", package: "swift-metrics"),
             "OutlawProtocol", "OutlawConfig", "OutlawStore", "OutlawKeys", "DeviceServer", "Metrc", "Upload", "Systemd",
-            "Reference",
+            "Reference", "Console",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -153,6 +169,9 @@ let package = Package(
         ]),
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawProtocol", "OutlawDev", "OutlawTestSupport"]),
         .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),
+        .testTarget(name: "ConsoleTests", dependencies: [
+            "Console", "OutlawStore", "OutlawKeys", "DeviceServer", "OutlawTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "OutlawMetricsTests", dependencies: [
             "OutlawMetrics", "Metrc", "OutlawProtocol", "OutlawTestSupport",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),

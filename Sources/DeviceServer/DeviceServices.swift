@@ -63,6 +63,7 @@ public final class DeviceServices: Sendable {
         self.setKeyHandler = setKeyHandler
         self.pullHandler = pullHandler
         self.onBatchStored = onBatchStored
+        self.pinCheck = PINCheck(store: store)
     }
 
     /// How many devices hold a session now (a device may hold several).
@@ -88,18 +89,13 @@ public final class DeviceServices: Sendable {
         onBatchStored()
     }
 
-    /// Spaces the PIN checks of a device that keeps failing them (`FailureThrottle`), apart from every other device.
-    let deviceThrottle = Mutex(FailureThrottle<Int64, ContinuousClock.Instant>())
+    /// The PIN checks of devices, each device spaced on its own (`FailureThrottle`) when it keeps failing them; the
+    /// web console's sign-in makes the same check (`PINCheck`), spaced per remote address.
+    public let pinCheck: PINCheck<Int64>
     /// Spaces the hellos of a remote address that keeps giving bad device credentials. Hellos at once from an
     /// address that has not failed are not spaced: a facility's handhelds may share one address, and their burst is
     /// bounded by `max_unauthenticated_per_address`.
     let addressThrottle = Mutex(FailureThrottle<String, ContinuousClock.Instant>(runningCountsBeforeAFailure: false))
-
-    /// Waits for the device's next PIN-check slot; the caller reports how the check ended.
-    func waitForPINSlot(device: Int64, connection: any Channel) async {
-        let wait = deviceThrottle.withLock { $0.admit(device, now: .now) }
-        await Self.wait(wait, unlessClosed: connection)
-    }
 
     /// Waits `duration`, or less if `connection` closes first: a throttled attempt must not hold a stopping daemon
     /// (the stop closes every connection after its grace) nor a session whose device has gone.
@@ -111,38 +107,17 @@ public final class DeviceServices: Sendable {
         _ = try? await waited.futureResult.get()
     }
 
-    func pinCheckEnded(device: Int64, _ result: FailureThrottle<Int64, ContinuousClock.Instant>.Result) {
-        deviceThrottle.withLock { $0.ended(device, result, now: .now) }
-    }
-
     /// A `login` from `device`: the PIN check (throttled per device, locked per name), then on success a ticket
     /// bound to this device and user. Every failure and every lock is a journal line at notice.
     func login(user: String, pin: String, device: Device, remote: String, connection: any Channel, ticketLifetime: TimeInterval,
                logger: Logger) async -> Reply {
         let attempt: LoginAttempt
-        let checked = Atomic<Bool>(false)
         do {
-            attempt = try await store.login(LoginRequest(name: user, pin: pin, ticketDevice: device.id, ticketLifetime: ticketLifetime),
-                                            beforeCheck: { [self] in
-                                                checked.store(true, ordering: .relaxed)
-                                                await waitForPINSlot(device: device.id, connection: connection)
-                                            })
+            attempt = try await pinCheck.check(LoginRequest(name: user, pin: pin, ticketDevice: device.id, ticketLifetime: ticketLifetime),
+                                               source: device.id, metadata: ["device": "\(device.name)", "remote": "\(remote)"],
+                                               logger: logger, wait: { await Self.wait($0, unlessClosed: connection) })
         } catch {
-            if checked.load(ordering: .relaxed) { pinCheckEnded(device: device.id, .neither) }
-            DeviceMetrics.loginUnavailable()
             return .error(.unavailable, "the server cannot check PINs right now; retry later")
-        }
-        DeviceMetrics.login(attempt.outcome)
-        if checked.load(ordering: .relaxed) {
-            switch attempt.outcome {
-            case .ok, .inactiveUser: pinCheckEnded(device: device.id, .success)
-            case .badCredentials: pinCheckEnded(device: device.id, .failure)
-            case .locked: pinCheckEnded(device: device.id, .neither)
-            }
-        }
-        let metadata: Logger.Metadata = ["device": "\(device.name)", "remote": "\(remote)", "outlaw_user": "\(Names.shown(user))"]
-        if attempt.lockedNow {
-            logger.notice("user name locked after \(Store.maxPINFailures) wrong PINs within 15 minutes", metadata: MessageID.userLocked.metadata(metadata))
         }
         func refused(_ code: LoginRefusal) -> Reply {
             Reply(op: "login", [("user", .string(user)), ("ok", false), ("code", .string(code.rawValue))])
@@ -159,15 +134,9 @@ public final class DeviceServices: Sendable {
                 fields.append(("ticket_expires", .string(Timestamp.format(ticket.expiresAt))))
             }
             return Reply(op: "login", fields)
-        case .badCredentials:
-            logger.notice("login refused: wrong PIN or unknown user", metadata: MessageID.loginWrongPIN.metadata(metadata))
-            return refused(.badCredentials)
-        case .inactiveUser:
-            logger.notice("login refused: the user is disabled", metadata: MessageID.loginUserDisabled.metadata(metadata))
-            return refused(.inactiveUser)
-        case .locked:
-            logger.notice("login refused: the user name is locked", metadata: MessageID.loginUserLocked.metadata(metadata))
-            return refused(.locked)
+        case .badCredentials: return refused(.badCredentials)
+        case .inactiveUser: return refused(.inactiveUser)
+        case .locked: return refused(.locked)
         }
     }
 }

@@ -115,6 +115,28 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var port = 9742
     }
 
+    /// `[console]`: where the HTTPS web console listens (the device port's TLS certificate); `listen = ""` turns it off.
+    public struct Console: Sendable, Equatable {
+        public var enabled = true
+        public var host = "127.0.0.1"
+        public var port = 7443
+        /// The file names `[console] listen`: then a console that cannot be served (no TLS) is a warning.
+        public var listenGiven = false
+    }
+
+    /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
+    /// schedule, the oldest beyond `keep` deleted; a reload applies it.
+    public struct Backup: Sendable, Equatable {
+        /// The folder of the copies, absolute; nil (`dir = ""`, the default): the daemon takes none.
+        public var dir: String?
+        /// How often a copy is taken (fractions of an hour allowed, which tests use).
+        public var intervalHours = 24.0
+        /// How many of the daemon's own copies (`outlawd-YYYYMMDDTHHMMSSZ.sqlite`) stay in `dir`.
+        public var keep = 7
+
+        public init() {}
+    }
+
     /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
     /// schedule, the oldest beyond `keep` deleted; a reload applies it.
     public struct Backup: Sendable, Equatable {
@@ -135,6 +157,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var review = Review()
     public var keys = Keys()
     public var metrics = Metrics()
+    public var console = Console()
     public var log = Log()
     public var backup = Backup()
     /// The file this was read from, if any.
@@ -185,7 +208,7 @@ extension DaemonConfiguration {
         let reader = TableReader(file: file, folder: folder)
         var config = DaemonConfiguration()
         config.file = file
-        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics", "backup"],
+        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics", "backup", "console"],
                         prefix: nil)
 
         if let server = try reader.table(root, "server") {
@@ -341,6 +364,24 @@ extension DaemonConfiguration {
                 }
             case .some:
                 throw ConfigError(file: file, key: "metrics.listen", problem: "must be a string in quotes")
+            }
+        }
+        if let console = try reader.table(root, "console") {
+            try reader.only(console, known: ["listen"], prefix: "console")
+            config.console.listenGiven = console["listen"] != nil
+            switch console["listen"] {
+            case nil:
+                break
+            case .string(let listen)?:
+                if listen.isEmpty {
+                    config.console.enabled = false
+                } else if let (host, port) = parseListen(listen) {
+                    (config.console.host, config.console.port) = (host, port)
+                } else {
+                    throw ConfigError(file: file, key: "console.listen", problem: "must be HOST:PORT, e.g. \"127.0.0.1:7443\", or \"\" for no console")
+                }
+            case .some:
+                throw ConfigError(file: file, key: "console.listen", problem: "must be a string in quotes")
             }
         }
         if let backup = try reader.table(root, "backup") {

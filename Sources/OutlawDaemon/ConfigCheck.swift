@@ -9,18 +9,25 @@ import OutlawStore
 enum DeviceTLS {
     /// The TLS context devices get; nil without `server.tls_certificate_file`.
     static func context(_ configuration: DaemonConfiguration, environment: [String: String]) throws(ConfigError) -> NIOSSLContext? {
-        guard let certificate = configuration.server.tlsCertificateFile else { return nil }
-        let chain = try certificateChain(certificate, file: configuration.file)
-        let key = try privateKey(configuration, environment: environment)
+        guard let tlsConfiguration = try serverConfiguration(configuration, environment: environment) else { return nil }
         do {
-            var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain.map { NIOSSLCertificateSource.certificate($0) }, privateKey: .privateKey(key))
-            tlsConfiguration.minimumTLSVersion = .tlsv12
             return try NIOSSLContext(configuration: tlsConfiguration)
         } catch {
             throw ConfigError(file: configuration.file ?? "configuration", key: "server.tls_certificate_file",
                               problem: "cannot load the TLS certificate or key (does the key belong to the certificate?): \(error)")
         }
+    }
+
+    /// The server side of TLS 1.2 or newer with the daemon's certificate and key: the device port's and the web
+    /// console's. Nil without `server.tls_certificate_file`.
+    static func serverConfiguration(_ configuration: DaemonConfiguration, environment: [String: String]) throws(ConfigError) -> TLSConfiguration? {
+        guard let certificate = configuration.server.tlsCertificateFile else { return nil }
+        let chain = try certificateChain(certificate, file: configuration.file)
+        let key = try privateKey(configuration, environment: environment)
+        var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { NIOSSLCertificateSource.certificate($0) }, privateKey: .privateKey(key))
+        tlsConfiguration.minimumTLSVersion = .tlsv12
+        return tlsConfiguration
     }
 
     static func certificateChain(_ path: String, file: String?) throws(ConfigError) -> [NIOSSLCertificate] {
@@ -107,6 +114,10 @@ public struct ConfigCheck: Sendable {
             } else {
                 check.problems.append("\(DeviceTLS.plaintextRefusal(configuration))")
             }
+        }
+        // The web console is HTTPS only (its session cookies are Secure): asked for without a certificate, it is not served.
+        if configuration.console.enabled, configuration.console.listenGiven, s.tlsCertificateFile == nil {
+            check.warnings.append("\(file): console.listen: the web console needs TLS (server.tls_certificate_file and its key): it is not served without them")
         }
         if !s.requireLoginTicket {
             check.warnings.append("\(file): server.require_login_ticket: false: a device can name any user as a batch's collector")

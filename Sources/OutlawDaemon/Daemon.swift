@@ -1,3 +1,4 @@
+import Console
 import DeviceServer
 import Foundation
 import Logging
@@ -109,11 +110,42 @@ public struct Daemon {
         list.append(.init(service: server))
         list += DaemonMetrics.services(configuration, store: store, services: services, policy: { keyPolicy.value },
                                        metrc: { metrc.value.map { ($0.defaultKey, $0.referenceSync != nil) } }, logger: logger)
+        if let console = try consoleServer(store: store, keys: keys, keyPolicy: keyPolicy, services: services) {
+            list.append(.init(service: console))
+        }
         list += extraServices.map { .init(service: $0) }
         list.append(.init(service: systemd))
         let serviceGroup = ServiceGroup(configuration: .init(services: list, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         // The reload service shuts the Metrc client down once uploads have stopped.
         try await serviceGroup.run()
+    }
+
+    /// The HTTPS web console (`[console] listen`) with the device port's certificate, through the same services as
+    /// devices and outlawctl; nil when turned off, or without TLS (said in the journal).
+    func consoleServer(store: Store, keys: @escaping @Sendable () -> KeyService, keyPolicy: Reloadable<KeyHealthPolicy>,
+                       services: DeviceServices) throws -> ConsoleServer? {
+        let c = configuration.console
+        guard c.enabled else { return nil }
+        guard let tls = try DeviceTLS.serverConfiguration(configuration, environment: ProcessInfo.processInfo.environment) else {
+            let line: Logger.Message = "the web console is not served: it needs TLS (server.tls_certificate_file and its key)"
+            if c.listenGiven {
+                logger.warning(line, metadata: MessageID.consoleNeedsTLS.metadata(["listen": "\(c.host):\(c.port)"]))
+            } else {
+                logger.info(line)
+            }
+            return nil
+        }
+        let app = ConsoleApp(
+            store: store, keys: keys, keyPolicy: { keyPolicy.value },
+            metrcKeyStatus: { user in await keys().loginStatus(user, policy: keyPolicy.value) },
+            status: ConsoleStatusSettings(alertAfterHours: configuration.metrc.alertAfterHours, referenceSync: configuration.metrc.referenceSync,
+                                          referenceSyncInterval: configuration.metrc.syncIntervalSeconds,
+                                          connectedDevices: { services.connectedDeviceCount }),
+            logger: logger)
+        return ConsoleServer(app: app, host: c.host, port: c.port, tls: tls, logger: logger, onListening: { [logger] port in
+            logger.info("serving the web console", metadata: ["url": "https://\(c.host.contains(":") ? "[\(c.host)]" : c.host):\(port)/",
+                                                              "console_port": "\(port)"])
+        })
     }
 
     /// The socket systemd passed as `devices`, if any; otherwise `server.listen`. TLS 1.2 at least, its key from the

@@ -1,15 +1,16 @@
 import OutlawStore
 
-/// Why events failed or wait, grouped, with what a tech should do about each: pure, for `outlawctl failed --causes`.
-enum FailureCauses {
-    struct Cause: Equatable {
-        let message: String
-        let events: Int
-        let users: [String]
-        let advice: String
+/// Why events failed or wait, grouped, with what a tech should do about each: pure, for `outlawctl failed --causes`
+/// and the web console's Failed page.
+public enum FailureCauses {
+    public struct Cause: Equatable, Sendable {
+        public let message: String
+        public let events: Int
+        public let users: [String]
+        public let advice: String
     }
 
-    static func summarize(_ batches: [FailedBatch]) -> [Cause] {
+    public static func summarize(_ batches: [FailedBatch]) -> [Cause] {
         struct Key: Hashable {
             let message: String
             let heldCode: HoldCode?
@@ -32,7 +33,7 @@ enum FailureCauses {
     }
 
     /// Held events: the hold code says exactly why. Failed events carry Metrc's own words, the only clue there is.
-    static func advice(heldCode: HoldCode?, message: String, users: [String]) -> String {
+    public static func advice(heldCode: HoldCode?, message: String, users: [String]) -> String {
         let who = users.first ?? "the user"
         switch heldCode {
         case .keyRejected:

@@ -98,6 +98,17 @@ public enum MessageID: String, CaseIterable, Sendable, CustomStringConvertible {
     case metricsNotServed = "2907d28e599f402084adf60a237d4a1f"
     case metricsOnNetworkAddress = "9a5cf78cbb914a7b8617da095d5fa1a9"
 
+    // The web console (Console, OutlawDaemon, [console])
+    case consoleNotServed = "4ff2c6dd0c87448c926fd23efe6b9b65"
+    case consoleNeedsTLS = "db4a0ae078aa40ac97b6a4d5e4e18034"
+    case consoleFormRefused = "8ffe27f5fe9749ddb88b789fa2f06517"
+
+    // The daemon's own backups (OutlawDaemon, [backup])
+    case backupTaken = "ce5f0ae598b642dc8c1c7d54a6991a7c"
+    case backupFailed = "91c6067456a64b828caae410949e4ac6"
+    case backupAuditNotRecorded = "e5acfeae786f42a8bef2d5ff239ba33f"
+    case backupsNotPruned = "3dbfc0b9911d464ea2c68fce0e6e0a54"
+
     // The daemon's own backups (OutlawDaemon, [backup])
     case backupTaken = "ce5f0ae598b642dc8c1c7d54a6991a7c"
     case backupFailed = "91c6067456a64b828caae410949e4ac6"

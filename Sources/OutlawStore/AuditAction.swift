@@ -10,6 +10,7 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let deviceDisable = AuditAction(rawValue: "device.disable")
     public static let userAdd = AuditAction(rawValue: "user.add")
     public static let userDisable = AuditAction(rawValue: "user.disable")
+    public static let userEnable = AuditAction(rawValue: "user.enable")
     public static let userSetPIN = AuditAction(rawValue: "user.set-pin")
     public static let loginTicket = AuditAction(rawValue: "login.ticket")
     public static let loginLocked = AuditAction(rawValue: "login.locked")

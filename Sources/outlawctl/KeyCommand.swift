@@ -63,20 +63,8 @@ struct KeyCommand: ParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Flag(name: .long, help: "JSON output.") var json = false
 
-        /// One key: a user's own, or the Default key (no `user`), which signs for everyone without one.
-        struct Row: Encodable {
-            let user: String?
-            let kind: String
-            let last4: String
-            let status: String
-            let setAt: Date
-            let setBy: String
-            let lastCheckAt: Date?
-            let lastCheckResult: String?
-            let acceptedAt: Date?
-            let expectedExpiry: String
-            let expiring: Bool
-        }
+        /// One key (OutlawKeys' `KeyRow`, which the web console shows too).
+        typealias Row = KeyRow
 
         func run() throws {
             let policy = KeyHealthPolicy(try options.load().keys)
@@ -92,22 +80,7 @@ struct KeyCommand: ParsableCommand {
 
 /// Every personal key, then the Default key as the daemon last recorded it.
 func keyRows(_ store: Store, policy: KeyHealthPolicy, now: Date) throws -> [KeyCommand.List.Row] {
-    var rows = try store.keyHealth().map { key in
-        let facts = KeyFacts(key)
-        return KeyCommand.List.Row(
-            user: key.user, kind: "personal", last4: key.last4, status: key.status.rawValue, setAt: key.setAt, setBy: key.setBy,
-            lastCheckAt: key.lastCheckAt, lastCheckResult: key.lastCheckResult?.rawValue, acceptedAt: key.acceptedAt,
-            expectedExpiry: policy.day(policy.expectedExpiry(facts)), expiring: policy.isExpiring(facts, now: now))
-    }
-    if let key = try store.defaultKeyHealth() {
-        let status = try store.defaultKeyStatus()
-        let facts = KeyFacts(key, status: status)
-        rows.append(KeyCommand.List.Row(
-            user: nil, kind: "default", last4: key.last4, status: status?.rawValue ?? "unverified", setAt: key.since, setBy: "credential",
-            lastCheckAt: key.lastCheckAt, lastCheckResult: key.lastCheckResult?.rawValue, acceptedAt: key.acceptedAt,
-            expectedExpiry: policy.day(policy.expectedExpiry(facts)), expiring: policy.isExpiring(facts, now: now)))
-    }
-    return rows
+    try KeyRow.all(store, policy: policy, now: now)
 }
 
 /// `outlawctl status`'s key line: keys Metrc refuses, and keys within `warn_days` of their expected expiry.

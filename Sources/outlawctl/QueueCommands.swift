@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutlawProtocol
+import OutlawKeys
 import OutlawStore
 
 /// `--since` accepts a date (`2026-11-28`) or an RFC 3339 time.
