@@ -155,6 +155,7 @@ let package = Package(
         .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig", "OutlawProtocol"]),
         .testTarget(name: "OutlawStoreTests", dependencies: [
             "OutlawStore", "OutlawProtocol", "OutlawTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),  // a progress handler counts one plan's SQLite work
         ]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "OutlawTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MetrcSandboxTests", dependencies: [

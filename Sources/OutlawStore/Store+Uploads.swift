@@ -99,40 +99,39 @@ public struct QueueStats: Sendable, Equatable, Codable {
 extension Store {
     /// Queued events whose time has come and that no earlier unfinished event of the same tag is waiting before,
     /// in ingestion order: so a plant's move reaches Metrc before its later harvest, whoever collected each.
+    /// The heads are kept by triggers (`ReadyHeads`), so this reads an index range, whatever the backlog.
     public func readyEvents(now: Date, limit: Int) throws -> ReadyEvents {
-        try pool.read { db in
-            var ready = ReadyEvents()
-            let rows = try Row.fetchCursor(db, SQLRequest<Row>(literal: """
-                SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts,
-                  e.unknown_since, e.read_back_base
-                FROM events e JOIN users u ON u.id = e.user_id
-                WHERE e.state = \(EventState.queued) AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= \(now.timeIntervalSince1970))
-                  AND NOT EXISTS (
-                    SELECT 1 FROM event_tags mine
-                    JOIN event_tags other ON other.tag = mine.tag AND other.event_id < mine.event_id
-                    JOIN events p ON p.id = other.event_id
-                    WHERE mine.event_id = e.id AND p.state IN \(EventState.unfinished))
-                ORDER BY e.id LIMIT \(limit)
-                """, cached: true))
-            while let row = try rows.next() {
-                let id: Int64 = row["id"]
-                let typeText: String = row["type"]
-                guard let type = EventType(rawValue: typeText) else {
-                    ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event type \"\(typeText)\" is unknown to this outlawd"))
-                    continue
-                }
-                guard let fields = JSONValue.parse(Array((row["fields"] as String).utf8))?.objectValue else {
-                    ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event fields are not a JSON object"))
-                    continue
-                }
-                ready.events.append(PendingEvent(
-                    id: id, type: type, tag: row["tag"], license: row["license"], userID: row["user_id"], userName: row["user_name"],
-                    fields: fields, metrcDate: row["metrc_date"], attempts: row["attempts"],
-                    unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    readBackBase: (row["read_back_base"] as String?).flatMap { JSONValue.parse(Array($0.utf8))?.objectValue }))
+        try pool.read { db in try Store.readyEvents(db, now: now, limit: limit) }
+    }
+
+    static func readyEvents(_ db: Database, now: Date, limit: Int) throws -> ReadyEvents {
+        var ready = ReadyEvents()
+        let rows = try Row.fetchCursor(db, SQLRequest<Row>(literal: """
+            SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts,
+              e.unknown_since, e.read_back_base
+            FROM events e INDEXED BY events_ready JOIN users u ON u.id = e.user_id
+            WHERE e.state = 'queued' AND e.heads_pending = 0
+              AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= \(now.timeIntervalSince1970))
+            ORDER BY e.id LIMIT \(limit)
+            """, cached: true))
+        while let row = try rows.next() {
+            let id: Int64 = row["id"]
+            let typeText: String = row["type"]
+            guard let type = EventType(rawValue: typeText) else {
+                ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event type \"\(typeText)\" is unknown to this outlawd"))
+                continue
             }
-            return ready
+            guard let fields = JSONValue.parse(Array((row["fields"] as String).utf8))?.objectValue else {
+                ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event fields are not a JSON object"))
+                continue
+            }
+            ready.events.append(PendingEvent(
+                id: id, type: type, tag: row["tag"], license: row["license"], userID: row["user_id"], userName: row["user_name"],
+                fields: fields, metrcDate: row["metrc_date"], attempts: row["attempts"],
+                unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                readBackBase: (row["read_back_base"] as String?).flatMap { JSONValue.parse(Array($0.utf8))?.objectValue }))
         }
+        return ready
     }
 
     /// The earliest time a queued event becomes ready, if any is waiting for its backoff.

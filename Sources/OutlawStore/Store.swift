@@ -397,6 +397,7 @@ public final class Store: Sendable {
                 try db.execute(sql: "UPDATE upload_attempts SET outcome = ? WHERE outcome = ?", arguments: [new, old])
             }
         }
+        migrator.registerMigration("v11: ready heads") { db in try ReadyHeads.create(db) }
         return migrator
     }
 }
