@@ -44,15 +44,17 @@ extension Store {
             let userID = try Store.userID(db, name: user)
             // Sealed for this user's id: the sealed value opens on this user's row only.
             let stored = try seal?.seal(trimmed, userID: userID) ?? trimmed
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO user_keys (user_id, key, last4, status, set_at, set_by, checked_at,
-                                                  accepted_at, last_check_at, last_check_result)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [userID, stored, String(trimmed.suffix(4)), status.rawValue, now.timeIntervalSince1970, actor,
-                                 status == .unverified ? nil : now.timeIntervalSince1970,
-                                 status == .ok ? now.timeIntervalSince1970 : nil,
-                                 status == .unverified ? nil : now.timeIntervalSince1970,
-                                 status == .ok ? KeyCheckResult.accepted : status == .rejected ? KeyCheckResult.refused : nil])
+            typealias K = UserKeyColumns
+            let t = now.timeIntervalSince1970
+            let checkedAt: Double? = status == .unverified ? nil : t
+            let acceptedAt: Double? = status == .ok ? t : nil
+            let result: KeyCheckResult? = status == .ok ? .accepted : status == .rejected ? .refused : nil
+            try db.execute(literal: """
+                INSERT OR REPLACE INTO \(UserKeyTable.self) (\(K.userID), \(K.key), \(K.last4), \(K.status), \(K.setAt), \(K.setBy),
+                  \(K.checkedAt), \(K.acceptedAt), \(K.lastCheckAt), \(K.lastCheckResult))
+                VALUES (\(userID), \(stored), \(String(trimmed.suffix(4))), \(status.rawValue), \(t), \(actor),
+                  \(checkedAt), \(acceptedAt), \(checkedAt), \(result))
+                """)
             let released = try Store.releaseHeld(db, userID: userID)
             try Store.audit(db, actor: actor, action: .keySet, subject: user,
                             detail: "…\(trimmed.suffix(4)) \(status.rawValue); \(released) held events released")
@@ -63,7 +65,7 @@ extension Store {
     public func clearUserKey(user: String, actor: String) throws {
         try pool.write { db in
             let userID = try Store.userID(db, name: user)
-            try db.execute(sql: "DELETE FROM user_keys WHERE user_id = ?", arguments: [userID])
+            try db.execute(literal: "DELETE FROM \(UserKeyTable.self) WHERE \(UserKeyColumns.userID) = \(userID)")
             guard db.changesCount == 1 else { throw StoreError("\(user) has no personal Metrc key") }
             let released = try Store.releaseHeld(db, userID: userID)
             try Store.audit(db, actor: actor, action: .keyClear, subject: user, detail: "\(released) held events released")
@@ -114,7 +116,9 @@ extension Store {
     /// The status of one user's personal key, nil when they have none.
     public func keyStatus(userID: Int64) async throws -> KeyStatus? {
         try await readOffThePool { db in
-            try String.fetchOne(db, sql: "SELECT status FROM user_keys WHERE user_id = ?", arguments: [userID]).flatMap(KeyStatus.init)
+            try String.fetchOne(db, SQLRequest<String>(literal: """
+                SELECT \(UserKeyColumns.status) FROM \(UserKeyTable.self) WHERE \(UserKeyColumns.userID) = \(userID)
+                """)).flatMap(KeyStatus.init)
         }
     }
 
@@ -126,14 +130,19 @@ extension Store {
 
     static func rejectUserKey(_ db: Database, userID: Int64, now: Date) throws -> Int {
         // A refused upload counts as a check, as a refused scheduled check does.
-        try db.execute(sql: "UPDATE user_keys SET status = ?, checked_at = ?, last_check_at = ?, last_check_result = ? WHERE user_id = ?",
-                       arguments: [KeyStatus.rejected, now.timeIntervalSince1970, now.timeIntervalSince1970, KeyCheckResult.refused, userID])
-        let name = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
-        try db.execute(sql: """
-            UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ?
-            WHERE user_id = ? AND state = ?
-            """, arguments: [EventState.held, HoldCode.keyRejected, "\(name)'s Metrc key was rejected by Metrc",
-                             now.timeIntervalSince1970, userID, EventState.queued])
+        typealias K = UserKeyColumns
+        let t = now.timeIntervalSince1970
+        try db.execute(literal: """
+            UPDATE \(UserKeyTable.self) SET \(K.status) = \(KeyStatus.rejected), \(K.checkedAt) = \(t), \(K.lastCheckAt) = \(t),
+              \(K.lastCheckResult) = \(KeyCheckResult.refused)
+            WHERE \(K.userID) = \(userID)
+            """)
+        let name = try Store.userName(db, id: userID) ?? "?"
+        try db.execute(literal: """
+            UPDATE \(EventTable.self) SET \(EventColumns.state) = \(EventState.held), \(EventColumns.heldCode) = \(HoldCode.keyRejected),
+              \(EventColumns.message) = \("\(name)'s Metrc key was rejected by Metrc"), \(EventColumns.updatedAt) = \(t)
+            WHERE \(EventColumns.userID) = \(userID) AND \(EventColumns.state) = \(EventState.queued)
+            """)
         let held = db.changesCount
         try Store.audit(db, actor: "outlawd", action: .keyRejected, subject: name, detail: "\(held) events held")
         return held
@@ -146,8 +155,12 @@ extension Store {
     }
 
     static func markUserKeyGood(_ db: Database, userID: Int64, now: Date) throws {
-        try db.cachedStatement(sql: "UPDATE user_keys SET status = ?, checked_at = ?, accepted_at = ? WHERE user_id = ? AND status != ?")
-            .execute(arguments: [KeyStatus.ok, now.timeIntervalSince1970, now.timeIntervalSince1970, userID, KeyStatus.rejected])
+        typealias K = UserKeyColumns
+        let t = now.timeIntervalSince1970
+        try db.cachedStatement(literal: """
+            UPDATE \(UserKeyTable.self) SET \(K.status) = \(KeyStatus.ok), \(K.checkedAt) = \(t), \(K.acceptedAt) = \(t)
+            WHERE \(K.userID) = \(userID) AND \(K.status) != \(KeyStatus.rejected)
+            """).execute()
     }
 
     static let defaultKeySetting = "default_key_status"
@@ -160,11 +173,14 @@ extension Store {
     /// Records the Default key's state; a good key releases the events held for it.
     public func setDefaultKeyStatus(_ status: KeyStatus) throws {
         try pool.write { db in
-            let previous = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Store.defaultKeySetting])
+            let previous = try Store.setting(db, Store.defaultKeySetting)
             try Store.setSetting(db, Store.defaultKeySetting, status.rawValue)
             if status != .rejected {
-                try db.execute(sql: "UPDATE events SET state = ?, held_code = NULL, message = NULL WHERE state = ? AND held_code IN (?, ?)",
-                               arguments: [EventState.queued, EventState.held] + StatementArguments(HoldCode.defaultKey))
+                try db.execute(literal: """
+                    UPDATE \(EventTable.self) SET \(EventColumns.state) = \(EventState.queued), \(EventColumns.heldCode) = NULL,
+                      \(EventColumns.message) = NULL
+                    WHERE \(EventColumns.state) = \(EventState.held) AND \(EventColumns.heldCode) IN \(HoldCode.defaultKey)
+                    """)
             }
             if previous != status.rawValue {
                 try Store.audit(db, actor: "outlawd", action: .defaultKey(status), subject: nil)
@@ -195,7 +211,10 @@ extension Store {
             var count = 0
             for r in replacements {
                 // Only if the row still holds what was read: a key set meanwhile is already sealed.
-                try db.execute(sql: "UPDATE user_keys SET key = ? WHERE user_id = ? AND key = ?", arguments: [r.sealed, r.userID, r.stored])
+                try db.execute(literal: """
+                    UPDATE \(UserKeyTable.self) SET \(UserKeyColumns.key) = \(r.sealed)
+                    WHERE \(UserKeyColumns.userID) = \(r.userID) AND \(UserKeyColumns.key) = \(r.stored)
+                    """)
                 count += db.changesCount
             }
             return count
@@ -203,7 +222,7 @@ extension Store {
     }
 
     static func userID(_ db: Database, name: String) throws -> Int64 {
-        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) else {
+        guard let id = try Store.userID(db, named: name) else {
             throw StoreError("no user named \(name)")
         }
         return id
@@ -211,8 +230,11 @@ extension Store {
 
     /// Puts a user's held events back in the queue; the uploader decides their signing afresh.
     static func releaseHeld(_ db: Database, userID: Int64) throws -> Int {
-        try db.execute(sql: "UPDATE events SET state = ?, held_code = NULL, message = NULL, next_attempt_at = NULL WHERE user_id = ? AND state = ?",
-                       arguments: [EventState.queued, userID, EventState.held])
+        try db.execute(literal: """
+            UPDATE \(EventTable.self) SET \(EventColumns.state) = \(EventState.queued), \(EventColumns.heldCode) = NULL,
+              \(EventColumns.message) = NULL, \(EventColumns.nextAttemptAt) = NULL
+            WHERE \(EventColumns.userID) = \(userID) AND \(EventColumns.state) = \(EventState.held)
+            """)
         return db.changesCount
     }
 }

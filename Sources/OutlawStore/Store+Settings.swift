@@ -4,7 +4,11 @@ import GRDB
 /// Small named values shared by the daemon and outlawctl: the pause switch and the daemon's last report.
 extension Store {
     public func setting(_ name: String) throws -> String? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+        try pool.read { db in try Store.setting(db, name) }
+    }
+
+    static func setting(_ db: Database, _ name: String) throws -> String? {
+        try String.fetchOne(db, SQLRequest<String>(literal: "SELECT \(SettingColumns.value) FROM \(SettingTable.self) WHERE \(SettingColumns.name) = \(name)"))
     }
 
     public func setSetting(_ name: String, _ value: String?) throws {
@@ -13,9 +17,9 @@ extension Store {
 
     static func setSetting(_ db: Database, _ name: String, _ value: String?) throws {
         if let value {
-            try db.execute(sql: "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", arguments: [name, value])
+            try db.execute(literal: "INSERT OR REPLACE INTO \(SettingTable.self) (\(SettingColumns.name), \(SettingColumns.value)) VALUES (\(name), \(value))")
         } else {
-            try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [name])
+            try db.execute(literal: "DELETE FROM \(SettingTable.self) WHERE \(SettingColumns.name) = \(name)")
         }
     }
 

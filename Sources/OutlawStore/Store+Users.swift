@@ -13,34 +13,38 @@ extension Store {
         let salt = Secrets.newSalt()
         let (hash, peppered) = newPINHash(pin, salt: salt)
         try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name]) == true {
+            if try Bool.fetchOne(db, SQLRequest<Bool>(literal: "SELECT 1 FROM \(UserTable.self) WHERE \(UserColumns.name) = \(name)")) == true {
                 throw StoreError("user \(name) already exists")
             }
-            try db.execute(sql: """
-                INSERT INTO users (name, role, pin_hash, pin_salt, pin_rounds, pin_peppered, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [name, role.rawValue, hash, salt, pinRounds, peppered, Date().timeIntervalSince1970])
+            try db.execute(literal: """
+                INSERT INTO \(UserTable.self) (\(UserColumns.name), \(UserColumns.role), \(UserColumns.pinHash), \(UserColumns.pinSalt),
+                  \(UserColumns.pinRounds), \(UserColumns.pinPeppered), \(UserColumns.createdAt))
+                VALUES (\(name), \(role.rawValue), \(hash), \(salt), \(pinRounds), \(peppered), \(Date().timeIntervalSince1970))
+                """)
             try Store.audit(db, actor: actor, action: .userAdd, subject: name, detail: "role=\(role.rawValue)")
         }
     }
 
     /// How many PIN hashes carry the store key's pepper (they cannot be checked without that key).
     public func pepperedPINCount() throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE pin_peppered = 1") ?? 0 }
+        try pool.read { db in
+            try Int.fetchOne(db, SQLRequest<Int>(literal: "SELECT COUNT(*) FROM \(UserTable.self) WHERE \(UserColumns.pinPeppered) = 1")) ?? 0
+        }
     }
 
     public func users() throws -> [User] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name").map(Store.user) }
+        try pool.read { db in try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT * FROM \(UserTable.self) ORDER BY \(UserColumns.name)")).map(Store.user) }
     }
 
     public func user(named name: String) throws -> User? {
-        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map(Store.user) }
+        try pool.read { db in try Store.userRow(db, named: name).map(Store.user) }
     }
 
     public func disableUser(name: String, actor: String) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE users SET active = 0 WHERE name = ?", arguments: [name])
+            try db.execute(literal: "UPDATE \(UserTable.self) SET \(UserColumns.active) = 0 WHERE \(UserColumns.name) = \(name)")
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
-            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) {
+            if let id = try Store.userID(db, named: name) {
                 try Store.endTickets(db, userID: id, why: .userDisabled)
             }
             try Store.audit(db, actor: actor, action: .userDisable, subject: name)
@@ -52,15 +56,18 @@ extension Store {
         let salt = Secrets.newSalt()
         let (hash, peppered) = newPINHash(pin, salt: salt)
         try pool.write { db in
-            try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_salt = ?, pin_rounds = ?, pin_peppered = ? WHERE name = ?",
-                           arguments: [hash, salt, pinRounds, peppered, name])
+            try db.execute(literal: """
+                UPDATE \(UserTable.self) SET \(UserColumns.pinHash) = \(hash), \(UserColumns.pinSalt) = \(salt),
+                  \(UserColumns.pinRounds) = \(pinRounds), \(UserColumns.pinPeppered) = \(peppered)
+                WHERE \(UserColumns.name) = \(name)
+                """)
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
-            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) {
+            if let id = try Store.userID(db, named: name) {
                 try Store.endTickets(db, userID: id, why: .pinChanged)
             }
             // A new PIN lifts a lock: the admin has just vouched for this person.
-            try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
-            try db.execute(sql: "DELETE FROM login_locks WHERE user_name = ?", arguments: [name])
+            try Store.forgetFailures(db, name: name)
+            try db.execute(literal: "DELETE FROM \(LoginLockTable.self) WHERE \(LoginLockColumns.userName) = \(name)")
             try Store.audit(db, actor: actor, action: .userSetPIN, subject: name)
         }
     }
@@ -89,9 +96,11 @@ extension Store {
         repeat {
             let settledBefore = pinChecksSettled.load(ordering: .acquiring)
             gate = try await writeOffThePool { db in
-                try db.execute(sql: "DELETE FROM login_failures WHERE at <= ?", arguments: [t - Store.lockWindow])
-                try db.execute(sql: "DELETE FROM login_locks WHERE until <= ?", arguments: [t])
-                if let until = try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ?", arguments: [name]) {
+                try db.execute(literal: "DELETE FROM \(LoginFailureTable.self) WHERE \(LoginFailureColumns.at) <= \(t - Store.lockWindow)")
+                try db.execute(literal: "DELETE FROM \(LoginLockTable.self) WHERE \(LoginLockColumns.until) <= \(t)")
+                if let until = try Double.fetchOne(db, SQLRequest<Double>(literal: """
+                    SELECT \(LoginLockColumns.until) FROM \(LoginLockTable.self) WHERE \(LoginLockColumns.userName) = \(name)
+                    """)) {
                     return .locked(until: until, now: false)
                 }
                 // A check pending for longer than a minute belonged to a process that died: it counts as a failure.
@@ -107,9 +116,12 @@ extension Store {
                 }
                 if all >= Store.maxPINFailures { return .wait }
                 // Counted as a failure until the PIN proves good.
-                try db.execute(sql: "INSERT INTO login_failures (user_name, at, pending) VALUES (?, ?, 1)", arguments: [name, t])
+                try db.execute(literal: """
+                    INSERT INTO \(LoginFailureTable.self) (\(LoginFailureColumns.userName), \(LoginFailureColumns.at), \(LoginFailureColumns.pending))
+                    VALUES (\(name), \(t), 1)
+                    """)
                 let attemptID = db.lastInsertedRowID
-                let record = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map {
+                let record = try Store.userRow(db, named: name).map {
                     PINRecord(user: Store.user($0), hash: $0[UserColumns.pinHash], salt: $0[UserColumns.pinSalt],
                               rounds: $0[UserColumns.pinRounds], peppered: $0[UserColumns.pinPeppered])
                 }
@@ -152,14 +164,15 @@ extension Store {
         return try await writeOffThePool { db in
             if let record, matches {
                 // Guesses that raced this one may have locked the name meanwhile: the lock wins.
-                if let until = try Double.fetchOne(db, sql: "SELECT until FROM login_locks WHERE user_name = ? AND until > ?",
-                                                   arguments: [name, t]) {
+                if let until = try Store.lockedUntil(db, name: name, after: t) {
                     return LoginAttempt(outcome: .locked(until: Date(timeIntervalSince1970: until)))
                 }
-                try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
+                try Store.forgetFailures(db, name: name)
                 if let upgrade {
-                    try db.execute(sql: "UPDATE users SET pin_hash = ?, pin_peppered = 1 WHERE id = ? AND pin_hash = ?",
-                                   arguments: [upgrade, record.user.id, record.hash])
+                    try db.execute(literal: """
+                        UPDATE \(UserTable.self) SET \(UserColumns.pinHash) = \(upgrade), \(UserColumns.pinPeppered) = 1
+                        WHERE \(UserColumns.id) = \(record.user.id) AND \(UserColumns.pinHash) = \(record.hash)
+                        """)
                 }
                 guard record.user.active else { return LoginAttempt(outcome: .inactiveUser) }
                 let ticket = try request.ticketDevice.map {
@@ -167,11 +180,13 @@ extension Store {
                 }
                 return LoginAttempt(outcome: .ok(record.user), ticket: ticket)
             }
-            try db.execute(sql: "UPDATE login_failures SET pending = 0 WHERE id = ?", arguments: [attemptID])
-            let recent = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM login_failures WHERE user_name = ? AND at > ? AND pending = 0",
-                                          arguments: [name, t - Store.lockWindow]) ?? 0
-            let alreadyLocked = try Bool.fetchOne(db, sql: "SELECT 1 FROM login_locks WHERE user_name = ? AND until > ?",
-                                                  arguments: [name, t]) ?? false
+            try db.execute(literal: "UPDATE \(LoginFailureTable.self) SET \(LoginFailureColumns.pending) = 0 WHERE \(LoginFailureColumns.id) = \(attemptID)")
+            let recent = try Int.fetchOne(db, SQLRequest<Int>(literal: """
+                SELECT COUNT(*) FROM \(LoginFailureTable.self)
+                WHERE \(LoginFailureColumns.userName) = \(name) AND \(LoginFailureColumns.at) > \(t - Store.lockWindow)
+                  AND \(LoginFailureColumns.pending) = 0
+                """)) ?? 0
+            let alreadyLocked = try Store.lockedUntil(db, name: name, after: t) != nil
             var lockedNow = false
             if recent >= Store.maxPINFailures, !alreadyLocked {
                 _ = try Store.lock(db, name: name, failures: recent, t: t)
@@ -193,10 +208,36 @@ extension Store {
     /// Locks a user name for `lockWindow`; returns until when.
     static func lock(_ db: Database, name: String, failures: Int, t: Double) throws -> Double {
         let until = t + Store.lockWindow
-        try db.execute(sql: "INSERT OR REPLACE INTO login_locks (user_name, until) VALUES (?, ?)", arguments: [name, until])
-        try db.execute(sql: "DELETE FROM login_failures WHERE user_name = ?", arguments: [name])
+        try db.execute(literal: """
+            INSERT OR REPLACE INTO \(LoginLockTable.self) (\(LoginLockColumns.userName), \(LoginLockColumns.until)) VALUES (\(name), \(until))
+            """)
+        try Store.forgetFailures(db, name: name)
         try Store.audit(db, actor: name, action: .loginLocked, subject: name, detail: "\(failures) wrong PINs within 15 minutes")
         return until
+    }
+
+    /// Until when `name` is locked, when a lock lasts past `t`.
+    static func lockedUntil(_ db: Database, name: String, after t: Double) throws -> Double? {
+        try Double.fetchOne(db, SQLRequest<Double>(literal: """
+            SELECT \(LoginLockColumns.until) FROM \(LoginLockTable.self)
+            WHERE \(LoginLockColumns.userName) = \(name) AND \(LoginLockColumns.until) > \(t)
+            """))
+    }
+
+    static func forgetFailures(_ db: Database, name: String) throws {
+        try db.execute(literal: "DELETE FROM \(LoginFailureTable.self) WHERE \(LoginFailureColumns.userName) = \(name)")
+    }
+
+    static func userRow(_ db: Database, named name: String) throws -> Row? {
+        try Row.fetchOne(db, SQLRequest<Row>(literal: "SELECT * FROM \(UserTable.self) WHERE \(UserColumns.name) = \(name)"))
+    }
+
+    static func userName(_ db: Database, id: Int64) throws -> String? {
+        try String.fetchOne(db, SQLRequest<String>(literal: "SELECT \(UserColumns.name) FROM \(UserTable.self) WHERE \(UserColumns.id) = \(id)"))
+    }
+
+    static func userID(_ db: Database, named name: String) throws -> Int64? {
+        try Int64.fetchOne(db, SQLRequest<Int64>(literal: "SELECT \(UserColumns.id) FROM \(UserTable.self) WHERE \(UserColumns.name) = \(name)"))
     }
 
     /// What the first transaction of a login decided.
