@@ -80,15 +80,12 @@ enum BacklogBench {
         let validator = StoreSeed.validator()
         let now = Date()
         let deviceID = prepared.deviceIDs["HH-BACKLOG"] ?? 1
-        var batches: [StoreSeed.Batch] = []
-        for (user, line, receivedAt) in shape.batchLines(users: users, now: now.timeIntervalSince1970 - 60) {
+        let lastID = try StoreSeed.writeQueued(count: shape.batchCount(), path: path) { b in
+            let (user, line, receivedAt) = shape.batchLine(b, users: users, now: now.timeIntervalSince1970 - 60)
             let valid = try StoreSeed.validate(line, validator: validator, now: now)
-            batches.append(StoreSeed.Batch(id: valid.id, deviceID: deviceID, userID: prepared.userIDs[user] ?? 1, license: valid.license,
-                                           contentHash: Secrets.contentHash(valid.canonicalContent), receivedAt: receivedAt,
-                                           events: valid.events))
+            return StoreSeed.Batch(id: valid.id, deviceID: deviceID, userID: prepared.userIDs[user] ?? 1, license: valid.license,
+                                   contentHash: Secrets.contentHash(valid.canonicalContent), receivedAt: receivedAt, events: valid.events)
         }
-        let lastID = try StoreSeed.writeQueued(batches, path: path)
-        batches = []
         figures.seedSeconds = since(seedStarted)
         log("\(label): \(BacklogShape.grouped(shape.events.count)) events over \(BacklogShape.grouped(shape.tags)) tags stored in "
             + String(format: "%.1f s", figures.seedSeconds) + "; bound \(Int(figures.bound)) events/s (\(figures.boundWhy))")

@@ -62,9 +62,9 @@ struct BacklogShape {
                         kinds.append(.plantHarvest)
                     } else if step == m - 1, r < 0.37 {
                         kinds.append(.plantDestroy)
-                    } else if r < 0.43 {
+                    } else if r >= 0.37, r < 0.43 {
                         kinds.append(.plantWaste)
-                    } else if r < 0.445 {
+                    } else if r >= 0.43, r < 0.445 {
                         kinds.append(.plantManicure)
                     } else {
                         kinds.append(.plantMove)
@@ -104,29 +104,26 @@ struct BacklogShape {
         return shape
     }
 
-    /// The backlog as batch lines of `perBatch` events, collected over the week before `now`; batch `b` is by
-    /// `users[b % users.count]`.
-    func batchLines(users: [String], perBatch: Int = 100, now: Double, span: Double = 7 * 86_400) -> [(user: String, line: String, receivedAt: Double)] {
-        var lines: [(user: String, line: String, receivedAt: Double)] = []
-        var b = 0
-        var start = 0
+    /// How many batches of `perBatch` events the backlog is stored as.
+    func batchCount(perBatch: Int = 100) -> Int { (events.count + perBatch - 1) / perBatch }
+
+    /// Batch `b` of the backlog as a batch line of `perBatch` events by `users[b % users.count]`, the events collected
+    /// evenly over the `span` (a week) before `now`; and when it was received (just after its last event). One
+    /// at a time, so a million events never sit in memory as text.
+    func batchLine(_ b: Int, users: [String], perBatch: Int = 100, now: Double,
+                   span: Double = 7 * 86_400) -> (user: String, line: String, receivedAt: Double) {
+        let start = b * perBatch
+        let end = min(start + perBatch, events.count)
         let total = max(1, events.count)
-        while start < events.count {
-            let end = min(start + perBatch, events.count)
-            let user = users[b % users.count]
-            var items: [String] = []
-            items.reserveCapacity(end - start)
-            var collected = now
-            for i in start..<end {
-                collected = now - span * Double(total - i) / Double(total)
-                items.append(Self.eventJSON(events[i], seq: i - start + 1, n: i, at: EventMix.rfc3339(collected, offsetMinutes: -480)))
-            }
-            lines.append((user, #"{"op":"batch","id":"backlog-\#(b)","user":"\#(user)","events":[\#(items.joined(separator: ","))]}"#,
-                          collected + 1))
-            start = end
-            b += 1
+        let user = users[b % users.count]
+        var items: [String] = []
+        items.reserveCapacity(end - start)
+        var collected = now
+        for i in start..<end {
+            collected = now - span * Double(total - i) / Double(total)
+            items.append(Self.eventJSON(events[i], seq: i - start + 1, n: i, at: EventMix.rfc3339(collected, offsetMinutes: -480)))
         }
-        return lines
+        return (user, #"{"op":"batch","id":"backlog-\#(b)","user":"\#(user)","events":[\#(items.joined(separator: ","))]}"#, collected + 1)
     }
 
     /// One event object, fields as PROTOCOL.md "Events" and valid at the sandbox for the tag's seeded record.

@@ -95,7 +95,7 @@ extension BenchReport {
         }
         if o.parts.contains(.store10m) {
             parts.append("""
-                store-10m: \(o.storeEvents) finished events seeded in SQL (three years of batches of 100 by jane and john, \
+                store-10m: \(o.storeEvents) finished events seeded in SQL (390 days, within the default retention, of batches of 100 by jane and john, \
                 the bench's event mix), then paced \(o.pacedHandhelds) handhelds × \(o.pacedRate) events/s for \(fmt(o.seconds)) s
                 """)
         }

@@ -3,7 +3,7 @@ import GRDB
 import OutlawProtocol
 import OutlawStore
 
-/// Years of finished events written straight into a store in SQL (recursive CTEs, one transaction): batches of
+/// A year of finished events written straight into a store in SQL (recursive CTEs, one transaction): batches of
 /// 100 events by jane and john over the store's devices, every event type of the bench's mix (scans `recorded`,
 /// the rest `uploaded` with a Metrc id and an accepted attempt a batch), their `event_tags` rows, and a daemon
 /// start in the audit chain every so often. Event fields are the daemon's own canonical JSON: templates taken
@@ -14,7 +14,7 @@ extension StoreSeed {
     static let packagePlaceholder = "1A4FF0" + String(repeating: "Y", count: 17) + "0"
     static let atPlaceholder = "2020-01-01T00:00:00-08:00"
 
-    /// Seeds `count` finished events spread over the three years before `now`. Returns the seconds it took.
+    /// Seeds `count` finished events spread over the 390 days before `now`. Returns the seconds it took.
     static func history(path: String, count: Int, deviceIDs: [Int64], jane: Int64, john: Int64, now: Date) throws -> Double {
         let started = ContinuousClock.now
         // The 20 events of the bench's mix, validated once: their canonical JSON, with placeholders.
@@ -41,7 +41,8 @@ extension StoreSeed {
             try db.execute(sql: "CREATE TEMP TABLE seed_devices (k INTEGER PRIMARY KEY, id INTEGER)")
             for (k, id) in deviceIDs.enumerated() { try db.execute(sql: "INSERT INTO seed_devices VALUES (?, ?)", arguments: [k, id]) }
 
-            let span = 3 * 365 * 86_400.0
+            // Within the default retention (400 days), so the daemon keeps every seeded event while it is measured.
+            let span = 390 * 86_400.0
             let t0 = now.timeIntervalSince1970 - span - 86_400
             let step = span / Double(count)
             let batches = (count + 99) / 100
@@ -94,7 +95,7 @@ extension StoreSeed {
                       CASE WHEN s.state = 'uploaded' THEN 'personal' END, CASE WHEN s.state = 'uploaded' THEN 'personal key' END,
                       CASE WHEN s.state = 'uploaded' THEN t + 60 END, CASE WHEN s.state = 'uploaded' THEN t + 60 END,
                       CASE WHEN s.state = 'uploaded' THEN :firstAttempt + b END
-                    FROM y JOIN seed_templates s ON s.k = y.k
+                    FROM y CROSS JOIN seed_templates s ON s.k = y.k  -- CROSS: the generated rows outside, one lookup each
                     """, arguments: arguments)
                 // Each (tag, event) row once, in key order: a B-tree filled from left to right.
                 try db.execute(sql: """

@@ -57,9 +57,9 @@ enum StoreSeed {
         return try DatabaseQueue(path: path, configuration: config)
     }
 
-    /// Writes the batches in one transaction, row for row as `Store.insert` does: the batch, then each event and
+    /// Writes batches `0..<count` (each made when its turn comes) in one transaction, row for row as `Store.insert` does: the batch, then each event and
     /// its `event_tags` rows (none for scans). Uploadable events are `queued`. Returns the last event id.
-    static func writeQueued(_ batches: [Batch], path: String) throws -> Int64 {
+    static func writeQueued(count: Int, path: String, batch make: (Int) throws -> Batch) throws -> Int64 {
         let queue = try open(path)
         let last = try queue.write { db in
             let insertBatch = try db.cachedStatement(sql: """
@@ -73,7 +73,8 @@ enum StoreSeed {
                 """)
             let insertTag = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
             var last: Int64 = 0
-            for batch in batches {
+            for b in 0..<count {
+                let batch = try make(b)
                 try insertBatch.execute(arguments: [batch.deviceID, batch.id, batch.userID, batch.license, batch.contentHash,
                                                     batch.events.count, batch.receivedAt, "bench-seed"])
                 let batchRowID = db.lastInsertedRowID
