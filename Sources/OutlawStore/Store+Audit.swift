@@ -6,21 +6,32 @@ extension Store {
     /// SQLite has a single writer, so no other row can take the head between the read and the insert; the id is
     /// given explicitly because it is part of the hash (rows are never deleted, so head + 1 is what SQLite would pick).
     static func audit(_ db: Database, actor: String, action: AuditAction, subject: String?, detail: String? = nil) throws {
-        let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        let head = try Store.auditHeadRow(db)
         let id = (head.flatMap { AuditChain.integer($0[0]) } ?? 0) + 1
         // A head without a proper hash was tampered with; `verifyAudit` names it, the insert still goes on.
         let previous = head.flatMap { AuditChain.blob($0[1]) } ?? AuditChain.genesis
         let fields: [DatabaseValue] = [id.databaseValue, Date().timeIntervalSince1970.databaseValue,
                                        actor.databaseValue, action.rawValue.databaseValue, subject?.databaseValue ?? .null, detail?.databaseValue ?? .null]
-        try db.execute(sql: """
-            INSERT INTO audit (id, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: StatementArguments(fields + [previous.databaseValue, AuditChain.hash(previous: previous, fields: fields).databaseValue]))
+        let values = fields + [previous.databaseValue, AuditChain.hash(previous: previous, fields: fields).databaseValue]
+        typealias A = AuditColumns
+        // A list interpolates as `(?, ?, …)`.
+        try db.execute(literal: """
+            INSERT INTO \(AuditTable.self) (\(A.id), \(A.at), \(A.actor), \(A.action), \(A.subject), \(A.detail), \(A.prevHash), \(A.hash))
+            VALUES \(values)
+            """)
+    }
+
+    /// The last row's id and hash, in that order.
+    static func auditHeadRow(_ db: Database) throws -> Row? {
+        try Row.fetchOne(db, SQLRequest<Row>(literal: """
+            SELECT \(AuditColumns.id), \(AuditColumns.hash) FROM \(AuditTable.self) ORDER BY \(AuditColumns.id) DESC LIMIT 1
+            """))
     }
 
     /// The last audit row's id and hash: what the daemon writes to the journal as the outside witness.
     public func auditHead() throws -> AuditHead? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").map { row in
+            try Store.auditHeadRow(db).map { row in
                 AuditHead(id: AuditChain.integer(row[0]) ?? 0, hash: AuditChain.blob(row[1]) ?? Data())
             }
         }
@@ -39,7 +50,12 @@ extension Store {
             var previous = AuditChain.genesis
             var previousID: Int64?
             var rows = 0
-            let cursor = try Row.fetchCursor(db, sql: "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY id")
+            typealias A = AuditColumns
+            // Read by position: the six chained fields in `AuditChain`'s order, then the two hashes.
+            let cursor = try Row.fetchCursor(db, SQLRequest<Row>(literal: """
+                SELECT \(A.id), \(A.at), \(A.actor), \(A.action), \(A.subject), \(A.detail), \(A.prevHash), \(A.hash)
+                FROM \(AuditTable.self) ORDER BY \(A.id)
+                """))
             while let row = try cursor.next() {
                 let fields: [DatabaseValue] = (0..<6).map { row[$0] as DatabaseValue }
                 let id = AuditChain.integer(fields[0]) ?? 0
@@ -69,7 +85,7 @@ extension Store {
 
     public func auditEntries(limit: Int = 100) throws -> [AuditEntry] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+            try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT * FROM \(AuditTable.self) ORDER BY \(AuditColumns.id) DESC LIMIT \(limit)")).map { row in
                 AuditEntry(id: row[AuditColumns.id], at: Date(timeIntervalSince1970: row[AuditColumns.at]), actor: row[AuditColumns.actor],
                            action: row[AuditColumns.action], subject: row[AuditColumns.subject], detail: row[AuditColumns.detail])
             }

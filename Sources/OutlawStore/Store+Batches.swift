@@ -184,12 +184,8 @@ extension Store {
     /// One batch with all its events, for `outlawctl batch show`.
     public func batchDetail(device: String, id: String) throws -> (BatchSummary, [StoredEvent])? {
         try pool.read { db in
-            let named: SQL = "d.\(DeviceColumns.name) = \(device) AND b.\(BatchColumns.batchID) = \(id)"
-            guard let summary = try Store.summaries(db, where: named).first,
-                  let pk = try Int64.fetchOne(db, SQLRequest<Int64>(literal: """
-                      SELECT b.\(BatchColumns.id) FROM \(BatchTable.self) b JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
-                      WHERE \(literal: named)
-                      """))
+            guard let summary = try Store.summaries(db, where: "d.\(DeviceColumns.name) = \(device) AND b.\(BatchColumns.batchID) = \(id)").first,
+                  let pk = try Store.batchPK(db, device: device, batchID: id)
             else { return nil }
             let events = try Row.fetchAll(db, SQLRequest<Row>(literal: """
                 SELECT e.*, u.\(UserColumns.name) AS \(ListingColumns.userName)
@@ -198,6 +194,16 @@ extension Store {
                 """)).map(Store.storedEvent)
             return (summary, events)
         }
+    }
+
+    /// The row id of a device's batch: two placeholders, the device's name and the batch's id.
+    static let batchPKQuery: SQL = """
+        SELECT b.\(BatchColumns.id) FROM \(BatchTable.self) b JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
+        WHERE d.\(DeviceColumns.name) = ? AND b.\(BatchColumns.batchID) = ?
+        """
+
+    static func batchPK(_ db: Database, device: String, batchID: String) throws -> Int64? {
+        try Int64.fetchOne(db.makeStatement(literal: batchPKQuery), arguments: [device, batchID])
     }
 
     /// A batch's state from its event counts, in SQL, so `--state` filters before the limit. It must say what

@@ -10,11 +10,13 @@ extension Store {
         }
         let token = Secrets.newDeviceToken()
         try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE name = ?", arguments: [name]) == true {
+            if try Store.deviceRow(db, named: name) != nil {
                 throw StoreError("device \(name) already exists")
             }
-            try db.execute(sql: "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
-                           arguments: [name, Secrets.tokenHash(token), Date().timeIntervalSince1970])
+            try db.execute(literal: """
+                INSERT INTO \(DeviceTable.self) (\(DeviceColumns.name), \(DeviceColumns.tokenHash), \(DeviceColumns.createdAt))
+                VALUES (\(name), \(Secrets.tokenHash(token)), \(Date().timeIntervalSince1970))
+                """)
             try Store.audit(db, actor: actor, action: .deviceAdd, subject: name)
         }
         return token
@@ -22,16 +24,16 @@ extension Store {
 
     public func devices() throws -> [Device] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY name").map(Store.device)
+            try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT * FROM \(DeviceTable.self) ORDER BY \(DeviceColumns.name)")).map(Store.device)
         }
     }
 
     public func disableDevice(name: String, actor: String) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE devices SET active = 0 WHERE name = ?", arguments: [name])
+            try db.execute(literal: "UPDATE \(DeviceTable.self) SET \(DeviceColumns.active) = 0 WHERE \(DeviceColumns.name) = \(name)")
             guard db.changesCount == 1 else { throw StoreError("no device named \(name)") }
-            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE name = ?", arguments: [name]) {
-                try Store.endTickets(db, deviceID: id, why: .deviceDisabled)
+            if let row = try Store.deviceRow(db, named: name) {
+                try Store.endTickets(db, deviceID: row[DeviceColumns.id], why: .deviceDisabled)
             }
             try Store.audit(db, actor: actor, action: .deviceDisable, subject: name)
         }
@@ -41,15 +43,21 @@ extension Store {
     public func authenticateDevice(name: String, token: String) async throws -> Device? {
         let hash = Secrets.tokenHash(token)
         return try await writeOffThePool { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE name = ?", arguments: [name]) else {
+            guard let row = try Store.deviceRow(db, named: name) else {
                 return nil
             }
             let stored: Data = row[DeviceColumns.tokenHash]
             guard Secrets.constantTimeEqual(stored, hash), row[DeviceColumns.active] as Bool else { return nil }
-            try db.execute(sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?",
-                           arguments: [Date().timeIntervalSince1970, row[DeviceColumns.id] as Int64])
+            try db.execute(literal: """
+                UPDATE \(DeviceTable.self) SET \(DeviceColumns.lastSeenAt) = \(Date().timeIntervalSince1970)
+                WHERE \(DeviceColumns.id) = \(row[DeviceColumns.id] as Int64)
+                """)
             return Store.device(row)
         }
+    }
+
+    static func deviceRow(_ db: Database, named name: String) throws -> Row? {
+        try Row.fetchOne(db, SQLRequest<Row>(literal: "SELECT * FROM \(DeviceTable.self) WHERE \(DeviceColumns.name) = \(name)"))
     }
 
     static func device(_ row: Row) -> Device {

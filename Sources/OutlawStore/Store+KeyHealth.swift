@@ -106,7 +106,9 @@ extension Store {
 
     /// The same key still stands (not replaced or cleared since `setAt` was read): within a millisecond, as REAL
     /// seconds do not survive every trip through `Date` exactly.
-    static let sameKey = "user_id = ? AND ABS(set_at - ?) < 0.001"
+    static func sameKey(userID: Int64, setAt: Date) -> SQL {
+        "\(UserKeyColumns.userID) = \(userID) AND ABS(\(UserKeyColumns.setAt) - \(setAt.timeIntervalSince1970)) < 0.001"
+    }
 
     /// Records a scheduled check of the key set at `setAt`. Accepted: the key is `ok` (an `unverified` one too)
     /// and `accepted_at` moves on; unreachable: only the attempt is noted. A refusal goes through
@@ -114,17 +116,21 @@ extension Store {
     @discardableResult
     public func recordKeyCheck(userID: Int64, setAt: Date, result: KeyCheckResult, metrcExpiresAt: Date? = nil, now: Date = Date()) throws -> Bool {
         let t = now.timeIntervalSince1970
+        typealias K = UserKeyColumns
+        let sameKey = Store.sameKey(userID: userID, setAt: setAt)
         return try pool.write { db in
             switch result {
             case .accepted:
-                try db.execute(sql: """
-                    UPDATE user_keys SET status = ?, checked_at = ?, accepted_at = ?, last_check_at = ?, last_check_result = ?,
-                      metrc_expires_at = ? WHERE \(Store.sameKey) AND status != ?
-                    """, arguments: [KeyStatus.ok, t, t, t, KeyCheckResult.accepted, metrcExpiresAt?.timeIntervalSince1970,
-                                     userID, setAt.timeIntervalSince1970, KeyStatus.rejected])
+                try db.execute(literal: """
+                    UPDATE \(UserKeyTable.self) SET \(K.status) = \(KeyStatus.ok), \(K.checkedAt) = \(t), \(K.acceptedAt) = \(t),
+                      \(K.lastCheckAt) = \(t), \(K.lastCheckResult) = \(KeyCheckResult.accepted),
+                      \(K.metrcExpiresAt) = \(metrcExpiresAt?.timeIntervalSince1970)
+                    WHERE \(literal: sameKey) AND \(K.status) != \(KeyStatus.rejected)
+                    """)
             case .unreachable, .refused:
-                try db.execute(sql: "UPDATE user_keys SET last_check_at = ?, last_check_result = ? WHERE \(Store.sameKey)",
-                               arguments: [t, result, userID, setAt.timeIntervalSince1970])
+                try db.execute(literal: """
+                    UPDATE \(UserKeyTable.self) SET \(K.lastCheckAt) = \(t), \(K.lastCheckResult) = \(result) WHERE \(literal: sameKey)
+                    """)
             }
             return db.changesCount == 1
         }
@@ -136,8 +142,10 @@ extension Store {
     @discardableResult
     public func markUserKeyRejected(userID: Int64, setAt: Date, now: Date = Date()) throws -> Int? {
         try pool.write { db in
-            let current = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM user_keys WHERE \(Store.sameKey) AND status != ?",
-                                           arguments: [userID, setAt.timeIntervalSince1970, KeyStatus.rejected]) ?? 0
+            let current = try Int.fetchOne(db, SQLRequest<Int>(literal: """
+                SELECT COUNT(*) FROM \(UserKeyTable.self)
+                WHERE \(literal: Store.sameKey(userID: userID, setAt: setAt)) AND \(UserKeyColumns.status) != \(KeyStatus.rejected)
+                """)) ?? 0
             guard current == 1 else { return nil }
             return try Store.rejectUserKey(db, userID: userID, now: now)
         }
@@ -158,7 +166,7 @@ extension Store {
     public func recordDefaultKeyCheck(key: String, result: KeyCheckResult, now: Date = Date()) throws {
         try pool.write { db in
             let fingerprint = Store.fingerprint(key)
-            let stored = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Store.defaultKeyHealthSetting])
+            let stored = try Store.setting(db, Store.defaultKeyHealthSetting)
                 .flatMap { try? JSONDecoder().decode(DefaultKeyHealth.self, from: Data($0.utf8)) }
             var health = stored?.fingerprint == fingerprint
                 ? stored! : DefaultKeyHealth(fingerprint: fingerprint, last4: String(key.suffix(4)), since: now)

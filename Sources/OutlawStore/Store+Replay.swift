@@ -109,12 +109,15 @@ extension Store {
         try pool.write { db in
             let selected = try Store.failureRows(db, filter)
             guard !dryRun, !selected.isEmpty else { return selected }
-            let statement = try db.cachedStatement(sql: """
-                UPDATE events SET state = ?, message = NULL, held_code = NULL, next_attempt_at = NULL, updated_at = ?,
+            // Prepared once with placeholders (the literal names only tables and columns), run for each event.
+            typealias E = EventColumns
+            let statement = try db.cachedStatement(literal: """
+                UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.message) = NULL, \(E.heldCode) = NULL, \(E.nextAttemptAt) = NULL,
+                  \(E.updatedAt) = ?,
                   -- A tech who replays an undecided write has checked Metrc: it is sent, not read back again.
-                  unknown_since = CASE WHEN held_code = '\(HoldCode.readBackUndecided.rawValue)' THEN NULL ELSE unknown_since END
-                WHERE batch_id = (SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?)
-                  AND seq = ? AND state IN (?, ?)
+                  \(E.unknownSince) = CASE WHEN \(E.heldCode) = '\(sql: HoldCode.readBackUndecided.rawValue)' THEN NULL ELSE \(E.unknownSince) END
+                WHERE \(E.batchID) = (\(literal: Store.batchPKQuery))
+                  AND \(E.seq) = ? AND \(E.state) IN (?, ?)
                 """)
             var count = 0
             for batch in selected {

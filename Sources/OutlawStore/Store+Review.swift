@@ -104,9 +104,7 @@ extension Store {
             throw StoreError("a rejection needs a reason")
         }
         return try pool.write { db in
-            guard let pk = try Int64.fetchOne(db, sql: """
-                SELECT b.id FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = ? AND b.batch_id = ?
-                """, arguments: [device, batch])
+            guard let pk = try Store.batchPK(db, device: device, batchID: batch)
             else { throw StoreError("no batch \(batch) from device \(device)") }
             let states = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, SQLRequest<Row>(literal: """
                 SELECT \(EventColumns.seq), \(EventColumns.state) FROM \(EventTable.self) WHERE \(EventColumns.batchID) = \(pk)
@@ -133,19 +131,21 @@ extension Store {
             let action: AuditAction
             let detail: String
             let list = chosen.map(String.init).joined(separator: ",")
+            // Prepared once with placeholders (the literals name only columns), run for each seq.
+            typealias E = EventColumns
             switch decision {
             case .approve:
-                statement = try db.cachedStatement(sql: """
-                    UPDATE events SET state = ?, message = NULL, next_attempt_at = NULL, updated_at = ?
-                    WHERE batch_id = ? AND seq = ? AND state = ?
+                statement = try db.cachedStatement(literal: """
+                    UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.message) = NULL, \(E.nextAttemptAt) = NULL, \(E.updatedAt) = ?
+                    WHERE \(E.batchID) = ? AND \(E.seq) = ? AND \(E.state) = ?
                     """)
                 arguments = [EventState.queued, t, pk]
                 action = .reviewApprove
                 detail = "seq \(list) approved"
             case .reject(let reason):
-                statement = try db.cachedStatement(sql: """
-                    UPDATE events SET state = ?, message = ?, next_attempt_at = NULL, updated_at = ?
-                    WHERE batch_id = ? AND seq = ? AND state = ?
+                statement = try db.cachedStatement(literal: """
+                    UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.message) = ?, \(E.nextAttemptAt) = NULL, \(E.updatedAt) = ?
+                    WHERE \(E.batchID) = ? AND \(E.seq) = ? AND \(E.state) = ?
                     """)
                 arguments = [EventState.rejected, "rejected in review by \(actor): \(reason)", t, pk]
                 action = .reviewReject

@@ -33,12 +33,16 @@ extension Store {
     static func issueTicket(_ db: Database, userID: Int64, deviceID: Int64, now: Date, lifetime: TimeInterval) throws -> LoginTicket {
         let token = Secrets.newDeviceToken()
         let expires = now.addingTimeInterval(lifetime)
-        try db.execute(sql: """
-            INSERT INTO login_tickets (hash, device_id, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)
-            """, arguments: [Secrets.tokenHash(token), deviceID, userID, now.timeIntervalSince1970, expires.timeIntervalSince1970])
+        typealias T = LoginTicketColumns
+        try db.execute(literal: """
+            INSERT INTO \(LoginTicketTable.self) (\(T.hash), \(T.deviceID), \(T.userID), \(T.issuedAt), \(T.expiresAt))
+            VALUES (\(Secrets.tokenHash(token)), \(deviceID), \(userID), \(now.timeIntervalSince1970), \(expires.timeIntervalSince1970))
+            """)
         let ticketID = db.lastInsertedRowID
-        let user = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [userID]) ?? "?"
-        let device = try String.fetchOne(db, sql: "SELECT name FROM devices WHERE id = ?", arguments: [deviceID]) ?? "?"
+        let user = try Store.userName(db, id: userID) ?? "?"
+        let device = try String.fetchOne(db, SQLRequest<String>(literal: """
+            SELECT \(DeviceColumns.name) FROM \(DeviceTable.self) WHERE \(DeviceColumns.id) = \(deviceID)
+            """)) ?? "?"
         // The audit names the login each batch's `ticket_id` points to; never the ticket itself.
         try Store.audit(db, actor: user, action: .loginTicket, subject: device,
                         detail: "ticket \(ticketID) covers events collected \(Timestamp.format(now.addingTimeInterval(-ticketClockSkew))) to \(Timestamp.format(expires))")
@@ -47,13 +51,13 @@ extension Store {
 
     /// Ends every live ticket of a user or of a device, at once.
     static func endTickets(_ db: Database, userID: Int64? = nil, deviceID: Int64? = nil, why: TicketEnd, now: Date = Date()) throws {
+        typealias T = LoginTicketColumns
+        let end: SQL = "UPDATE \(LoginTicketTable.self) SET \(T.endedAt) = \(now.timeIntervalSince1970), \(T.endedWhy) = \(why.rawValue)"
         if let userID {
-            try db.execute(sql: "UPDATE login_tickets SET ended_at = ?, ended_why = ? WHERE user_id = ? AND ended_at IS NULL",
-                           arguments: [now.timeIntervalSince1970, why.rawValue, userID])
+            try db.execute(literal: "\(literal: end) WHERE \(T.userID) = \(userID) AND \(T.endedAt) IS NULL")
         }
         if let deviceID {
-            try db.execute(sql: "UPDATE login_tickets SET ended_at = ?, ended_why = ? WHERE device_id = ? AND ended_at IS NULL",
-                           arguments: [now.timeIntervalSince1970, why.rawValue, deviceID])
+            try db.execute(literal: "\(literal: end) WHERE \(T.deviceID) = \(deviceID) AND \(T.endedAt) IS NULL")
         }
     }
 
@@ -94,11 +98,14 @@ extension Store {
     /// Which login proved a batch's user, when one did (nil: taken without a ticket, while none was required).
     public func proof(device: String, batchID: String) throws -> BatchProof? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT t.id, td.name, t.issued_at, t.expires_at FROM batches b JOIN devices d ON d.id = b.device_id
-                JOIN login_tickets t ON t.id = b.ticket_id JOIN devices td ON td.id = t.device_id
-                WHERE d.name = ? AND b.batch_id = ?
-                """, arguments: [device, batchID]).map {
+            typealias T = LoginTicketColumns
+            return try Row.fetchOne(db, SQLRequest<Row>(literal: """
+                SELECT t.\(T.id), td.\(DeviceColumns.name), t.\(T.issuedAt), t.\(T.expiresAt)
+                FROM \(BatchTable.self) b JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
+                JOIN \(LoginTicketTable.self) t ON t.\(T.id) = b.\(BatchColumns.ticketID)
+                JOIN \(DeviceTable.self) td ON td.\(DeviceColumns.id) = t.\(T.deviceID)
+                WHERE d.\(DeviceColumns.name) = \(device) AND b.\(BatchColumns.batchID) = \(batchID)
+                """)).map {
                 BatchProof(ticket: $0[0], device: $0[1], issuedAt: Date(timeIntervalSince1970: $0[2]),
                            expiresAt: Date(timeIntervalSince1970: $0[3]))
             }
