@@ -6,8 +6,9 @@ import OutlawStore
 import ServiceLifecycle
 
 /// Takes the `[backup]` copies: at start when the newest copy in `dir` is older than `interval_hours` (or there is
-/// none), then every interval after the newest. Each is `Store.backup` (one snapshot, checked) on the blocking pool,
-/// an audit row `store.backup`, the oldest copies beyond `keep` deleted, and one notice; a failure is an error line
+/// none), then every interval after the newest. Each is `Store.backup` (one snapshot, checked) on a thread of its own
+/// at the lowest CPU priority (`LowPriority`), an audit row `store.backup`, the oldest copies beyond `keep` deleted,
+/// and one notice; a failure is an error line
 /// and is tried again one interval later. A reload's settings are read again before each wait, and each wait lasts
 /// at most `recheck`, so a reload takes effect within a minute.
 final class BackupService: Service, Sendable {
@@ -90,13 +91,13 @@ final class BackupService: Service, Sendable {
         var notRemoved: [String] = []
     }
 
-    /// One copy into `dir`, its audit row, the pruning (all on the blocking pool), then the journal lines.
+    /// One copy into `dir`, its audit row, the pruning (on a low-priority thread of their own), then the journal lines.
     func take(into dir: String, keep: Int, intervalHours: Double, at now: Date) async {
         let path = (dir.hasSuffix("/") ? dir : dir + "/") + BackupSchedule.fileName(at: now)
         let store = self.store
         let outcome: Outcome
         do {
-            outcome = try await Blocking.run { try Self.copy(store, to: path, dir: dir, keep: keep) }
+            outcome = try await LowPriority.run { try Self.copy(store, to: path, dir: dir, keep: keep) }
         } catch {
             logger.error("backup failed: \(error); the next try is in \(Self.hours(intervalHours)) h",
                          metadata: MessageID.backupFailed.metadata(["path": "\(path)", "backup_dir": "\(dir)"]))

@@ -18,6 +18,8 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
+        // The copy runs on this thread: at the lowest priority, outlawd's commits take a core at once (LowPriority).
+        LowPriority.lowerThisThread()
         let report = try store.backup(to: absolute(path))
         try store.audit(actor: operatorName(), action: .storeBackup, subject: report.path, detail: BackupCommand.detail(report))
         BackupCommand.print(report, json: json, verb: "backup written")

@@ -69,3 +69,15 @@ struct BlockingTests {
         for holder in holders { try await holder.value }
     }
 }
+
+/// Backups run at the lowest CPU priority on a thread of their own, and leave the pool's threads as they were.
+@Suite("Low-priority copies", .timeLimit(.minutes(1)))
+struct LowPriorityTests {
+    @Test func workRunsAtTheLowestPriorityAndThePoolKeepsItsOwn() async throws {
+        let inside = try await LowPriority.run { LowPriority.currentNiceness() }
+        #expect(inside == LowPriority.niceness)
+        let pool = try await Blocking.run { LowPriority.currentNiceness() }
+        #expect(pool < LowPriority.niceness, "a pool thread was lowered")
+        await #expect(throws: StoreError.self) { try await LowPriority.run { () -> Int in throw StoreError("refused") } }
+    }
+}
