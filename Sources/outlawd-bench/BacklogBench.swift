@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import MetrcSandbox
 import OutlawStore
 import OutlawTestSupport
 
@@ -53,7 +54,7 @@ struct BacklogFigures: Sendable {
 enum BacklogBench {
     /// jane and john sign with their own keys; maria, omar and lena have none, so the Default key signs for them.
     static let users = ["jane", "john", "maria", "omar", "lena"]
-    static let personalKeys = ["jane": "sandbox-jane-key", "john": "sandbox-john-key"]
+    static let personalKeys = ["jane": SandboxDemo.janeKey, "john": SandboxDemo.johnKey]
     /// Metrc's GET limit per facility (the daemon's default budget and the sandbox's limit): each manicure's plant is
     /// read before it is sent.
     static let getsPerSecond = 50.0
@@ -70,8 +71,8 @@ enum BacklogBench {
         let sandbox = try await SandboxProcess.start(plants: options.plants + shape.plantTags, packages: options.packages + shape.packageTags)
 
         let dir = try TempDirectory("outlawd-bench-backlog")
-        try dir.write("secrets/vendor-key", "sandbox-vendor-key")
-        try dir.write("secrets/default-key", "sandbox-owner-key")
+        try dir.write("secrets/vendor-key", SandboxDemo.vendorKey)
+        try dir.write("secrets/default-key", SandboxDemo.ownerKey)
         let path = dir.file("state/outlawd.sqlite")
         let handhelds = ingest ? options.pacedHandhelds : 0
         let seedStarted = ContinuousClock.now
@@ -252,6 +253,12 @@ enum BacklogBench {
             why = "chains or reads bind: " + why + String(format: " > slots %.1f s", slotTime)
         } else {
             why += String(format: "; chains %.1f s, manicure reads %.1f s do not bind", chainTime, readTime)
+        }
+        if shape.tags > Int(slots), shape.manicures == 0, shape.events.count == shape.tags * shape.longestChain {
+            // Chains only, more tags than slots: the looser reading, whole waves of `slots` tags one after the other.
+            let waves = Double((shape.tags + Int(slots) - 1) / Int(slots))
+            why += String(format: " (in whole waves of %d tags: %.1f s, %.0f events/s)", Int(slots), waves * chainTime,
+                          n / (waves * chainTime))
         }
         return (n / time, why)
     }
