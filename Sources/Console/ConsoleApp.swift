@@ -102,6 +102,7 @@ public final class ConsoleApp: Sendable {
             css.contentType = "text/css; charset=utf-8"
             return css
         }
+        if request.path == "/favicon.ico" { return ConsoleResponse(status: 404, body: "") }
         guard request.method == "GET" || request.method == "POST" else {
             return page(status: 405, title: "Not allowed", problem: "This console answers only page loads and its own forms.", visitor: nil)
         }
@@ -111,7 +112,9 @@ public final class ConsoleApp: Sendable {
         guard let session, let name = session.user else {
             let sentence = request.sessionToken == nil ? "Sign in to use the console."
                 : "Your session has ended or its cookie is not valid. Sign in again."
-            if request.method == "GET", request.sessionToken == nil { return .redirect("/signin") }
+            // No cookie, or a live one from before sign-in: to the sign-in page, keeping that session (a browser's own
+            // requests, such as /favicon.ico, must not replace the session whose form token the open page carries).
+            if request.method == "GET", request.sessionToken == nil || session != nil { return .redirect("/signin") }
             return signInPage(status: request.method == "POST" ? 403 : 401, problem: sentence, user: "", fresh: true)
         }
         let user: User?

@@ -134,6 +134,20 @@ struct ConsoleAppTests {
         #expect(answer.body.contains("locked"))
     }
 
+    /// A browser asks for /favicon.ico (and may open other pages) between loading the sign-in form and posting it:
+    /// none of that replaces the session whose form token the form carries.
+    @Test func otherRequestsBeforeSignInKeepTheSignInSession() async throws {
+        let page = await app.handle(ConsoleRequest(method: "GET", path: "/signin"))
+        let anonymous = try #require(page.setSession)
+        for path in ["/favicon.ico", "/settings", "/"] {
+            let answer = await app.handle(ConsoleRequest(method: "GET", path: path, sessionToken: anonymous))
+            #expect(answer.setSession == nil, "\(path)")
+        }
+        let answer = await app.handle(ConsoleRequest(method: "POST", path: "/signin", sessionToken: anonymous,
+                                                     form: ConsoleForm(fields: ["csrf": Self.csrf(in: page.body) ?? "", "user": "jane", "pin": "2222"])))
+        #expect(answer.status == 303)
+    }
+
     @Test func anAdminManagesPeople() async throws {
         let (token, csrf) = try await signIn("ann", pin: "1111")
         func post(_ path: String, _ fields: [String: String]) async -> ConsoleResponse {
