@@ -51,7 +51,8 @@ struct BenchOptions: Sendable {
 
           --seconds N           length of each ingest run (default 20)
           --quick               a smoke run: 3 s runs, 8 flat-out handhelds × 100-event batches, 10 paced handhelds,
-                                1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages (each still settable)
+                                1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages, 5,000-event backlogs,
+                                100×10 chains, a 100,000-event store (each still settable)
           --only LIST           parts to run, comma-separated: flat,baseline,paced,backup,drain,reference,sandbox-writes,
                                 backlog-100k,backlog-1m,chains,store-10m (default all but backlog-1m and store-10m;
                                 backup: a paced run during back-to-back backups, after paced)
@@ -153,6 +154,10 @@ struct BenchOptions: Sendable {
             if !explicit.contains("--warmup") { warmup = 1 }
             if !explicit.contains("--plants") { plants = 1000 }
             if !explicit.contains("--packages") { packages = 400 }
+            if !explicit.contains("--backlog-events") { backlogEvents = 5000 }
+            if !explicit.contains("--chain-tags") { chainTags = 100 }
+            if !explicit.contains("--chain-length") { chainLength = 10 }
+            if !explicit.contains("--store-events") { storeEvents = 100_000 }
         }
         if let explicitSeconds { seconds = explicitSeconds }
         guard plants >= eventsPerBatch, packages >= 100 else {
