@@ -57,6 +57,11 @@ extension BenchReport {
                             value: String(format: "%.0f MiB (%.2f GiB for %@ events after a checkpoint, WAL %.1f MiB)",
                                           z.bytesPerMillion / 1_048_576, Double(z.mainBytes + z.walBytes) / 1_073_741_824,
                                           BacklogShape.grouped(z.events), Double(z.walBytes) / 1_048_576)))
+            if let pull = z.pullSeconds {
+                rows.append(Row(figure: "\(scope): a handheld's pull of every plant; status of a seeded batch",
+                                value: String(format: "%.2f s for %d plants; %@", pull, z.pulledPlants, z.batchState ?? "?"),
+                                target: "answers, uploaded", met: z.batchState == "uploaded"))
+            }
             if let s = z.statusSeconds {
                 rows.append(Row(figure: "\(scope): outlawctl status", value: String(format: "%.2f s", s), target: "answers",
                                 met: z.statusOK))

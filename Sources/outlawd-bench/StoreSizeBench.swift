@@ -15,6 +15,10 @@ struct StoreSizeFigures: Sendable {
     var auditIntact = false
     var statusSeconds: Double?
     var statusOK = false
+    /// A handheld's `pull` of every plant, and its `status` of one seeded batch: the device side on the big store.
+    var pullSeconds: Double?
+    var pulledPlants = 0
+    var batchState: String?
     var paced: IngestFigures?
     /// Events in the store at the end (seeded plus the paced run's), and its files after a checkpoint.
     var events = 0
@@ -76,6 +80,12 @@ enum StoreSizeBench {
         figures.statusOK = status.stdout.contains("done:")
         if !figures.statusOK { log("store-10m: outlawctl status failed: \(status.stderr.prefix(300))") }
 
+        do {
+            try await device(daemon, prepared.tokens[0], into: &figures)
+        } catch {
+            log("store-10m: the handheld's pull or status failed: \(error)")
+        }
+
         let rig = IngestDaemon(daemon: daemon, devices: prepared.tokens)
         var plan = HandheldPlan()
         plan.mode = .paced
@@ -96,6 +106,24 @@ enum StoreSizeBench {
         try await sandbox.shutdown()
         (figures.events, figures.mainBytes, figures.walBytes) = try measure(path)
         return figures
+    }
+
+    /// The first handheld pulls every plant and asks for its first seeded batch's state (`history-0` is device 0's).
+    static func device(_ daemon: DaemonProcess, _ device: (name: String, token: String), into figures: inout StoreSizeFigures) async throws {
+        let (client, welcome) = try await daemon.session(device: device.name, token: device.token)
+        guard welcome["op"] as? String == "welcome" else { throw BenchError("hello answered \(welcome)") }
+        let started = ContinuousClock.now
+        try client.send(json: ["op": "pull", "kinds": ["plants"]])
+        while true {
+            let answer = try await client.readJSON()
+            if answer["op"] as? String == "data" { figures.pulledPlants += (answer["items"] as? [Any])?.count ?? 0; continue }
+            guard answer["op"] as? String == "pulled" else { throw BenchError("pull answered \(answer)") }
+            break
+        }
+        figures.pullSeconds = since(started)
+        try client.send(json: ["op": "status", "ids": ["history-0"]])
+        let answer = try await client.readJSON()
+        figures.batchState = ((answer["batches"] as? [[String: Any]])?.first?["state"] as? String) ?? "\(answer)"
     }
 
     /// One seeded waste record and its tag rows, as a line for the log: what the SQL made of the templates.
