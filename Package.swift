@@ -34,9 +34,12 @@ let package = Package(
         .target(name: "OutlawConfig", dependencies: ["OutlawProtocol"]),
         // libcrypto (OpenSSL), as Debian's libssl-dev ships it: SHA-256, PBKDF2, AES-GCM for the store's secrets.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // zlib, as Debian's zlib1g-dev ships it: gzip for the retention archives. A system library builds nothing;
+        // compress-nio would compile a package around the same libz.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SQLite store: schema, migrations, queries.
         .target(name: "OutlawStore", dependencies: [
-            "OutlawProtocol", "CLibCrypto",
+            "OutlawProtocol", "CLibCrypto", "CZlib",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `Blocking`'s pool

@@ -334,7 +334,10 @@ struct DeviceConnection {
         let store = services.store
         return .work({
             let found = (try? await store.batchStatuses(deviceID: device.id, ids: ids)) ?? [:]
+            // Archived wins: a batch whose rows are leaving the live store already answers as it will once they are gone.
+            let archived = (try? await store.archivedBatchIDs(deviceID: device.id, ids: ids)) ?? []
             let items: [JSONValue] = ids.map { id in
+                if archived.contains(id) { return ["id": .string(id), "state": "archived"] }
                 guard let summary = found[id] else { return ["id": .string(id), "state": "unknown"] }
                 return StatusReply.item(summary)
             }

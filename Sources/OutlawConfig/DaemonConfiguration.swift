@@ -137,17 +137,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public init() {}
     }
 
-    /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
-    /// schedule, the oldest beyond `keep` deleted; a reload applies it.
-    public struct Backup: Sendable, Equatable {
-        /// The folder of the copies, absolute; nil (`dir = ""`, the default): the daemon takes none.
-        public var dir: String?
-        /// How often a copy is taken (fractions of an hour allowed, which tests use).
-        public var intervalHours = 24.0
-        /// How many of the daemon's own copies (`outlawd-YYYYMMDDTHHMMSSZ.sqlite`) stay in `dir`.
-        public var keep = 7
+    /// `[retention]`: finished events older than `keep_finished_days` leave the live store for monthly archive files
+    /// in `archive_dir` (docs/operations.md, "Retention"); a reload applies it.
+    public struct Retention: Sendable, Equatable {
+        /// Days a finished event stays in the live store; 0 keeps everything.
+        public var keepFinishedDays = 400
+        /// The archives' folder, absolute; nil: `archives` beside the store (inside the unit's StateDirectory).
+        public var archiveDir: String?
 
         public init() {}
+
+        /// Where the archives go for a store at `storePath`.
+        public func archiveFolder(storePath: String) -> String {
+            archiveDir ?? URL(fileURLWithPath: storePath).deletingLastPathComponent().appendingPathComponent("archives").path
+        }
     }
 
     public var server = Server()
@@ -160,6 +163,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var console = Console()
     public var log = Log()
     public var backup = Backup()
+    public var retention = Retention()
     /// The file this was read from, if any.
     public var file: String?
 
@@ -208,7 +212,7 @@ extension DaemonConfiguration {
         let reader = TableReader(file: file, folder: folder)
         var config = DaemonConfiguration()
         config.file = file
-        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics", "backup", "console"],
+        try reader.only(root, known: ["server", "store", "facility", "metrc", "review", "keys", "log", "metrics", "backup", "console", "retention"],
                         prefix: nil)
 
         if let server = try reader.table(root, "server") {
@@ -394,6 +398,13 @@ extension DaemonConfiguration {
             }
             if let v = try reader.seconds(backup, "backup.interval_hours") { config.backup.intervalHours = v }
             if let v = try reader.integer(backup, "backup.keep", in: 1...10_000) { config.backup.keep = v }
+        }
+        if let retention = try reader.table(root, "retention") {
+            try reader.only(retention, known: ["keep_finished_days", "archive_dir"], prefix: "retention")
+            if let v = try reader.integer(retention, "retention.keep_finished_days", in: 0...36_500) { config.retention.keepFinishedDays = v }
+            if let v = try reader.path(retention, "retention.archive_dir") {
+                config.retention.archiveDir = URL(fileURLWithPath: v).standardizedFileURL.path
+            }
         }
         return config
     }

@@ -20,13 +20,14 @@ public struct ReloadPlan: Sendable, Equatable {
 
 extension DaemonConfiguration {
     /// Keys a reload applies in place: the review gate, the key-check schedule, the long-wait alert, the log level,
-    /// the backups, and where the Metrc keys are (the key files themselves are read again at every reload).
+    /// the backups, retention, and where the Metrc keys are (the key files themselves are read again at every reload).
     public static let reloadableKeys: Set<String> = [
         "review.event_types", "review.users",
         "keys.check_interval_hours", "keys.lifetime_days", "keys.warn_days",
         "metrc.alert_after_hours", "metrc.vendor_key_file", "metrc.default_key_file",
         "log.level",
         "backup.dir", "backup.interval_hours", "backup.keep",
+        "retention.keep_finished_days", "retention.archive_dir",
     ]
 
     /// Sorts what changed between the running configuration and a newly read one. With no Metrc client running

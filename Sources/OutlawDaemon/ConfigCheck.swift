@@ -139,6 +139,11 @@ public struct ConfigCheck: Sendable {
         if let dir = configuration.backup.dir, let problem = folderProblem(dir) {
             check.problems.append("\(file): backup.dir: \(problem)")
         }
+        // So do the retention archives (default: `archives` beside the store), also when retention is off: a run
+        // still finishes what an earlier one left half done.
+        if let problem = folderProblem(configuration.retention.archiveFolder(storePath: configuration.store.path)) {
+            check.problems.append("\(file): retention.archive_dir: \(problem)")
+        }
 
         // Metrc: a key file that is there but unusable is a problem; one missing or empty is what a fresh
         // installation has (the daemon then stores and acknowledges, and says what it waits for): a warning.
@@ -151,7 +156,7 @@ public struct ConfigCheck: Sendable {
         return check
     }
 
-    /// Why the daemon cannot write its backups in `folder`: it must exist or be creatable, and be writable.
+    /// Why the daemon cannot write its backups (or archives) in `folder`: it must exist or be creatable, and be writable.
     static func folderProblem(_ folder: String) -> String? {
         var isFolder: ObjCBool = false
         var existing = folder

@@ -100,13 +100,17 @@ public struct Daemon {
                                      onReady: onReady)
         // [backup]: the daemon's own copies of the store; a reload may change them.
         let backup = Reloadable(configuration.backup)
+        // [retention]: old finished events leave for archive files; a reload may change it.
+        let retention = Reloadable(configuration.retention)
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Graceful shutdown runs in reverse: systemd hears STOPPING first, then devices get their answers, then uploads
         // (run by the reload service) stop.
         list.append(.init(service: ReloadService(configuration: configuration, hangups: hangups, writer: writer, keyPolicy: keyPolicy,
-                                                 metrc: metrc, store: store, logger: logger, backup: backup)))
+                                                 metrc: metrc, store: store, logger: logger, backup: backup, retention: retention)))
         // Stopped after the device server, so a copy being taken then delays no device's answers.
         list.append(.init(service: BackupService(store: store, settings: backup, logger: logger)))
+        list.append(.init(service: RetentionService(store: store, settings: retention, storePath: configuration.store.path, logger: logger,
+                                                    pause: RetentionService.testPause())))
         list.append(.init(service: server))
         list += DaemonMetrics.services(configuration, store: store, services: services, policy: { keyPolicy.value },
                                        metrc: { metrc.value.map { ($0.defaultKey, $0.referenceSync != nil) } }, logger: logger)

@@ -46,6 +46,8 @@ final class ReloadService: Service, Sendable {
     let keyPolicy: Reloadable<KeyHealthPolicy>
     /// `[backup]`, read by `BackupService` before each wait.
     let backup: Reloadable<DaemonConfiguration.Backup>
+    /// `[retention]`, read by `RetentionService` before each run.
+    let retention: Reloadable<DaemonConfiguration.Retention>?
     let metrc: Reloadable<MetrcServices?>
     let store: Store
     let logger: Logger
@@ -58,6 +60,7 @@ final class ReloadService: Service, Sendable {
 
     init(configuration: DaemonConfiguration, hangups: Hangups, writer: BatchWriter, keyPolicy: Reloadable<KeyHealthPolicy>,
          metrc: Reloadable<MetrcServices?>, store: Store, logger: Logger, backup: Reloadable<DaemonConfiguration.Backup>,
+         retention: Reloadable<DaemonConfiguration.Retention>? = nil,
          loadCredentials: @escaping @Sendable (DaemonConfiguration) -> MetrcCredentials = { MetrcCredentials.load($0) })
     {
         running = Mutex(configuration)
@@ -66,6 +69,7 @@ final class ReloadService: Service, Sendable {
         self.writer = writer
         self.keyPolicy = keyPolicy
         self.backup = backup
+        self.retention = retention
         self.metrc = metrc
         self.store = store
         self.logger = logger
@@ -204,6 +208,7 @@ final class ReloadService: Service, Sendable {
         writer.setReviewRule(ReviewRule(eventTypes: Set(new.review.eventTypes), users: Set(new.review.users)))
         keyPolicy.set(KeyHealthPolicy(new.keys))
         backup.set(new.backup)
+        retention?.set(new.retention)
         DaemonLogLevel.apply(new)
         generation?.side.uploader.setAlertAfterHours(new.metrc.alertAfterHours)
         let (next, uploads) = await replaceMetrcSide(generation, new: new, credentials: read.credentials, in: &group, sink)

@@ -109,11 +109,10 @@ public enum MessageID: String, CaseIterable, Sendable, CustomStringConvertible {
     case backupAuditNotRecorded = "e5acfeae786f42a8bef2d5ff239ba33f"
     case backupsNotPruned = "3dbfc0b9911d464ea2c68fce0e6e0a54"
 
-    // The daemon's own backups (OutlawDaemon, [backup])
-    case backupTaken = "ce5f0ae598b642dc8c1c7d54a6991a7c"
-    case backupFailed = "91c6067456a64b828caae410949e4ac6"
-    case backupAuditNotRecorded = "e5acfeae786f42a8bef2d5ff239ba33f"
-    case backupsNotPruned = "3dbfc0b9911d464ea2c68fce0e6e0a54"
+    // Retention: archives of old finished events (OutlawDaemon, [retention])
+    case retentionRun = "d3444a6bdeb14c01830388a068cb262a"
+    case retentionFailed = "4a19ea30338c4f9e9aaf24b06213ad67"
+    case retentionKeptBatches = "26df35216222468c9badc4041c669cf5"
 
     /// The log metadata key carrying the id; the journal handler writes it as `MESSAGE_ID=`.
     public static let metadataKey = "message_id"

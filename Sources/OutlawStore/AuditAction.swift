@@ -25,6 +25,8 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let reviewReject = AuditAction(rawValue: "review.reject")
     public static let storeBackup = AuditAction(rawValue: "store.backup")
     public static let storeRestore = AuditAction(rawValue: "store.restore")
+    /// A retention archive written: subject its file name, detail its SHA-256, month, part and counts (`ArchiveDetail`).
+    public static let storeArchive = AuditAction(rawValue: "store.archive")
     /// The Default key's status changed (`default-key.ok`, `default-key.rejected`, ...).
     public static func defaultKey(_ status: KeyStatus) -> AuditAction { AuditAction(rawValue: "default-key.\(status.rawValue)") }
 }

@@ -398,6 +398,7 @@ public final class Store: Sendable {
             }
         }
         migrator.registerMigration("v11: ready heads") { db in try ReadyHeads.create(db) }
+        migrator.registerMigration("v12: retention archives, archived batch ids") { db in try RetentionSchema.create(db) }
         return migrator
     }
 }

@@ -11,7 +11,8 @@ struct Outlawctl: ParsableCommand {
         version: OutlawBuild.version,
         subcommands: [StatusCommand.self, DeviceCommand.self, UserCommand.self, KeyCommand.self, BatchesCommand.self, BatchCommand.self,
                       FailedCommand.self, ReplayCommand.self, ReviewCommand.self, PauseCommand.self, ResumeCommand.self, AuditCommand.self,
-                      SyncCommand.self, TLSCommand.self, BackupCommand.self, VerifyBackupCommand.self, RestoreCommand.self])
+                      SyncCommand.self, TLSCommand.self, BackupCommand.self, VerifyBackupCommand.self, RestoreCommand.self,
+                      ArchiveCommand.self])
 }
 
 // The store's WAL and anything else outlawctl creates is for its owner only.

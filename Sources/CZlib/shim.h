@@ -1,0 +1,2 @@
+// zlib as Debian's zlib1g-dev ships it: the gzip streams of the retention archives.
+#include <zlib.h>

@@ -1,0 +1,417 @@
+import Foundation
+import GRDB
+import OutlawProtocol
+
+/// What one retention run is asked to do (`[retention]`).
+public struct RetentionOptions: Sendable {
+    /// Finished events older than this many days leave the live store; 0 keeps everything (a run then only completes
+    /// what an earlier run left half done).
+    public var keepFinishedDays: Int
+    /// Where the archive files go.
+    public var archiveDir: String
+    /// The most events in one archive file (a batch is never split; a bigger one goes alone).
+    public var eventsPerArchive = 50_000
+    /// The most event rows one deleting transaction removes: each is a short write beside the batch writer's, never a long one.
+    public var eventsPerTransaction = 200
+    /// After each deleting transaction, a rest this many times as long as it took, so the batch writer's commits and
+    /// fsyncs keep the disk.
+    public var restFactor = 1.0
+    /// Who the audit rows name.
+    public var actor = "outlawd"
+
+    public init(keepFinishedDays: Int, archiveDir: String) {
+        self.keepFinishedDays = keepFinishedDays
+        self.archiveDir = archiveDir
+    }
+}
+
+/// A point in a retention run after which a test stops the daemon (kill -9) to prove that a restart completes or
+/// discards the step: `OUTLAWD_TEST_RETENTION_PAUSE` (`RetentionService`).
+public enum RetentionStep: String, Sendable, CaseIterable {
+    /// The archive is written and flushed under its `.partial` name, not renamed.
+    case partialWritten = "partial-written"
+    /// The archive has its name; no audit row vouches for it yet.
+    case renamed
+    /// Its audit row is committed (the commit point); nothing has left the live store.
+    case recorded
+    /// One deleting transaction is committed.
+    case deleted
+}
+
+/// What a retention run did.
+public struct RetentionReport: Sendable, Equatable {
+    /// Events finished before this left the live store (nil: retention is off).
+    public var cutoff: Date?
+    /// The archives this run wrote.
+    public var archives: [ArchiveRecord] = []
+    public var eventsArchived = 0
+    public var batchesArchived = 0
+    /// Rows that left the live store (including those of archives an earlier run had written).
+    public var eventsDeleted = 0
+    public var batchesDeleted = 0
+    /// Archives written by a run that stopped before all their batches left the live store, now finished.
+    public var completed: [String] = []
+    /// Files of a run that stopped before their audit row: removed (their batches are still live, archived again).
+    public var discarded: [String] = []
+    /// Batches an archive holds that changed in the live store since (never expected): left there, each with why.
+    public var kept: [String] = []
+    /// The run stopped early (the daemon is stopping); the next run goes on from where it stopped.
+    public var stopped = false
+
+    public init() {}
+}
+
+/// One archive file as the store records it.
+public struct ArchiveRecord: Sendable, Equatable, Codable {
+    public let id: Int64
+    public let month: String
+    public let part: Int
+    public let file: String
+    /// `writing`, `written` or `done`.
+    public let state: String
+    /// Lower-case hex; nil until written.
+    public let sha256: String?
+    public let events: Int
+    public let batches: Int
+    public let bytes: Int
+    /// The `store.archive` audit row vouching for it.
+    public let auditID: Int64?
+    public let writtenAt: Date?
+}
+
+/// The `store.archive` audit row's detail: `sha256=HEX month=YYYY-MM part=N events=N batches=N bytes=N`.
+public struct ArchiveDetail: Sendable, Equatable {
+    public let sha256: String
+    public let month: String
+    public let part: Int
+    public let events: Int
+    public let batches: Int
+    public let bytes: Int
+
+    public var text: String { "sha256=\(sha256) month=\(month) part=\(part) events=\(events) batches=\(batches) bytes=\(bytes)" }
+
+    public init(sha256: String, month: String, part: Int, events: Int, batches: Int, bytes: Int) {
+        (self.sha256, self.month, self.part, self.events, self.batches, self.bytes) = (sha256, month, part, events, batches, bytes)
+    }
+
+    public init?(_ text: String) {
+        var values: [String: String] = [:]
+        for pair in text.split(separator: " ") {
+            guard let equals = pair.firstIndex(of: "=") else { return nil }
+            values[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        guard let sha = values["sha256"], sha.count == 64, let month = values["month"], let part = values["part"].flatMap(Int.init),
+              let events = values["events"].flatMap(Int.init), let batches = values["batches"].flatMap(Int.init),
+              let bytes = values["bytes"].flatMap(Int.init)
+        else { return nil }
+        self.init(sha256: sha, month: month, part: part, events: events, batches: batches, bytes: bytes)
+    }
+}
+
+extension Data {
+    var lowerHex: String { map { String(format: "%02x", $0) }.joined() }
+}
+
+/// Retention: finished events and their batches older than `keep_finished_days` leave the live store for monthly
+/// archive files (gzip'd JSON Lines, `ArchiveLine`), each vouched for by a `store.archive` audit row carrying its
+/// SHA-256.
+///
+/// Which events: `uploaded`, `recorded` (scans) and `rejected` (in review), finished before the cutoff; a batch leaves
+/// only when every one of its events is. `failed` events are not archived: Metrc never took them and a tech can still
+/// `outlawctl replay` them, which needs them (and their batch) in the live store, and `outlawctl failed` is where
+/// they are found. A batch with a failed event stays whole until it is replayed and uploaded (then it ages out), so
+/// the live store keeps only what still needs a person.
+///
+/// Crash safety, step by step (a kill -9 anywhere loses nothing and archives nothing twice):
+/// 1. the archive's name is taken in `archives` (`writing`), past every part of its month this store recorded or the
+///    folder holds, so no file is ever overwritten;
+/// 2. the file is written as `NAME.partial`, flushed, renamed, and the folder flushed;
+/// 3. one small transaction writes the audit row and marks the archive `written`: the commit point;
+/// 4. its batches leave the live store in small transactions (`eventsPerTransaction` rows each, a rest after each),
+///    each recording the batch in `archived_batches` before its last row goes; then `done`.
+/// A restart removes the file of a `writing` archive (its batches are all still live and are archived again) and
+/// finishes the deletions of a `written` one, reading the file back and checking its SHA-256 first.
+extension Store {
+    public func runRetention(_ options: RetentionOptions, now: Date = Date(), pause: (RetentionStep) -> Void = { _ in },
+                             shouldStop: () -> Bool = { false }) throws -> RetentionReport
+    {
+        try FileManager.default.createDirectory(atPath: options.archiveDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        var report = RetentionReport()
+        try recoverArchives(options, report: &report, pause: pause, shouldStop: shouldStop)
+        guard options.keepFinishedDays > 0, !report.stopped else { return report }
+        let cutoff = try archiveCutoff(keepFinishedDays: options.keepFinishedDays, now: now)
+        report.cutoff = cutoff
+        var after: Int64 = 0
+        while let planned = try nextArchive(after: after, cutoff: cutoff, limit: options.eventsPerArchive) {
+            if shouldStop() {
+                report.stopped = true
+                break
+            }
+            after = planned.lastPK
+            let record = try writeArchive(planned, options, pause: pause)
+            report.archives.append(record)
+            report.eventsArchived += record.events
+            report.batchesArchived += record.batches
+            try deleteArchived(record, options, report: &report, pause: pause, shouldStop: shouldStop)
+            if report.stopped { break }
+        }
+        return report
+    }
+
+    /// The instant before which finished events leave. Never later than the oldest `unknown_since` of an unfinished
+    /// event: its read-back at Metrc looks at what happened since then and must find every Metrc id our uploaded events
+    /// already claim (`claimedMetrcIDs`), which reads the live store.
+    func archiveCutoff(keepFinishedDays: Int, now: Date) throws -> Date {
+        var cutoff = now.addingTimeInterval(-Double(keepFinishedDays) * 86_400)
+        let oldestUnknown = try pool.read { db in
+            try Double.fetchOne(db, SQLRequest<Double>(literal: """
+                SELECT MIN(unknown_since) FROM events WHERE state IN \(EventState.unfinished) AND unknown_since IS NOT NULL
+                """))
+        }
+        if let oldestUnknown { cutoff = min(cutoff, Date(timeIntervalSince1970: oldestUnknown)) }
+        return cutoff
+    }
+
+    /// The batches of the next archive: archivable batches after `after` in key order, all received in one UTC month,
+    /// up to `limit` events.
+    struct PlannedArchive {
+        var month: String
+        var batchPKs: [Int64] = []
+        var events = 0
+        var lastPK: Int64 = 0
+    }
+
+    func nextArchive(after: Int64, cutoff: Date, limit: Int) throws -> PlannedArchive? {
+        var planned: PlannedArchive?
+        var cursor = after
+        let t = cutoff.timeIntervalSince1970
+        while true {
+            let page = try pool.read { db in
+                try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                    SELECT b.id, b.received_at, b.event_count FROM batches b
+                    WHERE b.id > \(cursor) AND b.received_at < \(t)
+                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.batch_id = b.id
+                                        AND (e.state NOT IN \(ArchiveLine.archivable) OR e.updated_at >= \(t)))
+                      AND NOT EXISTS (SELECT 1 FROM archived_batches x WHERE x.device_id = b.device_id AND x.batch_id = b.batch_id)
+                    ORDER BY b.id LIMIT 500
+                    """))
+            }
+            guard !page.isEmpty else { return planned }
+            for row in page {
+                let pk: Int64 = row[0]
+                let month = ArchiveName.month(of: Date(timeIntervalSince1970: row[1]))
+                let events: Int = row[2]
+                if let current = planned, current.month != month || current.events + events > limit { return current }
+                if planned == nil { planned = PlannedArchive(month: month) }
+                planned!.batchPKs.append(pk)
+                planned!.events += events
+                planned!.lastPK = pk
+                cursor = pk
+            }
+        }
+    }
+
+    /// Steps 1–3: the name taken, the file written, flushed and renamed, then the audit row (the commit point).
+    func writeArchive(_ planned: PlannedArchive, _ options: RetentionOptions, pause: (RetentionStep) -> Void) throws -> ArchiveRecord {
+        let dir = options.archiveDir
+        let inFolder = try FileManager.default.contentsOfDirectory(atPath: dir).compactMap { name in
+            ArchiveName(fileName: name.hasSuffix(ArchiveName.partialSuffix) ? String(name.dropLast(ArchiveName.partialSuffix.count)) : name)
+        }.filter { $0.month == planned.month }.map(\.part).max() ?? 0
+        let (archiveID, name) = try pool.write { db -> (Int64, ArchiveName) in
+            let recorded = try Int.fetchOne(db, sql: "SELECT MAX(part) FROM archives WHERE month = ?", arguments: [planned.month]) ?? 0
+            let name = ArchiveName(month: planned.month, part: max(recorded, inFolder) + 1)
+            try db.execute(sql: "INSERT INTO archives (month, part, file, state, started_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [name.month, name.part, name.fileName, ArchiveState.writing, Date().timeIntervalSince1970])
+            return (db.lastInsertedRowID, name)
+        }
+        let path = dir + "/" + name.fileName
+        let partial = path + ArchiveName.partialSuffix
+        var events = 0
+        let written: (sha256: Data, bytes: Int)
+        do {
+            let writer = try GzipFileWriter(path: partial)
+            for start in stride(from: 0, to: planned.batchPKs.count, by: 200) {
+                let chunk = Array(planned.batchPKs[start..<min(start + 200, planned.batchPKs.count)])
+                let lines = try pool.read { db in try ArchiveLine.lines(db, batchPKs: chunk) }
+                for line in lines { try writer.write(line) }
+                events += lines.count
+            }
+            written = try writer.finish()
+        } catch {
+            unlink(partial)
+            _ = try? pool.write { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [archiveID]) }
+            throw error
+        }
+        pause(.partialWritten)
+        guard rename(partial, path) == 0 else {
+            throw StoreError("cannot rename \(partial) to \(path): \(String(cString: strerror(errno)))")
+        }
+        try Store.flush(dir)
+        pause(.renamed)
+        let detail = ArchiveDetail(sha256: written.sha256.lowerHex, month: name.month, part: name.part, events: events,
+                                   batches: planned.batchPKs.count, bytes: written.bytes)
+        let record = try pool.write { db -> ArchiveRecord in
+            try Store.audit(db, actor: options.actor, action: .storeArchive, subject: name.fileName, detail: detail.text)
+            let auditID = db.lastInsertedRowID
+            try db.execute(sql: """
+                UPDATE archives SET state = ?, written_at = ?, sha256 = ?, events = ?, batches = ?, bytes = ?, audit_id = ? WHERE id = ?
+                """, arguments: [ArchiveState.written, Date().timeIntervalSince1970, written.sha256, events, planned.batchPKs.count,
+                                 written.bytes, auditID, archiveID])
+            return try Store.archiveRecords(db, where: "id = \(archiveID)").first!
+        }
+        pause(.recorded)
+        return record
+    }
+
+    /// Step 4: the batches a written archive holds leave the live store, in small transactions. The file is read back
+    /// first and must match its SHA-256: nothing leaves that the file does not hold.
+    func deleteArchived(_ record: ArchiveRecord, _ options: RetentionOptions, report: inout RetentionReport,
+                        pause: (RetentionStep) -> Void, shouldStop: () -> Bool) throws
+    {
+        let path = options.archiveDir + "/" + record.file
+        var order: [ArchiveLine.Key] = []
+        var held: [ArchiveLine.Key: (hash: Data, events: Int)] = [:]
+        let read = try GzipLineReader.read(path) { bytes in
+            guard let line = ArchiveLine.parse(bytes) else { throw StoreError("\(path) has a line that is not an archived event") }
+            if held[line.key] == nil {
+                order.append(line.key)
+                held[line.key] = (Data(hexString: line.contentSHA256) ?? Data(), line.events)
+            }
+            return true
+        }
+        guard read.sha256.lowerHex == record.sha256 else {
+            throw StoreError("the archive \(path) does not match its audit row \(record.auditID ?? 0) (SHA-256 \(read.sha256.lowerHex), recorded \(record.sha256 ?? "none")): its batches stay in the live store until the file is put back")
+        }
+        var queue = order[...]
+        let finished = ArchiveLine.archivable
+        while !queue.isEmpty {
+            if shouldStop() {
+                report.stopped = true
+                return
+            }
+            let started = ContinuousClock.now
+            var deletedEvents = 0
+            var deletedBatches = 0
+            var kept: [String] = []
+            try pool.write { db in
+                var budget = options.eventsPerTransaction
+                while budget > 0, let key = queue.first, let entry = held[key] {
+                    let (hash, count) = entry
+                    guard let device = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE name = ?", arguments: [key.device]) else {
+                        kept.append("\(key.device):\(key.batch): its device is no longer in the store")
+                        queue.removeFirst()
+                        continue
+                    }
+                    let live = try Row.fetchOne(db, sql: "SELECT id, content_hash FROM batches WHERE device_id = ? AND batch_id = ?",
+                                                arguments: [device, key.batch])
+                    if let live {
+                        let pk: Int64 = live[0]
+                        let liveHash: Data = live[1]
+                        let unfinished = try Int.fetchOne(db, SQLRequest<Int>(literal: """
+                            SELECT COUNT(*) FROM events WHERE batch_id = \(pk) AND state NOT IN \(finished)
+                            """)) ?? 0
+                        guard liveHash == hash, unfinished == 0 else {
+                            kept.append("\(key.device):\(key.batch): " + (liveHash != hash ? "stored again with other content" : "\(unfinished) events no longer finished"))
+                            queue.removeFirst()
+                            continue
+                        }
+                        try db.execute(sql: """
+                            INSERT OR IGNORE INTO archived_batches (device_id, batch_id, archive_id, content_hash, event_count) VALUES (?, ?, ?, ?, ?)
+                            """, arguments: [device, key.batch, record.id, hash, count])
+                        let ids = try Int64.fetchAll(db, sql: "SELECT id FROM events WHERE batch_id = ? ORDER BY id LIMIT ?", arguments: [pk, budget])
+                        if !ids.isEmpty {
+                            try db.execute(literal: "DELETE FROM event_tags WHERE event_id IN \(ids)")
+                            try db.execute(literal: "DELETE FROM events WHERE id IN \(ids)")
+                            deletedEvents += ids.count
+                        }
+                        if ids.count == budget, try Int.fetchOne(db, sql: "SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", arguments: [pk]) != nil {
+                            // The budget ran out inside this batch: the rest of it goes in the next transaction (it already
+                            // answers `archived`).
+                            budget = 0
+                            break
+                        }
+                        budget -= max(ids.count, 1)
+                        try db.execute(sql: "DELETE FROM batches WHERE id = ?", arguments: [pk])
+                        deletedBatches += 1
+                    } else {
+                        // Gone already (a run stopped after its last row went): make sure it is remembered.
+                        try db.execute(sql: """
+                            INSERT OR IGNORE INTO archived_batches (device_id, batch_id, archive_id, content_hash, event_count) VALUES (?, ?, ?, ?, ?)
+                            """, arguments: [device, key.batch, record.id, hash, count])
+                    }
+                    queue.removeFirst()
+                }
+            }
+            report.eventsDeleted += deletedEvents
+            report.batchesDeleted += deletedBatches
+            report.kept += kept
+            pause(.deleted)
+            let took = ContinuousClock.now - started
+            if options.restFactor > 0 { Thread.sleep(forTimeInterval: Self.seconds(took) * options.restFactor) }
+        }
+        try pool.write { db in
+            try db.execute(sql: "UPDATE archives SET state = ?, finished_at = ? WHERE id = ?",
+                           arguments: [ArchiveState.done, Date().timeIntervalSince1970, record.id])
+        }
+    }
+
+    /// What a run that stopped part way left: a `writing` archive's file is removed (nothing vouches for it; its batches
+    /// are all live), a `written` one's deletions are finished.
+    func recoverArchives(_ options: RetentionOptions, report: inout RetentionReport, pause: (RetentionStep) -> Void,
+                         shouldStop: () -> Bool) throws
+    {
+        let unfinished = try pool.read { db in try Store.archiveRecords(db, where: "state != '\(ArchiveState.done.rawValue)'") }
+        for record in unfinished {
+            if shouldStop() {
+                report.stopped = true
+                return
+            }
+            let path = options.archiveDir + "/" + record.file
+            if record.state == ArchiveState.writing.rawValue {
+                for file in [path, path + ArchiveName.partialSuffix] where unlink(file) != 0 && errno != ENOENT {
+                    throw StoreError("cannot remove \(file), left by a retention run that stopped: \(String(cString: strerror(errno)))")
+                }
+                try pool.write { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [record.id]) }
+                report.discarded.append(record.file)
+            } else {
+                try deleteArchived(record, options, report: &report, pause: pause, shouldStop: shouldStop)
+                if report.stopped { return }
+                report.completed.append(record.file)
+            }
+        }
+    }
+
+    static func archiveRecords(_ db: Database, where condition: String? = nil) throws -> [ArchiveRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM archives" + (condition.map { " WHERE " + $0 } ?? "") + " ORDER BY month, part").map { row in
+            ArchiveRecord(id: row[ArchiveColumns.id], month: row[ArchiveColumns.month], part: row[ArchiveColumns.part], file: row[ArchiveColumns.file],
+                          state: row[ArchiveColumns.state], sha256: (row[ArchiveColumns.sha256] as Data?)?.lowerHex,
+                          events: row[ArchiveColumns.events], batches: row[ArchiveColumns.batches], bytes: row[ArchiveColumns.bytes],
+                          auditID: row[ArchiveColumns.auditID],
+                          writtenAt: (row[ArchiveColumns.writtenAt] as Double?).map(Date.init(timeIntervalSince1970:)))
+        }
+    }
+}
+
+extension Data {
+    /// Bytes from lower- or upper-case hex; nil for anything else.
+    init?(hexString: String) {
+        let digits = Array(hexString.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self.init(bytes)
+    }
+}
