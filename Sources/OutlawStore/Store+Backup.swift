@@ -26,7 +26,8 @@ extension Store {
             throw StoreError("\(destination) exists already: a backup never replaces a file")
         }
         let plain = try pool.read { db in
-            try String.fetchAll(db, sql: "SELECT key FROM user_keys").filter { !KeySeal.isSealed($0) }.count
+            try String.fetchAll(db, SQLRequest<String>(literal: "SELECT \(UserKeyColumns.key) FROM \(UserKeyTable.self)"))
+                .filter { !KeySeal.isSealed($0) }.count
         }
         guard plain == 0 else {
             throw StoreError("the store holds \(plain) personal Metrc key(s) in clear (store.allow_unsealed_keys): give outlawd a store key "
@@ -153,8 +154,9 @@ extension Store {
             try queue.write { db in
                 // Metrc may have applied anything unfinished in the copy since it was taken (a copy by other means: since
                 // the restore, which then relies on the read-back's allowance for clocks).
-                let since = try Double.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Store.backupTakenAtSetting])
-                    ?? now.timeIntervalSince1970
+                let since = try Double.fetchOne(db, SQLRequest<Double>(literal: """
+                    SELECT \(SettingColumns.value) FROM \(SettingTable.self) WHERE \(SettingColumns.name) = \(Store.backupTakenAtSetting)
+                    """)) ?? now.timeIntervalSince1970
                 try db.execute(literal: """
                     UPDATE \(EventTable.self)
                     SET \(EventColumns.unknownSince) = COALESCE(\(EventColumns.unknownSince), \(EventColumns.lastAttemptAt), \(since))

@@ -78,11 +78,6 @@ extension Store {
             return .rejected(code: .idConflict,
                              message: "batch \(batch.id) was already stored with different content")
         }
-        // A batch retention moved to an archive is still stored: its resend is a duplicate, never stored again.
-        if let archived = try Store.archivedBatch(db, deviceID: incoming.deviceID, batchID: batch.id) {
-            if archived.contentHash == hash { return .duplicate(events: archived.events) }
-            return .rejected(code: .idConflict, message: "batch \(batch.id) was already stored with different content (now archived)")
-        }
         guard let user = try Row.fetchOne(db, SQLRequest<Row>(literal: """
             SELECT \(UserColumns.id), \(UserColumns.active) FROM \(UserTable.self) WHERE \(UserColumns.name) = \(batch.user)
             """)) else {
@@ -98,21 +93,28 @@ extension Store {
         case .success(let id): ticketID = id
         }
         let t = now.timeIntervalSince1970
-        try db.execute(sql: """
-            INSERT INTO batches (device_id, batch_id, user_id, license, content_hash, event_count, received_at, session, ticket_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [incoming.deviceID, batch.id, userID, batch.license, hash, batch.events.count, t, incoming.session,
-                             ticketID])
+        typealias B = BatchColumns
+        try db.execute(literal: """
+            INSERT INTO \(BatchTable.self) (\(B.deviceID), \(B.batchID), \(B.userID), \(B.license), \(B.contentHash), \(B.eventCount),
+              \(B.receivedAt), \(B.session), \(B.ticketID))
+            VALUES (\(incoming.deviceID), \(batch.id), \(userID), \(batch.license), \(hash), \(batch.events.count), \(t),
+              \(incoming.session), \(ticketID))
+            """)
         let batchRowID = db.lastInsertedRowID
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
-                                warning, unknown_since)
+        // The event and tag inserts are prepared once a batch from literals of names and placeholders, and run for each
+        // event (building a literal for each event would cost the writer more than the insert).
+        typealias E = EventColumns
+        let statement = try db.cachedStatement(literal: """
+            INSERT INTO \(EventTable.self) (\(E.batchID), \(E.seq), \(E.type), \(E.tag), \(E.at), \(E.metrcDate), \(E.fields), \(E.userID),
+              \(E.license), \(E.state), \(E.message), \(E.updatedAt), \(E.warning), \(E.unknownSince))
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
         let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
             ? try Store.syncedKinds(db, license: batch.license) : []
-        let tagStatement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
+        let tagStatement = try db.cachedStatement(literal: """
+            INSERT OR IGNORE INTO \(EventTagTable.self) (\(EventTagColumns.tag), \(EventTagColumns.eventID)) VALUES (?, ?)
+            """)
         for event in batch.events {
             let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
             let state: EventState = !event.type.isUploaded ? .recorded : why == nil ? .queued : .review
@@ -134,8 +136,10 @@ extension Store {
     }
 
     static func syncedKinds(_ db: Database, license: String) throws -> Set<ReferenceKind> {
-        Set(try String.fetchAll(db, sql: "SELECT kind FROM reference_syncs WHERE license = ? AND last_success_at IS NOT NULL",
-                                arguments: [license]).compactMap(ReferenceKind.init(rawValue:)))
+        Set(try String.fetchAll(db, SQLRequest<String>(literal: """
+            SELECT \(ReferenceSyncColumns.kind) FROM \(ReferenceSyncTable.self)
+            WHERE \(ReferenceSyncColumns.license) = \(license) AND \(ReferenceSyncColumns.lastSuccessAt) IS NOT NULL
+            """)).compactMap(ReferenceKind.init(rawValue:)))
     }
 
     /// The scan warnings of a batch by seq, read before its commit (a read never waits for the writer). A few
@@ -153,7 +157,8 @@ extension Store {
         }
     }
 
-    /// The warning for what `event` names that the copy does not list as active (nil: all known).
+    /// The warning for what `event` names that the copy does not list as active (nil: all known). The lookup is plain
+    /// SQL text, prepared once and cached: it runs for each event, on the writer when the scan was not read before.
     static func scanWarning(_ event: ValidatedEvent, license: String, kinds: Set<ReferenceKind>, db: Database) throws -> String? {
         let lookup = try db.cachedStatement(sql: """
             SELECT 1 FROM reference_items WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL

@@ -78,28 +78,33 @@ extension Store {
         return try pool.write { db in
             let change = try Store.nextReferenceChange(db, license: license)
             var result = ReferenceChanges()
-            let upsert = try db.cachedStatement(sql: """
-                INSERT INTO reference_items (license, kind, key, item, change, removed_at) VALUES (?, ?, ?, ?, ?, NULL)
-                ON CONFLICT (license, kind, key) DO UPDATE SET item = excluded.item, change = excluded.change, removed_at = NULL
-                  WHERE item IS NOT excluded.item OR removed_at IS NOT NULL
+            // Prepared once with placeholders (the literals name only tables and columns), run for each item.
+            typealias I = ReferenceItemColumns
+            let upsert = try db.cachedStatement(literal: """
+                INSERT INTO \(ReferenceItemTable.self) (\(I.license), \(I.kind), \(I.key), \(I.item), \(I.change), \(I.removedAt))
+                VALUES (?, ?, ?, ?, ?, NULL)
+                ON CONFLICT (\(I.license), \(I.kind), \(I.key)) DO UPDATE
+                  SET \(I.item) = excluded.\(I.item), \(I.change) = excluded.\(I.change), \(I.removedAt) = NULL
+                  WHERE \(I.item) IS NOT excluded.\(I.item) OR \(I.removedAt) IS NOT NULL
                 """)
             for item in items {
                 try upsert.execute(arguments: [license, kind.rawValue, item.key, item.json, change])
                 result.changed += db.changesCount
             }
-            let remove = try db.cachedStatement(sql: """
-                UPDATE reference_items SET removed_at = ?, change = ?
-                WHERE license = ? AND kind = ? AND key = ? AND removed_at IS NULL
+            let remove = try db.cachedStatement(literal: """
+                UPDATE \(ReferenceItemTable.self) SET \(I.removedAt) = ?, \(I.change) = ?
+                WHERE \(I.license) = ? AND \(I.kind) = ? AND \(I.key) = ? AND \(I.removedAt) IS NULL
                 """)
             for key in removedKeys {
                 try remove.execute(arguments: [now.timeIntervalSince1970, change, license, kind.rawValue, key])
                 result.removed += db.changesCount
             }
             if result.changed + result.removed > 0 {
-                try db.execute(sql: """
-                    INSERT INTO reference_changes (license, last) VALUES (?, ?)
-                    ON CONFLICT (license) DO UPDATE SET last = excluded.last
-                    """, arguments: [license, change])
+                typealias C = ReferenceChangeColumns
+                try db.execute(literal: """
+                    INSERT INTO \(ReferenceChangeTable.self) (\(C.license), \(C.last)) VALUES (\(license), \(change))
+                    ON CONFLICT (\(C.license)) DO UPDATE SET \(C.last) = excluded.\(C.last)
+                    """)
             }
             return result
         }
@@ -107,38 +112,54 @@ extension Store {
 
     /// The change number the current write transaction gives what it changes.
     static func nextReferenceChange(_ db: Database, license: String) throws -> Int64 {
+        // Plain text, prepared once: this runs for each event an upload changes in the copy (`reflectUpload`).
         (try Int64.fetchOne(db.cachedStatement(sql: "SELECT last FROM reference_changes WHERE license = ?"), arguments: [license]) ?? 0) + 1
+    }
+
+    /// The license's change counter in the caller's transaction.
+    static func referenceChangeCount(_ db: Database, license: String) throws -> Int64 {
+        try Int64.fetchOne(db, SQLRequest<Int64>(literal: """
+            SELECT \(ReferenceChangeColumns.last) FROM \(ReferenceChangeTable.self) WHERE \(ReferenceChangeColumns.license) = \(license)
+            """)) ?? 0
     }
 
     /// The keys of the active items of a kind (a full sync marks removed those Metrc no longer lists).
     public func activeReferenceKeys(license: String, kind: ReferenceKind) throws -> Set<String> {
         try pool.read { db in
-            Set(try String.fetchAll(db, sql: "SELECT key FROM reference_items WHERE license = ? AND kind = ? AND removed_at IS NULL",
-                                    arguments: [license, kind.rawValue]))
+            typealias I = ReferenceItemColumns
+            return Set(try String.fetchAll(db, SQLRequest<String>(literal: """
+                SELECT \(I.key) FROM \(ReferenceItemTable.self)
+                WHERE \(I.license) = \(license) AND \(I.kind) = \(kind.rawValue) AND \(I.removedAt) IS NULL
+                """)))
         }
     }
 
     /// Records a sync of one kind that read everything up to `windowEnd`.
     public func recordReferenceSuccess(license: String, kind: ReferenceKind, full: Bool, windowEnd: Date, now: Date = Date()) throws {
         try pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO reference_syncs (license, kind, last_success_at, last_full_at, window_end, last_error, last_error_at)
-                VALUES (?, ?, ?, ?, ?, NULL, NULL)
-                ON CONFLICT (license, kind) DO UPDATE SET last_success_at = excluded.last_success_at,
-                  last_full_at = COALESCE(excluded.last_full_at, last_full_at), window_end = excluded.window_end,
-                  last_error = NULL, last_error_at = NULL
-                """, arguments: [license, kind.rawValue, now.timeIntervalSince1970, full ? now.timeIntervalSince1970 : nil,
-                                 windowEnd.timeIntervalSince1970])
+            typealias S = ReferenceSyncColumns
+            let t = now.timeIntervalSince1970
+            try db.execute(literal: """
+                INSERT INTO \(ReferenceSyncTable.self) (\(S.license), \(S.kind), \(S.lastSuccessAt), \(S.lastFullAt), \(S.windowEnd),
+                  \(S.lastError), \(S.lastErrorAt))
+                VALUES (\(license), \(kind.rawValue), \(t), \(full ? t : nil), \(windowEnd.timeIntervalSince1970), NULL, NULL)
+                ON CONFLICT (\(S.license), \(S.kind)) DO UPDATE SET \(S.lastSuccessAt) = excluded.\(S.lastSuccessAt),
+                  \(S.lastFullAt) = COALESCE(excluded.\(S.lastFullAt), \(S.lastFullAt)), \(S.windowEnd) = excluded.\(S.windowEnd),
+                  \(S.lastError) = NULL, \(S.lastErrorAt) = NULL
+                """)
         }
     }
 
     /// Records a failed sync of one kind; the copy and its last success stay as they were.
     public func recordReferenceFailure(license: String, kind: ReferenceKind, error: String, now: Date = Date()) throws {
         try pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO reference_syncs (license, kind, last_error, last_error_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (license, kind) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at
-                """, arguments: [license, kind.rawValue, error, now.timeIntervalSince1970])
+            typealias S = ReferenceSyncColumns
+            try db.execute(literal: """
+                INSERT INTO \(ReferenceSyncTable.self) (\(S.license), \(S.kind), \(S.lastError), \(S.lastErrorAt))
+                VALUES (\(license), \(kind.rawValue), \(error), \(now.timeIntervalSince1970))
+                ON CONFLICT (\(S.license), \(S.kind)) DO UPDATE
+                  SET \(S.lastError) = excluded.\(S.lastError), \(S.lastErrorAt) = excluded.\(S.lastErrorAt)
+                """)
         }
     }
 
@@ -174,7 +195,7 @@ extension Store {
     /// The license's change counter now: what a pull's cursor records.
     public func referenceChangeCount(license: String) throws -> Int64 {
         try pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT last FROM reference_changes WHERE license = ?", arguments: [license]) ?? 0
+            try Store.referenceChangeCount(db, license: license)
         }
     }
 
@@ -215,7 +236,8 @@ extension Store {
 
     /// What an event Metrc just accepted changes in the copy, at once rather than at the next sync: a move sets
     /// the location, an adjustment the quantity, a harvest or destroy removes the plant. Runs in the
-    /// transaction that marks the event uploaded.
+    /// transaction that marks the event uploaded. Its statements are plain SQL text, prepared once and cached: they run
+    /// for each event of an accepted request, on the writer, where building an interpolated statement costs more.
     static func reflectUpload(eventID: Int64, db: Database, now: Double) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT type, tag, license, fields FROM events WHERE id = ?"), arguments: [eventID]),
               let type = EventType(rawValue: row[EventColumns.type]) else { return }
@@ -266,8 +288,10 @@ extension Store {
     /// Asks the daemon for a sync now; returns the request's id to wait on.
     public func requestSync(by actor: String, full: Bool, now: Date = Date()) throws -> Int64 {
         try pool.write { db in
-            try db.execute(sql: "INSERT INTO sync_requests (requested_by, full, requested_at) VALUES (?, ?, ?)",
-                           arguments: [actor, full, now.timeIntervalSince1970])
+            typealias R = SyncRequestColumns
+            try db.execute(literal: """
+                INSERT INTO \(SyncRequestTable.self) (\(R.requestedBy), \(R.full), \(R.requestedAt)) VALUES (\(actor), \(full), \(now.timeIntervalSince1970))
+                """)
             return db.lastInsertedRowID
         }
     }
@@ -280,8 +304,10 @@ extension Store {
                 WHERE \(SyncRequestColumns.startedAt) IS NULL ORDER BY \(SyncRequestColumns.id)
                 """))
             guard !rows.isEmpty else { return [] }
-            try db.execute(sql: "UPDATE sync_requests SET started_at = ? WHERE started_at IS NULL",
-                           arguments: [now.timeIntervalSince1970])
+            try db.execute(literal: """
+                UPDATE \(SyncRequestTable.self) SET \(SyncRequestColumns.startedAt) = \(now.timeIntervalSince1970)
+                WHERE \(SyncRequestColumns.startedAt) IS NULL
+                """)
             return rows.map {
                 SyncRequest(id: $0[SyncRequestColumns.id], requestedBy: $0[SyncRequestColumns.requestedBy], full: $0[SyncRequestColumns.full],
                             finishedAt: nil, result: nil)
@@ -292,26 +318,35 @@ extension Store {
     /// Requests a daemon took and never answered (it stopped mid-sync) wait again for the next run.
     public func retakeUnfinishedSyncRequests() throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE sync_requests SET started_at = NULL WHERE started_at IS NOT NULL AND finished_at IS NULL")
+            try db.execute(literal: """
+                UPDATE \(SyncRequestTable.self) SET \(SyncRequestColumns.startedAt) = NULL
+                WHERE \(SyncRequestColumns.startedAt) IS NOT NULL AND \(SyncRequestColumns.finishedAt) IS NULL
+                """)
         }
     }
 
     /// Whether requests wait, without taking them (a cheap check the daemon makes every second).
     public func syncRequested() throws -> Bool {
-        try pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sync_requests WHERE started_at IS NULL)") ?? false }
+        try pool.read { db in
+            try Bool.fetchOne(db, SQLRequest<Bool>(literal: """
+                SELECT EXISTS (SELECT 1 FROM \(SyncRequestTable.self) WHERE \(SyncRequestColumns.startedAt) IS NULL)
+                """)) ?? false
+        }
     }
 
     /// Every request taken for this run gets its report (requests made during the run wait for the next one).
     public func finishSyncRequests(result: String, now: Date = Date()) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE sync_requests SET finished_at = ?, result = ? WHERE started_at IS NOT NULL AND finished_at IS NULL",
-                           arguments: [now.timeIntervalSince1970, result])
+            try db.execute(literal: """
+                UPDATE \(SyncRequestTable.self) SET \(SyncRequestColumns.finishedAt) = \(now.timeIntervalSince1970), \(SyncRequestColumns.result) = \(result)
+                WHERE \(SyncRequestColumns.startedAt) IS NOT NULL AND \(SyncRequestColumns.finishedAt) IS NULL
+                """)
         }
     }
 
     public func syncRequest(id: Int64) throws -> SyncRequest? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sync_requests WHERE id = ?", arguments: [id]).map { row in
+            try Row.fetchOne(db, SQLRequest<Row>(literal: "SELECT * FROM \(SyncRequestTable.self) WHERE \(SyncRequestColumns.id) = \(id)")).map { row in
                 SyncRequest(id: row[SyncRequestColumns.id], requestedBy: row[SyncRequestColumns.requestedBy], full: row[SyncRequestColumns.full],
                             finishedAt: (row[SyncRequestColumns.finishedAt] as Double?).map(Date.init(timeIntervalSince1970:)),
                             result: row[SyncRequestColumns.result])
