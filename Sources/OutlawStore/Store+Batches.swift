@@ -78,6 +78,11 @@ extension Store {
             return .rejected(code: .idConflict,
                              message: "batch \(batch.id) was already stored with different content")
         }
+        // A batch retention moved to an archive is still stored: its resend is a duplicate, never stored again.
+        if let archived = try Store.archivedBatch(db, deviceID: incoming.deviceID, batchID: batch.id) {
+            if archived.contentHash == hash { return .duplicate(events: archived.events) }
+            return .rejected(code: .idConflict, message: "batch \(batch.id) was already stored with different content (now archived)")
+        }
         guard let user = try Row.fetchOne(db, SQLRequest<Row>(literal: """
             SELECT \(UserColumns.id), \(UserColumns.active) FROM \(UserTable.self) WHERE \(UserColumns.name) = \(batch.user)
             """)) else {
