@@ -122,6 +122,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var port = 7443
         /// The file names `[console] listen`: then a console that cannot be served (no TLS) is a warning.
         public var listenGiven = false
+        /// The console's own certificate and key (dev mode's self-signed pair); nil: the device port's (`[server]`).
+        public var tlsCertificateFile: String?
+        public var tlsKeyFile: String?
+    }
+
+    /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
+    /// schedule, the oldest beyond `keep` deleted; a reload applies it.
+    public struct Backup: Sendable, Equatable {
+        /// The folder of the copies, absolute; nil (`dir = ""`, the default): the daemon takes none.
+        public var dir: String?
+        /// How often a copy is taken (fractions of an hour allowed, which tests use).
+        public var intervalHours = 24.0
+        /// How many of the daemon's own copies (`outlawd-YYYYMMDDTHHMMSSZ.sqlite`) stay in `dir`.
+        public var keep = 7
+
+        public init() {}
     }
 
     /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
@@ -371,8 +387,13 @@ extension DaemonConfiguration {
             }
         }
         if let console = try reader.table(root, "console") {
-            try reader.only(console, known: ["listen"], prefix: "console")
+            try reader.only(console, known: ["listen", "tls_certificate_file", "tls_key_file"], prefix: "console")
             config.console.listenGiven = console["listen"] != nil
+            config.console.tlsCertificateFile = try reader.path(console, "console.tls_certificate_file")
+            config.console.tlsKeyFile = try reader.path(console, "console.tls_key_file")
+            guard (config.console.tlsCertificateFile == nil) == (config.console.tlsKeyFile == nil) else {
+                throw ConfigError(file: file, key: "console.tls_certificate_file", problem: "give both tls_certificate_file and tls_key_file, or neither (then the console uses [server]'s)")
+            }
             switch console["listen"] {
             case nil:
                 break

@@ -30,6 +30,24 @@ enum DeviceTLS {
         return tlsConfiguration
     }
 
+    /// The web console's TLS: its own certificate and key when `[console]` names them (dev mode's), else the device port's.
+    static func consoleConfiguration(_ configuration: DaemonConfiguration, environment: [String: String]) throws(ConfigError) -> TLSConfiguration? {
+        guard let certificate = configuration.console.tlsCertificateFile, let keyPath = configuration.console.tlsKeyFile else {
+            return try serverConfiguration(configuration, environment: environment)
+        }
+        let chain = try certificateChain(certificate, file: configuration.file)
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw ConfigError(file: configuration.file ?? "configuration", key: "console.tls_key_file", problem: "\(keyPath) is not a PEM private key: \(error)")
+        }
+        var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { NIOSSLCertificateSource.certificate($0) }, privateKey: .privateKey(key))
+        tlsConfiguration.minimumTLSVersion = .tlsv12
+        return tlsConfiguration
+    }
+
     static func certificateChain(_ path: String, file: String?) throws(ConfigError) -> [NIOSSLCertificate] {
         let fail = { (problem: String) in ConfigError(file: file ?? "configuration", key: "server.tls_certificate_file", problem: problem) }
         if let unreadable = unreadable(path) { throw fail("\(path) \(unreadable)") }
@@ -116,7 +134,9 @@ public struct ConfigCheck: Sendable {
             }
         }
         // The web console is HTTPS only (its session cookies are Secure): asked for without a certificate, it is not served.
-        if configuration.console.enabled, configuration.console.listenGiven, s.tlsCertificateFile == nil {
+        if configuration.console.enabled, configuration.console.tlsCertificateFile != nil {
+            do { _ = try DeviceTLS.consoleConfiguration(configuration, environment: environment) } catch { check.problems.append("\(error)") }
+        } else if configuration.console.enabled, configuration.console.listenGiven, s.tlsCertificateFile == nil {
             check.warnings.append("\(file): console.listen: the web console needs TLS (server.tls_certificate_file and its key): it is not served without them")
         }
         if !s.requireLoginTicket {

@@ -130,7 +130,7 @@ public struct Daemon {
                        services: DeviceServices) throws -> ConsoleServer? {
         let c = configuration.console
         guard c.enabled else { return nil }
-        guard let tls = try DeviceTLS.serverConfiguration(configuration, environment: ProcessInfo.processInfo.environment) else {
+        guard let tls = try DeviceTLS.consoleConfiguration(configuration, environment: ProcessInfo.processInfo.environment) else {
             let line: Logger.Message = "the web console is not served: it needs TLS (server.tls_certificate_file and its key)"
             if c.listenGiven {
                 logger.warning(line, metadata: MessageID.consoleNeedsTLS.metadata(["listen": "\(c.host):\(c.port)"]))

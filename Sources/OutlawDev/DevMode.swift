@@ -119,6 +119,7 @@ public struct DevMode: Sendable {
           devices:      \(host):\(port)
           demo device:  \(DevMode.deviceName)
           device token: \(token)
+          web console:  \(consoleLine(config))
           Metrc sandbox: \(config.metrc.baseURL ?? "")  (see who did what: curl \(config.metrc.baseURL ?? "")/_sandbox/writes)
           demo users:   \(DevMode.users.map { "\($0.name) (\($0.role.rawValue), PIN \($0.pin))" }.joined(separator: ", "))
                         jane signs with her own Metrc key; john and admin fall back to the facility's Default key

@@ -61,6 +61,7 @@ struct Outlawd: AsyncParsableCommand {
             do {
                 (configuration, token) = try devMode.prepare()
                 try applyListen(&configuration)
+                devMode.configureConsole(&configuration)
             } catch let error as ConfigError {
                 Outlawd.fail("outlawd: \(error)", code: 2)
             } catch {
