@@ -131,4 +131,25 @@ struct RetentionCrashTests {
         #expect(Set(live) == Set(["keep-queued", "keep-recent"].flatMap { id in (1...Self.eventsPerBatch).map { "\(id):\($0)" } }))
         #expect(live.count == 2 * Self.eventsPerBatch)
     }
+
+    /// `outlawd --check-config` refuses an archive folder outlawd could not write, naming the key.
+    @Test func checkConfigRefusesAnArchiveFolderThatCannotBeMade() async throws {
+        let dir = try TempDirectory("outlawd-retention-check")
+        _ = try dir.write("not-a-folder", "a file")
+        let path = try dir.write("outlawd.toml", """
+            [store]
+            path = "state/outlawd.sqlite"
+            allow_unsealed_keys = true
+            [retention]
+            archive_dir = "not-a-folder/archives"
+            """)
+        let r = try await runCommand(Binaries.path("outlawd"), ["--check-config", "--config", path])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("\(path): retention.archive_dir: \(dir.file("not-a-folder")) is not a folder, so \(dir.file("not-a-folder/archives")) cannot be made"),
+                "\(r.stderr)")
+        // Beside the store (the default), it passes.
+        try "[store]\npath = \"state/outlawd.sqlite\"\nallow_unsealed_keys = true\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let ok = try await runCommand(Binaries.path("outlawd"), ["--check-config", "--config", path])
+        #expect(!ok.stderr.contains("retention"), "\(ok.stdout)\(ok.stderr)")
+    }
 }
