@@ -102,11 +102,20 @@ enum EventColumns {
     static let heldCode = Column("held_code")
     static let readBackBase = Column("read_back_base")
     static let warning = Column("warning")
+    /// How many of an unfinished event's tags another event heads (v11, kept by triggers: `ReadyHeads`).
+    static let headsPending = Column("heads_pending")
 }
 
 /// `event_tags`: one row per (tag, event) an event names, for the order per tag.
 enum EventTagTable: TableRecord { static let databaseTableName = "event_tags" }
 enum EventTagColumns {
+    static let tag = Column("tag")
+    static let eventID = Column("event_id")
+}
+
+/// `tag_heads`: each tag's first unfinished event (v11, kept by triggers: `ReadyHeads`).
+enum TagHeadTable: TableRecord { static let databaseTableName = "tag_heads" }
+enum TagHeadColumns {
     static let tag = Column("tag")
     static let eventID = Column("event_id")
 }
