@@ -25,16 +25,21 @@ struct QueueReader: Sendable {
     /// The next plan, leaving out events already on their way; nil when uploads are paused.
     func nextPlan(excluding sent: Set<Int64>) async throws -> NextPlan? {
         let now = self.now()
-        let limit = configuration.concurrency * configuration.objectsPerRequest * 2
+        // Eight slots' worth: a backlog spread over many groups (actions × signers) still fills whole requests, and a
+        // read costs what it returns (ready heads), not what is queued.
+        let limit = configuration.concurrency * configuration.objectsPerRequest * 8
         let (store, defaultKey) = (self.store, self.defaultKey)
         let read = try await Blocking.run { () -> Read? in
             if try store.uploadsPaused() { return nil }
             let ready = try store.readyEvents(now: now, limit: limit)
             try failUnreadable(ready.unreadable, now: now)
             let events = ready.events.filter { !sent.contains($0.id) }
-            if events.isEmpty { return Read(events: [], unreadable: ready.unreadable.count, keys: [:], defaultKey: .missing) }
-            return Read(events: events, unreadable: ready.unreadable.count, keys: try store.signingKeys(userIDs: Set(events.map(\.userID))),
-                        defaultKey: try defaultKey.state())
+            let hitLimit = ready.events.count + ready.unreadable.count >= limit
+            if events.isEmpty {
+                return Read(events: [], unreadable: ready.unreadable.count, hitLimit: hitLimit, keys: [:], defaultKey: .missing)
+            }
+            return Read(events: events, unreadable: ready.unreadable.count, hitLimit: hitLimit,
+                        keys: try store.signingKeys(userIDs: Set(events.map(\.userID))), defaultKey: try defaultKey.state())
         }
         guard let read else { return nil }
         if read.events.isEmpty { return NextPlan(decided: read.unreadable > 0) }
@@ -61,13 +66,17 @@ struct QueueReader: Sendable {
                              metadata: MessageID.eventsHeld.metadata(["events": "\(hold.events.count)", "held_code": "\(hold.code.rawValue)"]))
             }
         }
-        return NextPlan(requests: plan.requests, decided: !plan.holds.isEmpty || read.unreadable > 0)
+        let requests = UploadPlanner.fullFirst(plan.requests, objectsPerRequest: configuration.objectsPerRequest,
+                                               concurrency: configuration.concurrency, readHitLimit: read.hitLimit)
+        return NextPlan(requests: requests, decided: !plan.holds.isEmpty || read.unreadable > 0)
     }
 
     /// What one read of the queue found, and the keys to sign it with.
     private struct Read: Sendable {
         let events: [PendingEvent]
         let unreadable: Int
+        /// The read returned all it may: more is ready than one plan takes (a backlog).
+        let hitLimit: Bool
         let keys: [Int64: SigningKey]
         let defaultKey: DefaultKeyState
     }

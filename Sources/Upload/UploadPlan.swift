@@ -86,6 +86,20 @@ public enum UploadPlanner {
     }
 }
 
+extension UploadPlanner {
+    /// The order a plan's requests go in: full ones first. In a backlog (`readHitLimit`: more was ready than one read
+    /// takes), a request with fewer than `objectsPerRequest` events waits for a later read, where more events of its
+    /// group join it, as long as `concurrency` full requests keep every slot busy. Any order is safe: a plan holds at
+    /// most one event a tag. A group too small to fill a request goes once the backlog no longer fills the slots.
+    public static func fullFirst(_ requests: [PlannedRequest], objectsPerRequest: Int, concurrency: Int,
+                                 readHitLimit: Bool) -> [PlannedRequest]
+    {
+        let full = requests.filter { $0.events.count >= objectsPerRequest }
+        if readHitLimit, full.count >= concurrency { return full }
+        return full + requests.filter { $0.events.count < objectsPerRequest }
+    }
+}
+
 extension PlannedRequest {
     /// The two requests a split sends instead, in order (a request of one event has no halves).
     var halves: [PlannedRequest] {

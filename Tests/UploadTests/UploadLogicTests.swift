@@ -88,6 +88,20 @@ struct UploadPlannerTests {
         #expect(plan.requests.flatMap { $0.events.map(\.id) } == (1...7).map(Int64.init))
     }
 
+    @Test func inABacklogPartialRequestsWaitWhileFullOnesFillTheSlots() {
+        // Two groups: jane's moves (7 events: 3, 3, 1) and john's (2 events: a partial of 2), three objects a request.
+        let events = (1...7).map { pending(Int64($0)) } + [pending(8, user: 2, name: "john"), pending(9, user: 2, name: "john")]
+        let plan = UploadPlanner.plan(events, objectsPerRequest: 3) { e in .personal(key: e.userName) }
+        #expect(plan.requests.map { $0.events.count } == [3, 3, 1, 2])
+        func sizes(concurrency: Int, hitLimit: Bool) -> [Int] {
+            UploadPlanner.fullFirst(plan.requests, objectsPerRequest: 3, concurrency: concurrency, readHitLimit: hitLimit)
+                .map { $0.events.count }
+        }
+        #expect(sizes(concurrency: 2, hitLimit: true) == [3, 3], "partials wait for a later read in a backlog")
+        #expect(sizes(concurrency: 3, hitLimit: true) == [3, 3, 1, 2], "too few full requests to fill the slots")
+        #expect(sizes(concurrency: 2, hitLimit: false) == [3, 3, 1, 2], "everything ready is in this plan: nothing to wait for")
+    }
+
     @Test func heldEventsAreSetAside() {
         let events = [pending(1, user: 1), pending(2, user: 2, name: "john"), pending(3, user: 2, name: "john")]
         let plan = UploadPlanner.plan(events, objectsPerRequest: 100) { e in
