@@ -45,6 +45,16 @@ enum Bench {
                 log("reference sync failed: \(error)")
             }
         }
+        if options.parts.contains(.console) {
+            settleDisk()
+            do {
+                let console = try await ConsoleBench.run(options)
+                print(console.printed)
+            } catch {
+                report.failures.append("console part failed: \(error)")
+                log("console part failed: \(error)")
+            }
+        }
         // Backlogs, chains and the store at size: each with a daemon, a store and (for drains) a sandbox process of its own.
         await BacklogBench.runParts(options, into: &report)
 

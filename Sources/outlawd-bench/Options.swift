@@ -6,6 +6,7 @@ struct BenchOptions: Sendable {
     enum Part: String, CaseIterable, Sendable {
         case flat, baseline, paced, backup, drain, reference, sandboxWrites = "sandbox-writes"
         case backlog100k = "backlog-100k", backlog1m = "backlog-1m", chains, store10m = "store-10m"
+        case console
 
         /// The long parts (minutes each in release) run only when named with --only.
         static let onlyWhenNamed: Set<Part> = [.backlog1m, .store10m]
@@ -54,7 +55,7 @@ struct BenchOptions: Sendable {
                                 1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages, 5,000-event backlogs,
                                 100×10 chains, a 100,000-event store (each still settable)
           --only LIST           parts to run, comma-separated: flat,baseline,paced,backup,drain,reference,sandbox-writes,
-                                backlog-100k,backlog-1m,chains,store-10m (default all but backlog-1m and store-10m;
+                                backlog-100k,backlog-1m,chains,store-10m,console (default all but backlog-1m and store-10m;
                                 backup: a paced run during back-to-back backups, after paced)
           --handhelds N         flat-out handhelds (default 32)      --events N   events a flat-out batch (500)
           --paced-handhelds N   paced handhelds (default 50)         --paced-rate N   events/s each (100; light: 20)
