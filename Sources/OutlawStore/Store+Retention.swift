@@ -12,7 +12,7 @@ public struct RetentionOptions: Sendable {
     /// The most events in one archive file (a batch is never split; a bigger one goes alone).
     public var eventsPerArchive = 50_000
     /// The most event rows one deleting transaction removes: each is a short write beside the batch writer's, never a long one.
-    public var eventsPerTransaction = 200
+    public var eventsPerTransaction = 100
     /// After each deleting transaction, a rest this many times as long as it took, so the batch writer's commits and
     /// fsyncs keep the disk.
     public var restFactor = 1.0
@@ -177,9 +177,28 @@ extension Store {
     /// up to `limit` events.
     struct PlannedArchive {
         var month: String
-        var batchPKs: [Int64] = []
+        /// Primary keys and event counts, in key order.
+        var batches: [(pk: Int64, events: Int)] = []
         var events = 0
         var lastPK: Int64 = 0
+
+        /// The batches in runs of about `events` events (a bigger batch alone): what one read turns into lines, so
+        /// memory holds a few thousand lines at most, whatever the batches' sizes.
+        func runs(of events: Int) -> [[Int64]] {
+            var runs: [[Int64]] = []
+            var current: [Int64] = []
+            var count = 0
+            for batch in batches {
+                if !current.isEmpty, count + batch.events > events {
+                    runs.append(current)
+                    (current, count) = ([], 0)
+                }
+                current.append(batch.pk)
+                count += batch.events
+            }
+            if !current.isEmpty { runs.append(current) }
+            return runs
+        }
     }
 
     func nextArchive(after: Int64, cutoff: Date, limit: Int) throws -> PlannedArchive? {
@@ -204,7 +223,7 @@ extension Store {
                 let events: Int = row[2]
                 if let current = planned, current.month != month || current.events + events > limit { return current }
                 if planned == nil { planned = PlannedArchive(month: month) }
-                planned!.batchPKs.append(pk)
+                planned!.batches.append((pk, events))
                 planned!.events += events
                 planned!.lastPK = pk
                 cursor = pk
@@ -231,8 +250,7 @@ extension Store {
         let written: (sha256: Data, bytes: Int)
         do {
             let writer = try GzipFileWriter(path: partial)
-            for start in stride(from: 0, to: planned.batchPKs.count, by: 200) {
-                let chunk = Array(planned.batchPKs[start..<min(start + 200, planned.batchPKs.count)])
+            for chunk in planned.runs(of: 2000) {
                 let lines = try pool.read { db in try ArchiveLine.lines(db, batchPKs: chunk) }
                 for line in lines { try writer.write(line) }
                 events += lines.count
@@ -250,13 +268,13 @@ extension Store {
         try Store.flush(dir)
         pause(.renamed)
         let detail = ArchiveDetail(sha256: written.sha256.lowerHex, month: name.month, part: name.part, events: events,
-                                   batches: planned.batchPKs.count, bytes: written.bytes)
+                                   batches: planned.batches.count, bytes: written.bytes)
         let record = try pool.write { db -> ArchiveRecord in
             try Store.audit(db, actor: options.actor, action: .storeArchive, subject: name.fileName, detail: detail.text)
             let auditID = db.lastInsertedRowID
             try db.execute(sql: """
                 UPDATE archives SET state = ?, written_at = ?, sha256 = ?, events = ?, batches = ?, bytes = ?, audit_id = ? WHERE id = ?
-                """, arguments: [ArchiveState.written, Date().timeIntervalSince1970, written.sha256, events, planned.batchPKs.count,
+                """, arguments: [ArchiveState.written, Date().timeIntervalSince1970, written.sha256, events, planned.batches.count,
                                  written.bytes, auditID, archiveID])
             return try Store.archiveRecords(db, where: "id = \(archiveID)").first!
         }
