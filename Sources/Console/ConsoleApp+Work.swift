@@ -110,7 +110,15 @@ extension ConsoleApp {
         facts.referenceSync = status.referenceSync
         facts.referenceSyncInterval = status.referenceSyncInterval
         facts.referenceProblem = try store.setting(Store.referenceSyncProblemSetting)
+        let lists = try store.referenceSyncStates().filter { status.licenses.contains($0.license) }
+        facts.leastRecentReferenceSync = lists.compactMap(\.lastSuccessAt).min()
+        let never = lists.filter { $0.lastSuccessAt == nil }.count
         let verdict = HealthVerdict.decide(facts)
+        var lastSync = "never"
+        if let least = facts.leastRecentReferenceSync {
+            let which = never > 0 ? " (least recent list; \(never) of \(lists.count) never synced)" : " (least recent of \(lists.count) lists)"
+            lastSync = Self.shown(least) + which
+        }
         func names(_ list: [String]) -> String { list.isEmpty ? "" : " (\(list.joined(separator: ", ")))" }
         let lines: [(String, String)] = [
             ("Health", verdict.level.rawValue),
@@ -124,7 +132,8 @@ extension ConsoleApp {
             ("Keys", "\(rows.filter { $0.kind == "personal" }.count) personal; \(rejected.count) rejected\(names(rejected)); \(expiring.count) expiring within \(keyPolicy().warnDays) days\(names(expiring))"),
             ("Metrc success", Self.shown(queue.lastSuccessAt)),
             ("Metrc error", queue.lastErrorAt.map { "\(Self.shown($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"),
-        ]
+            ("Last sync", lastSync),
+        ] + (facts.referenceProblem.map { [("Reference", $0)] } ?? [])
         return ConsoleTemplates.render("status", [
             "lines": lines.map { ["label": $0.0, "value": $0.1] }, "hasReasons": !verdict.reasons.isEmpty, "reasons": verdict.reasons,
             "every": String(Self.statusRefreshSeconds),

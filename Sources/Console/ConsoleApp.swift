@@ -53,9 +53,12 @@ public struct ConsoleStatusSettings: Sendable {
     public var referenceSync: Bool
     public var referenceSyncInterval: TimeInterval
     public var connectedDevices: @Sendable () -> Int
+    /// The licenses served now: their reference lists say how fresh the copy of Metrc's lists is.
+    public var licenses: [String]
 
-    public init(alertAfterHours: Double = 48, referenceSync: Bool = false, referenceSyncInterval: TimeInterval = 300,
+    public init(alertAfterHours: Double = 48, referenceSync: Bool = false, referenceSyncInterval: TimeInterval = 300, licenses: [String] = [],
                 connectedDevices: @escaping @Sendable () -> Int = { 0 }) {
+        self.licenses = licenses
         self.alertAfterHours = alertAfterHours
         self.referenceSync = referenceSync
         self.referenceSyncInterval = referenceSyncInterval

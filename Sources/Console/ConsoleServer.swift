@@ -105,22 +105,29 @@ public struct ConsoleServer: Service {
     }
 
     /// The headers of every answer: no caching, no framing, no scripts or styles from anywhere else.
-    static let fixedHeaders: [(HTTPField.Name, String)] = [
-        (.cacheControl, "no-store"),
-        (.contentSecurityPolicy, "default-src 'self'; form-action 'self'; frame-ancestors 'none'"),
-        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
-        (HTTPField.Name("X-Frame-Options")!, "DENY"),
-        (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
-        (.strictTransportSecurity, "max-age=31536000"),
+    static let fixedHeaders: [(String, String)] = [
+        ("Cache-Control", "no-store"),
+        ("Content-Security-Policy", "default-src 'self'; form-action 'self'; frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Strict-Transport-Security", "max-age=31536000"),
     ]
 
+    /// An answer's headers: the fixed ones, its type, and its cookie and redirect when it has them.
+    static func headers(for response: ConsoleResponse) -> [(String, String)] {
+        var headers = fixedHeaders + [("Content-Type", response.contentType)]
+        if let token = response.setSession { headers.append(("Set-Cookie", sessionCookie(token))) }
+        if let location = response.location { headers.append(("Location", location)) }
+        return headers
+    }
+
     static func answer(_ response: ConsoleResponse) -> Response {
-        var headers = HTTPFields()
-        for (name, value) in fixedHeaders { headers[name] = value }
-        headers[.contentType] = response.contentType
-        if let token = response.setSession { headers[.setCookie] = sessionCookie(token) }
-        if let location = response.location { headers[.location] = location }
-        return Response(status: HTTPResponse.Status(code: response.status), headers: headers,
+        var fields = HTTPFields()
+        for (name, value) in headers(for: response) {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        return Response(status: HTTPResponse.Status(code: response.status), headers: fields,
                         body: ResponseBody(byteBuffer: ByteBuffer(string: response.body)))
     }
 

@@ -144,7 +144,7 @@ public struct Daemon {
             metrcKeyStatus: { user in await keys().loginStatus(user, policy: keyPolicy.value) },
             status: ConsoleStatusSettings(alertAfterHours: configuration.metrc.alertAfterHours, referenceSync: configuration.metrc.referenceSync,
                                           referenceSyncInterval: configuration.metrc.syncIntervalSeconds,
-                                          connectedDevices: { services.connectedDeviceCount }),
+                                          licenses: configuration.facility.licenses, connectedDevices: { services.connectedDeviceCount }),
             logger: logger)
         return ConsoleServer(app: app, host: c.host, port: c.port, tls: tls, logger: logger, onListening: { [logger] port in
             logger.info("serving the web console", metadata: ["url": "https://\(c.host.contains(":") ? "[\(c.host)]" : c.host):\(port)/",

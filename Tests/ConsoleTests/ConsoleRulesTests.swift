@@ -94,6 +94,17 @@ struct ConsoleRulesTests {
         #expect(ConsoleServer.sessionToken(["a=1"]) == nil)
     }
 
+    @Test func everyAnswerCarriesTheSecurityHeaders() {
+        for response in [ConsoleResponse(status: 200, body: "x"), ConsoleResponse(status: 303, body: "", setSession: "tok", location: "/"),
+                         ConsoleResponse(status: 403, body: "no")] {
+            let headers = Dictionary(ConsoleServer.headers(for: response), uniquingKeysWith: { a, _ in a })
+            #expect(headers["Cache-Control"] == "no-store")
+            #expect(headers["Content-Security-Policy"]?.hasPrefix("default-src 'self'") == true)
+        }
+        let signedIn = Dictionary(ConsoleServer.headers(for: ConsoleResponse(status: 303, body: "", setSession: "tok")), uniquingKeysWith: { a, _ in a })
+        #expect(signedIn["Set-Cookie"] == "__Host-outlaw=tok; Path=/; Secure; HttpOnly; SameSite=Strict")
+    }
+
     @Test func templatesEscapeHTML() {
         let html = ConsoleTemplates.render("message", ["text": "<script>alert(1)</script> & \"x\""])
         #expect(!html.contains("<script>"))
