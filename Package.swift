@@ -153,6 +153,7 @@ let package = Package(
         // library in Sources because the bench and the simulated handheld (products) use it as the tests do.
         .target(name: "OutlawTestSupport", dependencies: [
             .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `offload`'s pool
+            .product(name: "Logging", package: "swift-log"),  // RecordedLog
         ]),
         .testTarget(name: "OutlawProtocolTests", dependencies: ["OutlawProtocol"]),
         .testTarget(name: "OutlawConfigTests", dependencies: ["OutlawConfig", "OutlawProtocol"]),

@@ -85,7 +85,7 @@ struct BackupServiceClockTests {
         var settings = DaemonConfiguration.Backup()
         (settings.dir, settings.intervalHours, settings.keep) = (dir, 24, 2)
         let setting = Reloadable(settings)
-        let service = BackupService(store: store, settings: setting, logger: Logger(label: "test") { _ in log.handler },
+        let service = BackupService(store: store, settings: setting, logger: log.logger(),
                                     wallClock: { Self.t0.addingTimeInterval(TimeInterval(clock.now.offset.components.seconds)) },
                                     recheck: .seconds(minute))
         let run = Task { await service.run(clock: clock) }
@@ -134,34 +134,5 @@ struct BackupServiceClockTests {
         run.cancel()
         await run.value
         #expect(clock.sleeperCount == 0)
-    }
-}
-
-/// A log handler keeping what was logged, for counting lines by level and text.
-final class RecordedLog: Sendable {
-    private let lines = Mutex<[(Logger.Level, String)]>([])
-
-    var handler: Handler { Handler(sink: self) }
-
-    func notices(_ text: String) -> Int { count(.notice, text) }
-    func errors(_ text: String) -> Int { count(.error, text) }
-
-    func count(_ level: Logger.Level, _ text: String) -> Int {
-        lines.withLock { $0.filter { $0.0 == level && $0.1.contains(text) }.count }
-    }
-
-    struct Handler: LogHandler {
-        let sink: RecordedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            sink.lines.withLock { $0.append((event.level, "\(event.message)")) }
-        }
     }
 }

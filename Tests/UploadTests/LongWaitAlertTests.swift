@@ -3,7 +3,6 @@ import Logging
 import OutlawProtocol
 import OutlawStore
 import OutlawTestSupport
-import Synchronization
 import Testing
 @testable import Upload
 
@@ -11,24 +10,6 @@ import Testing
 /// uploader asks after every pass and counting the queue reads every event row.
 @Suite("Long-wait alert", .timeLimit(.minutes(1)))
 struct LongWaitAlertTests {
-    /// Keeps every message logged through it.
-    final class Lines: Sendable {
-        let messages = Mutex<[String]>([])
-    }
-
-    struct Capture: LogHandler {
-        let lines: Lines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            lines.messages.withLock { $0.append(event.message.description) }
-        }
-    }
-
     @Test func theIntervalIsATenthOfTheThresholdAndAtMostAMinute() {
         #expect(LongWaitAlert.checkInterval(afterHours: 24) == 60)
         #expect(LongWaitAlert.checkInterval(afterHours: 0.01) == 3.6)
@@ -40,8 +21,8 @@ struct LongWaitAlertTests {
         try store.addUser(name: "jane", role: .user, pin: "4821", actor: "test")
         let token = try store.addDevice(name: "HH-1", actor: "test")
         let deviceID = try #require(try await store.authenticateDevice(name: "HH-1", token: token)).id
-        let lines = Lines()
-        let alert = LongWaitAlert(store: store, logger: Logger(label: "long-wait") { _ in Capture(lines: lines) }, afterHours: 1)
+        let log = RecordedLog()
+        let alert = LongWaitAlert(store: store, logger: log.logger("long-wait"), afterHours: 1)
         let t0 = Date()
 
         await alert.check(now: t0) // nothing waits: no alert, and the next look is a minute away
@@ -52,9 +33,9 @@ struct LongWaitAlertTests {
         _ = try store.commit([IncomingBatch(deviceID: deviceID, session: "s", batch: batch)], now: t0.addingTimeInterval(-7200))
 
         await alert.check(now: t0.addingTimeInterval(30))
-        #expect(lines.messages.withLock { $0 }.isEmpty)
+        #expect(log.messages.isEmpty)
         await alert.check(now: t0.addingTimeInterval(61))
-        let messages = lines.messages.withLock { $0 }
+        let messages = log.messages
         #expect(messages == ["events have waited 2 hours for Metrc"])
     }
 }
