@@ -288,6 +288,11 @@ extension Store {
                         pause: (RetentionStep) -> Void, shouldStop: () -> Bool) throws
     {
         let path = options.archiveDir + "/" + record.file
+        // The hash first, on the raw bytes: a changed file is refused for that, whatever its lines look like.
+        let found = try SHA256Stream.ofFile(path)
+        guard found.digest.lowerHex == record.sha256 else {
+            throw StoreError("the archive \(path) does not match its audit row \(record.auditID ?? 0) (SHA-256 \(found.digest.lowerHex), recorded \(record.sha256 ?? "none")): its batches stay in the live store until the file is put back")
+        }
         var order: [ArchiveLine.Key] = []
         var held: [ArchiveLine.Key: (hash: Data, events: Int)] = [:]
         let read = try GzipLineReader.read(path) { bytes in
@@ -298,9 +303,8 @@ extension Store {
             }
             return true
         }
-        guard read.sha256.lowerHex == record.sha256 else {
-            throw StoreError("the archive \(path) does not match its audit row \(record.auditID ?? 0) (SHA-256 \(read.sha256.lowerHex), recorded \(record.sha256 ?? "none")): its batches stay in the live store until the file is put back")
-        }
+        // Read again for its lines: the same bytes, or the file changed in between.
+        guard read.sha256 == found.digest else { throw StoreError("the archive \(path) changed while it was read: its batches stay in the live store") }
         var queue = order[...]
         let finished = ArchiveLine.archivable
         while !queue.isEmpty {

@@ -213,4 +213,46 @@ struct RetentionServiceClockTests {
         #expect(try store.queueStats().uploaded == 0)
         #expect(try store.verifyArchives(dir: dir).intact)
     }
+
+    /// A run stopped after the audit row (as a stopping daemon stops it) leaves its batches live; if the file then
+    /// changes, nothing more leaves and the run says why; put back, the next run finishes the deletions.
+    @Test func deletionsWaitForAnArchiveThatMatchesItsAuditRow() async throws {
+        let temp = try TempDirectory("outlawd-retention-tamper")
+        let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }
+        let seed = try await RetentionSeed(store: store)
+        let old = Self.t0.addingTimeInterval(-500 * 86_400)
+        try await offload {
+            for i in 1...4 { try seed.answer(try seed.add("t-\(i)", types: ["plant.move", "plant.move"], received: old), at: old) }
+        }
+        let dir = temp.file("archives")
+        var options = RetentionOptions(keepFinishedDays: 400, archiveDir: dir)
+        options.restFactor = 0
+        let stop = LockedBox(false)
+        let first = try store.runRetention(options, now: Self.t0, pause: { step in if step == .recorded { stop.update { $0 = true } } },
+                                           shouldStop: { stop.value })
+        #expect(first.stopped && first.archives.count == 1 && first.eventsDeleted == 0)
+        let record = try #require(first.archives.first)
+        #expect(try store.archives().first?.state == "written")
+        for i in 1...4 { #expect(try store.batchDetail(device: "HH-1", id: "t-\(i)") != nil) }
+
+        let path = dir + "/" + record.file
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        var changed = original
+        changed[changed.count - 10] ^= 0x80
+        try changed.write(to: URL(fileURLWithPath: path))
+        #expect {
+            try store.runRetention(options, now: Self.t0)
+        } throws: { error in
+            "\(error)".contains("does not match its audit row \(record.auditID ?? 0)") && "\(error)".contains("stay in the live store")
+        }
+        for i in 1...4 { #expect(try store.batchDetail(device: "HH-1", id: "t-\(i)") != nil) }
+
+        try original.write(to: URL(fileURLWithPath: path))
+        let second = try store.runRetention(options, now: Self.t0)
+        #expect(second.completed == [record.file] && second.eventsDeleted == 8 && second.batchesDeleted == 4 && second.archives.isEmpty)
+        for i in 1...4 { #expect(try store.batchDetail(device: "HH-1", id: "t-\(i)") == nil) }
+        #expect(try store.archives().map(\.state) == ["done"])
+        #expect(try store.verifyArchives(dir: dir).intact)
+    }
 }
+
