@@ -152,7 +152,8 @@ public struct ConfigCheck: Sendable {
         } catch {
             check.problems.append("\(error)")
         }
-        if let problem = storeFolderProblem(configuration.store.path) {
+        let storeProblem = storeFolderProblem(configuration.store.path)
+        if let problem = storeProblem {
             check.problems.append("\(file): store.path: \(problem)")
         }
         // The daemon's own backups go where it can write (under ProtectSystem=strict, inside its StateDirectory).
@@ -160,8 +161,10 @@ public struct ConfigCheck: Sendable {
             check.problems.append("\(file): backup.dir: \(problem)")
         }
         // So do the retention archives (default: `archives` beside the store), also when retention is off: a run
-        // still finishes what an earlier one left half done.
-        if let problem = folderProblem(configuration.retention.archiveFolder(storePath: configuration.store.path)) {
+        // still finishes what an earlier one left half done. Beside a store whose folder is already refused, the same
+        // cause is said once.
+        if configuration.retention.archiveDir != nil || storeProblem == nil,
+           let problem = folderProblem(configuration.retention.archiveFolder(storePath: configuration.store.path)) {
             check.problems.append("\(file): retention.archive_dir: \(problem)")
         }
 
