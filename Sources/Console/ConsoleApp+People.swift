@@ -62,12 +62,13 @@ extension ConsoleApp {
             return await show(page, visitor: visitor, problem: "You can set only your own key. An admin sets other people's keys.", status: 403)
         }
         do {
-            guard try store.user(named: target) != nil else {
+            guard try await Blocking.run({ [store] in try store.user(named: target) }) != nil else {
                 return await show(page, visitor: visitor, problem: "There is no user named \(Names.shown(target)).", status: 404)
             }
             let service = keys()
             guard let key else {
-                try service.clear(user: target, actor: visitor.user.name)
+                let actor = visitor.user.name
+                try await Blocking.run { try service.clear(user: target, actor: actor) }
                 let whose = target == visitor.user.name ? "Your key was removed" : "The key of \(target) was removed"
                 return await show(page, visitor: visitor, notice: "\(whose): the Default key signs again.")
             }
@@ -123,18 +124,20 @@ extension ConsoleApp {
                 guard let role = form.text("role").flatMap(Role.init(rawValue:)) else {
                     return await show(.users, visitor: visitor, problem: "Choose a role: User, Console or Admin.", status: 400)
                 }
-                try store.addUser(name: name, role: role, pin: form["pin"] ?? "", actor: actor)
+                let pin = form["pin"] ?? ""
+                try await Blocking.run { [store] in try store.addUser(name: name, role: role, pin: pin, actor: actor) }
                 return await show(.users, visitor: visitor, notice: "\(name) was added as \(role.rawValue.capitalized).")
             case "/users/disable":
                 guard name != actor else { return await show(.users, visitor: visitor, problem: "You cannot disable yourself.", status: 400) }
-                try store.disableUser(name: name, actor: actor)
+                try await Blocking.run { [store] in try store.disableUser(name: name, actor: actor) }
                 sessions.withLock { $0.close(user: name) }
                 return await show(.users, visitor: visitor, notice: "\(name) is disabled: signed out everywhere, and their handheld logins end.")
             case "/users/enable":
-                try store.enableUser(name: name, actor: actor)
+                try await Blocking.run { [store] in try store.enableUser(name: name, actor: actor) }
                 return await show(.users, visitor: visitor, notice: "\(name) is active again.")
             default:
-                try store.setPIN(name: name, pin: form["pin"] ?? "", actor: actor)
+                let pin = form["pin"] ?? ""
+                try await Blocking.run { [store] in try store.setPIN(name: name, pin: pin, actor: actor) }
                 if name != actor { sessions.withLock { $0.close(user: name) } }
                 return await show(.users, visitor: visitor, notice: "The PIN of \(name) was reset; a lock on the name is lifted.")
             }

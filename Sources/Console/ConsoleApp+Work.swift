@@ -43,7 +43,11 @@ extension ConsoleApp {
             decision = .reject(reason: String(reason.prefix(500)))
         }
         do {
-            let decided = try store.decideReview(device: device, batch: batch, seqs: seqs, decision: decision, actor: visitor.user.name)
+            let actor = visitor.user.name
+            let chosen = seqs
+            let decided = try await Blocking.run { [store] in
+                try store.decideReview(device: device, batch: batch, seqs: chosen, decision: decision, actor: actor)
+            }
             let what = decided.count == 1 ? "Event \(decided[0])" : "\(decided.count) events"
             return await show(.review, visitor: visitor,
                               notice: "\(what) of \(device) \(batch) \(approve ? "approved: they upload next" : "rejected: they never reach Metrc").")
@@ -76,7 +80,10 @@ extension ConsoleApp {
             return await show(.failed, visitor: visitor, problem: "Say which batch to replay.", status: 400)
         }
         do {
-            let requeued = try store.replay(FailureFilter(batch: (device, batch), includeHeld: false), dryRun: false, actor: visitor.user.name)
+            let actor = visitor.user.name
+            let requeued = try await Blocking.run { [store] in
+                try store.replay(FailureFilter(batch: (device, batch), includeHeld: false), dryRun: false, actor: actor)
+            }
             let count = requeued.reduce(0) { $0 + $1.events.count }
             guard count > 0 else {
                 return await show(.failed, visitor: visitor, problem: "Nothing of \(device) \(batch) was requeued: it has no failed events now.", status: 409)

@@ -94,7 +94,7 @@ public final class ConsoleApp: Sendable {
     }
 
     /// A signed-in person for one request: who they are now (role and state read again each time) and their session.
-    struct Visitor {
+    struct Visitor: Sendable {
         let user: User
         let session: ConsoleSession
     }
@@ -121,7 +121,8 @@ public final class ConsoleApp: Sendable {
             return signInPage(status: request.method == "POST" ? 403 : 401, problem: sentence, user: "", fresh: true)
         }
         let user: User?
-        do { user = try store.user(named: name) } catch { return unavailable(nil) }
+        // Store calls go through `Blocking.run`, never on the cooperative pool the device sessions share.
+        do { user = try await Blocking.run { [store] in try store.user(named: name) } } catch { return unavailable(nil) }
         guard let user, user.active else {
             if let token = request.sessionToken { sessions.withLock { $0.close(token) } }
             return signInPage(status: 403, problem: "This account is disabled. Ask an admin.", user: "", fresh: true)
@@ -152,11 +153,11 @@ public final class ConsoleApp: Sendable {
             let body: String
             switch page {
             case .settings: body = try await settingsBody(visitor)
-            case .users: body = try usersBody(visitor)
-            case .keys: body = try keysBody(visitor)
-            case .review: body = try reviewBody(visitor)
-            case .failed: body = try failedBody(visitor)
-            case .status: body = try statusBody(visitor)
+            case .users: body = try await Blocking.run { try self.usersBody(visitor) }
+            case .keys: body = try await Blocking.run { try self.keysBody(visitor) }
+            case .review: body = try await Blocking.run { try self.reviewBody(visitor) }
+            case .failed: body = try await Blocking.run { try self.failedBody(visitor) }
+            case .status: body = try await Blocking.run { try self.statusBody(visitor) }
             }
             return self.page(status: status, title: page.title, body: body, notice: notice, problem: problem, visitor: visitor, current: page,
                              refresh: page == .status ? Self.statusRefreshSeconds : nil)
