@@ -53,4 +53,11 @@ struct ArchiveFileTests {
         // An existing file is never overwritten.
         #expect(throws: StoreError.self) { try GzipFileWriter(path: path) }
     }
+
+    @Test func anArchiveIsReadInRunsOfAboutTwoThousandEventsABigBatchAlone() {
+        var planned = Store.PlannedArchive(month: "2025-03")
+        planned.batches = [(1, 1500), (2, 400), (3, 200), (4, 5000), (5, 10), (6, 10)]
+        #expect(planned.runs(of: 2000) == [[1, 2], [3], [4], [5, 6]])
+        #expect(Store.PlannedArchive(month: "2025-03").runs(of: 2000).isEmpty)
+    }
 }
