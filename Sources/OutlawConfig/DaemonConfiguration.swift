@@ -140,19 +140,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public init() {}
     }
 
-    /// `[backup]`: the daemon's own backups of the store (the checked online copy `outlawctl backup` takes), on a
-    /// schedule, the oldest beyond `keep` deleted; a reload applies it.
-    public struct Backup: Sendable, Equatable {
-        /// The folder of the copies, absolute; nil (`dir = ""`, the default): the daemon takes none.
-        public var dir: String?
-        /// How often a copy is taken (fractions of an hour allowed, which tests use).
-        public var intervalHours = 24.0
-        /// How many of the daemon's own copies (`outlawd-YYYYMMDDTHHMMSSZ.sqlite`) stay in `dir`.
-        public var keep = 7
-
-        public init() {}
-    }
-
     /// `[retention]`: finished events older than `keep_finished_days` leave the live store for monthly archive files
     /// in `archive_dir` (docs/operations.md, "Retention"); a reload applies it.
     public struct Retention: Sendable, Equatable {
