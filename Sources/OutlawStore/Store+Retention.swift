@@ -149,7 +149,10 @@ extension Store {
                 break
             }
             after = planned.lastPK
-            let record = try writeArchive(planned, options, pause: pause)
+            guard let record = try writeArchive(planned, options, pause: pause, shouldStop: shouldStop) else {
+                report.stopped = true
+                break
+            }
             report.archives.append(record)
             report.eventsArchived += record.events
             report.batchesArchived += record.batches
@@ -232,7 +235,9 @@ extension Store {
     }
 
     /// Steps 1–3: the name taken, the file written, flushed and renamed, then the audit row (the commit point).
-    func writeArchive(_ planned: PlannedArchive, _ options: RetentionOptions, pause: (RetentionStep) -> Void) throws -> ArchiveRecord {
+    /// Nil when `shouldStop` said so while the file was written: nothing then vouches for it, and it is removed.
+    func writeArchive(_ planned: PlannedArchive, _ options: RetentionOptions, pause: (RetentionStep) -> Void,
+                      shouldStop: () -> Bool) throws -> ArchiveRecord? {
         let dir = options.archiveDir
         let inFolder = try FileManager.default.contentsOfDirectory(atPath: dir).compactMap { name in
             ArchiveName(fileName: name.hasSuffix(ArchiveName.partialSuffix) ? String(name.dropLast(ArchiveName.partialSuffix.count)) : name)
@@ -248,9 +253,12 @@ extension Store {
         let partial = path + ArchiveName.partialSuffix
         var events = 0
         let written: (sha256: Data, bytes: Int)
+        struct Stopped: Error {}
         do {
             let writer = try GzipFileWriter(path: partial)
             for chunk in planned.runs(of: 2000) {
+                // A stopping daemon does not wait for a whole archive: this one is dropped and written again next time.
+                if shouldStop() { throw Stopped() }
                 let lines = try pool.read { db in try ArchiveLine.lines(db, batchPKs: chunk) }
                 for line in lines { try writer.write(line) }
                 events += lines.count
@@ -259,6 +267,7 @@ extension Store {
         } catch {
             unlink(partial)
             _ = try? pool.write { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [archiveID]) }
+            if error is Stopped { return nil }
             throw error
         }
         pause(.partialWritten)

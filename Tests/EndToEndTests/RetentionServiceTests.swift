@@ -254,5 +254,28 @@ struct RetentionServiceClockTests {
         #expect(try store.archives().map(\.state) == ["done"])
         #expect(try store.verifyArchives(dir: dir).intact)
     }
+
+    /// A stop while an archive is written drops it (nothing vouches for it yet): no file, no record, every batch live;
+    /// the next run writes it whole.
+    @Test func aStopWhileWritingLeavesNoFileAndTheNextRunWritesItWhole() async throws {
+        let temp = try TempDirectory("outlawd-retention-stop")
+        let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }
+        let seed = try await RetentionSeed(store: store)
+        let old = Self.t0.addingTimeInterval(-500 * 86_400)
+        try await offload { try seed.answer(try seed.add("s-1", types: ["plant.move", "plant.move"], received: old), at: old) }
+        let dir = temp.file("archives")
+        var options = RetentionOptions(keepFinishedDays: 400, archiveDir: dir)
+        options.restFactor = 0
+        // The run's first look says go on; the next, inside the write, says stop.
+        let looks = LockedBox(0)
+        let stopped = try store.runRetention(options, now: Self.t0, shouldStop: { looks.update { $0 += 1; return $0 >= 2 } })
+        #expect(stopped.stopped && stopped.archives.isEmpty && looks.value == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+        #expect(try store.archives().isEmpty)
+        #expect(try store.batchDetail(device: "HH-1", id: "s-1") != nil)
+        let whole = try store.runRetention(options, now: Self.t0)
+        #expect(whole.archives.map(\.file) == ["outlawd-archive-2025-07.0001.jsonl.gz"] && whole.eventsDeleted == 2)
+        #expect(try store.verifyArchives(dir: dir).intact)
+    }
 }
 
