@@ -158,10 +158,17 @@ struct UploadEndToEndTests {
             try await h.waitFor(["sealed-1"], states: ["uploaded"])
             #expect(await h.appliedWrites().contains { $0.user == "jane" && $0.label == Tags.plant(145) })
             let state = h.daemon.directory.file("state")
-            for file in try FileManager.default.contentsOfDirectory(atPath: state) {
+            // Every file the daemon writes there, in folders too (the retention archives).
+            let files = try #require(FileManager.default.subpathsOfDirectory(atPath: state) as [String]?)
+            var read = 0
+            for file in files {
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: state + "/" + file, isDirectory: &isFolder), !isFolder.boolValue else { continue }
                 let bytes = try Data(contentsOf: URL(fileURLWithPath: state + "/" + file))
                 #expect(bytes.range(of: Data(SandboxDemo.janeKey.utf8)) == nil, "jane's key in \(file)")
+                read += 1
             }
+            #expect(read > 0, "no file read in \(state)")
         }
     }
 }
