@@ -98,8 +98,27 @@ extension ConsoleApp {
 
     /// What `outlawctl status` shows, from the same store reads and the same verdict.
     func statusBody(_ visitor: Visitor) throws -> String {
+        let snapshot = try statusSnapshot()
+        return ConsoleTemplates.render("status", [
+            "lines": snapshot.lines.map { ["label": $0.label, "value": $0.value] }, "hasReasons": !snapshot.reasons.isEmpty,
+            "reasons": snapshot.reasons, "every": String(Self.statusRefreshSeconds), "asOf": Self.shown(snapshot.at),
+        ])
+    }
+
+    /// The Status page's facts, read again at most every `statusMaxAge`: however many browsers refresh it, the
+    /// store is asked once per interval, as often as the daemon's own status line asks it.
+    func statusSnapshot() throws -> StatusSnapshot {
         let now = now()
-        let queue = try store.queueStats()
+        if let cached = statusCache.withLock({ $0 }), now.timeIntervalSince(cached.at) < Self.statusMaxAge, cached.at <= now { return cached }
+        let snapshot = try readStatus(now: now)
+        statusCache.withLock { $0 = snapshot }
+        return snapshot
+    }
+
+    func readStatus(now: Date) throws -> StatusSnapshot {
+        // Unfinished and failed events only, as the daemon's own status line counts them: the finished ones are most
+        // of a year's table, and this page is fetched again every few seconds by every open browser.
+        let queue = try store.queueStats(countingFinished: false)
         let daemon = try store.daemonStatus()
         let rows = try KeyRow.all(store, policy: keyPolicy(), now: now)
         let rejected = rows.filter { $0.status == KeyStatus.rejected.rawValue }.map { $0.user ?? "Default" }
@@ -134,16 +153,20 @@ extension ConsoleApp {
             ("Waiting", "\(queue.queued) queued, \(queue.uploading) uploading, \(queue.held) held, \(queue.review) in review"),
             ("Oldest wait", queue.oldestWaitingReceivedAt.map { "received \(Self.shown($0))" } ?? "-"),
             ("Held users", queue.heldUsers.isEmpty ? "-" : queue.heldUsers.joined(separator: ", ")),
-            ("Done", "\(queue.uploaded) uploaded, \(queue.failed) failed, \(queue.rejected) rejected in review, \(queue.recorded) scans recorded"),
+            ("Failed", "\(queue.failed) (uploaded and recorded events: outlawctl status counts them)"),
             ("Default key", try store.defaultKeyStatus()?.rawValue ?? "unknown"),
             ("Keys", "\(rows.filter { $0.kind == "personal" }.count) personal; \(rejected.count) rejected\(names(rejected)); \(expiring.count) expiring within \(keyPolicy().warnDays) days\(names(expiring))"),
             ("Metrc success", Self.shown(queue.lastSuccessAt)),
             ("Metrc error", queue.lastErrorAt.map { "\(Self.shown($0)) \(queue.lastErrorMessage ?? "")" } ?? "-"),
             ("Last sync", lastSync),
         ] + (facts.referenceProblem.map { [("Reference", $0)] } ?? [])
-        return ConsoleTemplates.render("status", [
-            "lines": lines.map { ["label": $0.0, "value": $0.1] }, "hasReasons": !verdict.reasons.isEmpty, "reasons": verdict.reasons,
-            "every": String(Self.statusRefreshSeconds),
-        ])
+        return StatusSnapshot(at: now, lines: lines.map { (label: $0.0, value: $0.1) }, reasons: verdict.reasons)
     }
+}
+
+/// What the Status page shows, as read at `at`.
+struct StatusSnapshot: Sendable {
+    let at: Date
+    let lines: [(label: String, value: String)]
+    let reasons: [String]
 }

@@ -70,6 +70,9 @@ public struct ConsoleStatusSettings: Sendable {
 /// the device protocol and outlawctl use (`PINCheck`, `KeyService`, the store's review, replay and user calls).
 public final class ConsoleApp: Sendable {
     public static let statusRefreshSeconds = 10
+    /// The Status page's facts are read again at most this often (seconds).
+    static let statusMaxAge: TimeInterval = 5
+    let statusCache = Mutex<StatusSnapshot?>(nil)
     let store: Store
     let keys: @Sendable () -> KeyService
     let keyPolicy: @Sendable () -> KeyHealthPolicy

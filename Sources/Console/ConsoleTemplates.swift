@@ -129,7 +129,7 @@ enum ConsoleTemplates {
     static let status = """
         <table id="status">{{#lines}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/lines}}</table>
         {{#hasReasons}}<h2>Why</h2><ul>{{#reasons}}<li>{{.}}</li>{{/reasons}}</ul>{{/hasReasons}}
-        <p>This page refreshes every {{every}} seconds.</p>
+        <p>As of {{asOf}}; this page refreshes every {{every}} seconds.</p>
         """
 
     /// The one stylesheet (inline styles would need a weaker Content-Security-Policy).
