@@ -13,7 +13,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Writes `outlawd.toml` (with `extraConfig` appended to its sections) and starts the daemon. `metrics` is the
     /// `[metrics]` table: by default a free port, as the fixed 9742 would be taken by the daemons of other tests.
     public init(server: String = "", store: String = "", facility: String = "", metrc: String = "",
-                metrics: String = "listen = \"127.0.0.1:0\"",
+                metrics: String = "listen = \"127.0.0.1:0\"", retention: String = "",
                 directory: TempDirectory? = nil, environment: [String: String] = [:]) async throws
     {
         self.directory = try directory ?? TempDirectory("outlawd-e2e")
@@ -43,6 +43,7 @@ public final class DaemonProcess: @unchecked Sendable {
             \(metrc.isEmpty ? "" : "[metrc]\n" + metrc)
             [metrics]
             \(metrics)
+            \(retention.isEmpty ? "" : "[retention]\n" + retention)
             """)
         arguments = ["--config", configPath]
         readyLine = "listening for devices"

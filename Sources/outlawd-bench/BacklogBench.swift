@@ -304,5 +304,13 @@ extension BacklogBench {
                 log("store-10m failed: \(error)")
             }
         }
+        if options.parts.contains(.retention) {
+            do {
+                report.retention = try await RetentionBench.run(options)
+            } catch {
+                report.failures.append("retention failed: \(error)")
+                log("retention failed: \(error)")
+            }
+        }
     }
 }

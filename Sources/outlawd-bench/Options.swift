@@ -5,11 +5,11 @@ import OutlawProtocol
 struct BenchOptions: Sendable {
     enum Part: String, CaseIterable, Sendable {
         case flat, baseline, paced, backup, drain, reference, sandboxWrites = "sandbox-writes"
-        case backlog100k = "backlog-100k", backlog1m = "backlog-1m", chains, store10m = "store-10m"
+        case backlog100k = "backlog-100k", backlog1m = "backlog-1m", chains, store10m = "store-10m", retention
         case console
 
         /// The long parts (minutes each in release) run only when named with --only.
-        static let onlyWhenNamed: Set<Part> = [.backlog1m, .store10m]
+        static let onlyWhenNamed: Set<Part> = [.backlog1m, .store10m, .retention]
     }
 
     var seconds = 20.0
@@ -39,6 +39,8 @@ struct BenchOptions: Sendable {
     var chainLength = 20
     /// Finished events the store-10m part seeds.
     var storeEvents = 10_000_000
+    /// Finished events, 401 to 500 days old, the retention part's first run archives.
+    var retentionEvents = 1_000_000
     var doc: String?
     var command: String
     var quick = false
@@ -55,7 +57,7 @@ struct BenchOptions: Sendable {
                                 1 s warm-up, 2,000-event drain, 1,000 plants / 400 packages, 5,000-event backlogs,
                                 100×10 chains, a 100,000-event store (each still settable)
           --only LIST           parts to run, comma-separated: flat,baseline,paced,backup,drain,reference,sandbox-writes,
-                                backlog-100k,backlog-1m,chains,store-10m,console (default all but backlog-1m and store-10m;
+                                backlog-100k,backlog-1m,chains,store-10m,retention,console (default all but backlog-1m, store-10m, retention;
                                 backup: a paced run during back-to-back backups, after paced)
           --handhelds N         flat-out handhelds (default 32)      --events N   events a flat-out batch (500)
           --paced-handhelds N   paced handhelds (default 50)         --paced-rate N   events/s each (100; light: 20)
@@ -66,6 +68,7 @@ struct BenchOptions: Sendable {
           --backlog-events N    backlog-100k / backlog-1m: the backlog's size instead (e.g. 5000 for a smoke run)
           --chain-tags N --chain-length N   chains: tags, and moves each (450, 20)
           --store-events N      store-10m: finished events seeded (10000000)
+          --retention-events N  retention: finished events 401-500 days old that its first run archives (1000000)
           --window N            flat-out batches in flight (16)      --light-rate N   light load events/s each (20)
           --metrics on|off      ingest daemons serve /metrics (default on); off: to measure what metrics cost
           --doc PATH            add the figures to PATH (docs/performance.md) under a dated heading
@@ -129,6 +132,7 @@ struct BenchOptions: Sendable {
             case "--chain-tags": chainTags = try int()
             case "--chain-length": chainLength = try int()
             case "--store-events": storeEvents = try int()
+            case "--retention-events": retentionEvents = try int()
             case "--metrics":
                 let v = try value()
                 guard v == "on" || v == "off" else { throw BenchError("--metrics takes on or off, not \(v)") }
@@ -159,6 +163,7 @@ struct BenchOptions: Sendable {
             if !explicit.contains("--chain-tags") { chainTags = 100 }
             if !explicit.contains("--chain-length") { chainLength = 10 }
             if !explicit.contains("--store-events") { storeEvents = 100_000 }
+            if !explicit.contains("--retention-events") { retentionEvents = 50_000 }
         }
         if let explicitSeconds { seconds = explicitSeconds }
         guard plants >= eventsPerBatch, packages >= 100 else {

@@ -67,6 +67,26 @@ extension BenchReport {
                                 met: z.statusOK))
             }
         }
+        if let r = retention {
+            let scope = "retention of \(BacklogShape.grouped(r.seeded)) old events"
+            if let off = r.pacedOff, let on = r.pacedDuring {
+                let paced = "\(scope): paced \(on.handhelds)×\(options.pacedRate) ev/s ack p99"
+                let ratio = off.latency.p99 > 0 ? on.latency.p99 / off.latency.p99 : 0
+                rows.append(Row(figure: "\(paced), during its first run ÷ with retention off",
+                                value: "\(ms(on.latency.p99)) ÷ \(ms(off.latency.p99)) ms = " + String(format: "%.2f×", ratio)
+                                    + (r.runCoveredPaced ? " (the run lasted the whole paced run)" : " (the run ended before the paced run did)"),
+                                target: "≤ 1.5×", met: on.latency.count > 0 && off.latency.count > 0 && ratio <= 1.5 && on.nacks == 0))
+                rows.append(Row(figure: "\(scope): daemon peak RSS during the run", value: mib(on.peakRSS), target: "≤ 64 MiB",
+                                met: on.peakRSS.map { $0 <= 64 * Self.mebibyte }))
+            }
+            if let seconds = r.runSeconds, let archived = r.archivedEvents {
+                rows.append(Row(figure: "\(scope): the first run", value: String(
+                    format: "%@ events archived (%@ deleted) in %.0f s, %.0f events/s; archives %.1f MiB (%.1f MiB per million events)",
+                    BacklogShape.grouped(archived), BacklogShape.grouped(r.deletedEvents ?? 0), seconds, Double(archived) / max(seconds, 0.001),
+                    Double(r.archiveBytes) / 1_048_576, archived > 0 ? Double(r.archiveBytes) / 1_048_576 / Double(archived) * 1_000_000 : 0),
+                    target: "every seeded event", met: archived >= r.seeded))
+            }
+        }
         return rows
     }
 

@@ -20,6 +20,7 @@ struct BenchReport: Sendable {
     /// backlog-100k, backlog-1m and chains, in the order run.
     var backlogs: [BacklogFigures] = []
     var storeSize: StoreSizeFigures?
+    var retention: RetentionFigures?
     var failures: [String] = []
 
     struct Row {

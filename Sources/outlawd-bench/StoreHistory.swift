@@ -14,8 +14,10 @@ extension StoreSeed {
     static let packagePlaceholder = "1A4FF0" + String(repeating: "Y", count: 17) + "0"
     static let atPlaceholder = "2020-01-01T00:00:00-08:00"
 
-    /// Seeds `count` finished events spread over the 390 days before `now`. Returns the seconds it took.
-    static func history(path: String, count: Int, deviceIDs: [Int64], jane: Int64, john: Int64, now: Date) throws -> Double {
+    /// Seeds `count` finished events spread over `days` days ending `agedDays` days before `now` (by default the 390
+    /// days before it). Returns the seconds it took.
+    static func history(path: String, count: Int, deviceIDs: [Int64], jane: Int64, john: Int64, now: Date,
+                        days: Double = 390, agedDays: Double = 0) throws -> Double {
         let started = ContinuousClock.now
         // The 20 events of the bench's mix, validated once: their canonical JSON, with placeholders.
         var line = #"{"op":"batch","id":"template","user":"jane","events":["#
@@ -41,9 +43,10 @@ extension StoreSeed {
             try db.execute(sql: "CREATE TEMP TABLE seed_devices (k INTEGER PRIMARY KEY, id INTEGER)")
             for (k, id) in deviceIDs.enumerated() { try db.execute(sql: "INSERT INTO seed_devices VALUES (?, ?)", arguments: [k, id]) }
 
-            // Within the default retention (400 days), so the daemon keeps every seeded event while it is measured.
-            let span = 390 * 86_400.0
-            let t0 = now.timeIntervalSince1970 - span - 86_400
+            // By default within the default retention (400 days), so the daemon keeps every seeded event while it is
+            // measured; the retention part ages them past it.
+            let span = days * 86_400.0
+            let t0 = now.timeIntervalSince1970 - span - 86_400 - agedDays * 86_400
             let step = span / Double(count)
             let batches = (count + 99) / 100
             let firstBatch = (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM batches")) ?? 1
