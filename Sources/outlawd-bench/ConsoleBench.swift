@@ -13,6 +13,9 @@ struct ConsoleFigures: Sendable {
     var pages: [(page: String, latency: Latencies)] = []
     var pacedAlone: IngestFigures?
     var pacedWithStatus: IngestFigures?
+    /// Alone once more after the run with Status: the store has grown by two paced runs (uploads are paused), so the
+    /// runs before and after bracket the one with Status.
+    var pacedAloneAfter: IngestFigures?
     var statusRefreshes = 0
 
     var printed: String {
@@ -25,8 +28,9 @@ struct ConsoleFigures: Sendable {
                          + right(ms(l.p50)) + right(ms(l.p99)) + right(ms(l.max)))
         }
         if let a = pacedAlone, let b = pacedWithStatus {
-            lines.append("  paced ingest ack p99: \(ms(a.latency.p99)) ms alone, \(ms(b.latency.p99)) ms while Status is refreshed every second "
-                         + "(\(statusRefreshes) refreshes; p50 \(ms(a.latency.p50)) / \(ms(b.latency.p50)) ms)")
+            let after = pacedAloneAfter.map { ", \(ms($0.latency.p99)) ms alone again after it (p50 \(ms($0.latency.p50)))" } ?? ""
+            lines.append("  paced ingest ack p99: \(ms(a.latency.p99)) ms alone (p50 \(ms(a.latency.p50))), \(ms(b.latency.p99)) ms while Status is "
+                         + "fetched every second (p50 \(ms(b.latency.p50)); \(statusRefreshes) answers)\(after)")
         }
         return lines.joined(separator: "\n")
     }
@@ -105,6 +109,9 @@ enum ConsoleBench {
         }
         figures.pacedWithStatus = try await IngestBench.run(rig, label: "paced, Status refreshed", template: plan, handhelds: options.pacedHandhelds)
         figures.statusRefreshes = await refresher.value
+        plan.idPrefix = "console-after"
+        log("console: paced once more, console idle")
+        figures.pacedAloneAfter = try await IngestBench.run(rig, label: "paced, console idle again", template: plan, handhelds: options.pacedHandhelds)
         return figures
     }
 
