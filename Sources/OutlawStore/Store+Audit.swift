@@ -120,11 +120,12 @@ extension Store {
 ///             "SELECT id, at, actor, action, subject, detail, hash FROM audit ORDER BY id"):
 ///         assert hashlib.sha256(prev + b"".join(map(enc, row[:6]))).digest() == row[6], row[0]
 ///         prev = row[6]
-enum AuditChain {
+public enum AuditChain {
     /// What the first row chains to.
-    static let genesis = Data(count: 32)
+    public static let genesis = Data(count: 32)
 
-    static func hash(previous: Data, fields: [DatabaseValue]) -> Data {
+    /// A row's hash: its fields (id, at, actor, action, subject, detail) chained to the hash of the row before.
+    public static func hash(previous: Data, fields: [DatabaseValue]) -> Data {
         var bytes = previous
         for field in fields { encode(field, into: &bytes) }
         return LibCrypto.sha256(bytes)

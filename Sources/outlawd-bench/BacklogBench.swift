@@ -112,15 +112,7 @@ enum BacklogBench {
         let reader = try DatabaseQueue(path: path, configuration: readOnly)
 
         let rig = IngestDaemon(daemon: daemon, devices: prepared.tokens.filter { $0.name != "HH-BACKLOG" })
-        var plan = HandheldPlan()
-        plan.mode = .paced
-        plan.seconds = options.seconds
-        plan.warmup = options.warmup
-        plan.plants = options.plants
-        plan.packages = options.packages
-        plan.eventsPerBatch = options.pacedEventsPerBatch
-        plan.batchesPerSecond = Double(options.lightRate) / Double(options.pacedEventsPerBatch)
-        plan.idPrefix = "drain-ingest"
+        let plan = HandheldPlan.paced(options, eventsPerSecond: options.lightRate, idPrefix: "drain-ingest")
 
         let daemonCPUBefore = ProcessFigures.cpuSeconds(pid: daemon.pid)
         let sandboxCPUBefore = sandbox.cpuSeconds()

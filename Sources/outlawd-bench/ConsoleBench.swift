@@ -85,16 +85,7 @@ enum ConsoleBench {
             log("  \(page): p99 " + String(format: "%.1f ms", Latencies(times).p99))
         }
 
-        var plan = HandheldPlan()
-        plan.seconds = options.seconds
-        plan.plants = options.plants
-        plan.packages = options.packages
-        plan.window = options.window
-        plan.warmup = options.warmup
-        plan.mode = .paced
-        plan.eventsPerBatch = options.pacedEventsPerBatch
-        plan.batchesPerSecond = Double(options.pacedRate) / Double(options.pacedEventsPerBatch)
-        plan.idPrefix = "console-alone"
+        var plan = HandheldPlan.paced(options, eventsPerSecond: options.pacedRate, idPrefix: "console-alone")
         log("console: paced \(options.pacedHandhelds) handhelds × \(options.pacedRate) events/s, console idle")
         figures.pacedAlone = try await IngestBench.run(rig, label: "paced, console idle", template: plan, handhelds: options.pacedHandhelds)
         plan.idPrefix = "console-status"
@@ -126,15 +117,7 @@ enum ConsoleBench {
         let cert = try await runCommand("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("tls/key.pem"),
                                                               "-out", dir.file("tls/cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1"])
         guard cert.status == 0 else { throw BenchError("openssl: \(cert.stderr)") }
-        let daemon = try await DaemonProcess(server: "max_unauthenticated_per_address = 1024", metrc: """
-            base_url = "\(sandbox.baseURL)"
-            vendor_key_file = "secrets/vendor-key"
-            default_key_file = "secrets/default-key"
-            gets_per_second_per_facility = 2000
-            concurrent_gets_per_facility = 20
-            gets_per_second_per_vendor_key = 2000
-            concurrent_gets_per_vendor_key = 40
-            """, metrics: """
+        let daemon = try await DaemonProcess(server: "max_unauthenticated_per_address = 1024", metrc: IngestDaemon.metrcSettings(sandbox.baseURL), metrics: """
             listen = "127.0.0.1:0"
             [console]
             listen = "127.0.0.1:0"

@@ -39,6 +39,21 @@ struct HandheldPlan: Sendable {
 
     init() {}
 
+    /// A paced plan of the bench's options: `eventsPerSecond` each handheld, in batches of `pacedEventsPerBatch`.
+    static func paced(_ options: BenchOptions, eventsPerSecond: Int, idPrefix: String) -> HandheldPlan {
+        var plan = HandheldPlan()
+        plan.mode = .paced
+        plan.seconds = options.seconds
+        plan.warmup = options.warmup
+        plan.plants = options.plants
+        plan.packages = options.packages
+        plan.window = options.window
+        plan.eventsPerBatch = options.pacedEventsPerBatch
+        plan.batchesPerSecond = Double(eventsPerSecond) / Double(options.pacedEventsPerBatch)
+        plan.idPrefix = idPrefix
+        return plan
+    }
+
     init(arguments: [String]) throws {
         var i = 1
         func value() throws -> String {

@@ -43,31 +43,11 @@ enum RetentionBench {
         try dir.write("secrets/default-key", SandboxDemo.ownerKey)
         // One store key for both daemons (DaemonProcess would write a new one for each).
         try dir.write("secrets/store-key", (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())
-        let metrc = """
-            base_url = "\(sandbox.baseURL)"
-            vendor_key_file = "secrets/vendor-key"
-            default_key_file = "secrets/default-key"
-            gets_per_second_per_facility = 2000
-            concurrent_gets_per_facility = 20
-            gets_per_second_per_vendor_key = 2000
-            concurrent_gets_per_vendor_key = 40
-            """
+        let metrc = IngestDaemon.metrcSettings(sandbox.baseURL)
         func daemon(retention: String) async throws -> DaemonProcess {
             settleDisk()
             return try await DaemonProcess(server: "max_unauthenticated_per_address = 1024", store: "key_file = \"secrets/store-key\"",
                                            metrc: metrc, retention: retention, directory: dir)
-        }
-        func plan(_ prefix: String) -> HandheldPlan {
-            var plan = HandheldPlan()
-            plan.mode = .paced
-            plan.seconds = options.seconds
-            plan.warmup = options.warmup
-            plan.plants = options.plants
-            plan.packages = options.packages
-            plan.eventsPerBatch = options.pacedEventsPerBatch
-            plan.batchesPerSecond = Double(options.pacedRate) / Double(options.pacedEventsPerBatch)
-            plan.idPrefix = prefix
-            return plan
         }
         let reader = try Store(path: path, pinRounds: 10_000, opening: .currentSchemaOnly)
 
@@ -76,7 +56,7 @@ enum RetentionBench {
         try await IngestDaemon.waitForReferenceSync(reader, daemon: off)
         do {
             figures.pacedOff = try await IngestBench.run(IngestDaemon(daemon: off, devices: prepared.tokens), label: "paced, retention off",
-                                                         template: plan("retention-off"), handhelds: options.pacedHandhelds)
+                                                         template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: "retention-off"), handhelds: options.pacedHandhelds)
         } catch {
             log("retention: paced run with retention off failed: \(error)")
         }
@@ -87,7 +67,7 @@ enum RetentionBench {
         try await IngestDaemon.waitForReferenceSync(reader, daemon: on)
         do {
             figures.pacedDuring = try await IngestBench.run(IngestDaemon(daemon: on, devices: prepared.tokens), label: "paced, retention running",
-                                                            template: plan("retention-on"), handhelds: options.pacedHandhelds)
+                                                            template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: "retention-on"), handhelds: options.pacedHandhelds)
         } catch {
             log("retention: paced run during retention failed: \(error)")
         }

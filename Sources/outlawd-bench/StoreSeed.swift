@@ -102,38 +102,15 @@ enum StoreSeed {
     static func appendAudit(_ db: Database, rows: [(at: Double, actor: String, action: String, subject: String?, detail: String?)]) throws {
         let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
         var id: Int64 = head.map { $0[0] as Int64 } ?? 0
-        var previous: Data = head.map { $0[1] as Data } ?? Data(count: 32)
+        var previous: Data = head.map { $0[1] as Data } ?? AuditChain.genesis
         let insert = try db.cachedStatement(sql: "INSERT INTO audit (id, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         for row in rows {
             id += 1
             let fields: [DatabaseValue] = [id.databaseValue, row.at.databaseValue, row.actor.databaseValue, row.action.databaseValue,
                                            row.subject?.databaseValue ?? .null, row.detail?.databaseValue ?? .null]
-            var bytes = previous
-            for field in fields { encode(field, into: &bytes) }
-            let hash = Secrets.sha256(bytes)
+            let hash = AuditChain.hash(previous: previous, fields: fields)
             try insert.execute(arguments: StatementArguments(fields + [previous.databaseValue, hash.databaseValue]))
             previous = hash
-        }
-    }
-
-    /// A column's value tagged and self-delimiting, as the audit chain hashes it.
-    static func encode(_ value: DatabaseValue, into bytes: inout Data) {
-        func bigEndian(_ n: UInt64) { withUnsafeBytes(of: n.bigEndian) { bytes.append(contentsOf: $0) } }
-        func counted(_ tag: UInt8, _ data: Data) {
-            bytes.append(tag)
-            withUnsafeBytes(of: UInt32(data.count).bigEndian) { bytes.append(contentsOf: $0) }
-            bytes.append(data)
-        }
-        switch value.storage {
-        case .null: bytes.append(0)
-        case .int64(let n):
-            bytes.append(1)
-            bigEndian(UInt64(bitPattern: n))
-        case .double(let x):
-            bytes.append(2)
-            bigEndian(x.bitPattern)
-        case .string(let s): counted(3, Data(s.utf8))
-        case .blob(let d): counted(4, d)
         }
     }
 

@@ -61,15 +61,7 @@ enum StoreSizeBench {
         settleDisk()
         let starting = ContinuousClock.now
         // As the paced part's daemon (IngestDaemon.start), on the seeded store.
-        let daemon = try await DaemonProcess(server: "max_unauthenticated_per_address = 1024", metrc: """
-            base_url = "\(sandbox.baseURL)"
-            vendor_key_file = "secrets/vendor-key"
-            default_key_file = "secrets/default-key"
-            gets_per_second_per_facility = 2000
-            concurrent_gets_per_facility = 20
-            gets_per_second_per_vendor_key = 2000
-            concurrent_gets_per_vendor_key = 40
-            """, directory: dir)
+        let daemon = try await DaemonProcess(server: "max_unauthenticated_per_address = 1024", metrc: IngestDaemon.metrcSettings(sandbox.baseURL), directory: dir)
         figures.startSeconds = since(starting)
         let store = try Store(path: path, pinRounds: 10_000, opening: .currentSchemaOnly)
         try await IngestDaemon.waitForReferenceSync(store, daemon: daemon)
@@ -87,15 +79,7 @@ enum StoreSizeBench {
         }
 
         let rig = IngestDaemon(daemon: daemon, devices: prepared.tokens)
-        var plan = HandheldPlan()
-        plan.mode = .paced
-        plan.seconds = options.seconds
-        plan.warmup = options.warmup
-        plan.plants = options.plants
-        plan.packages = options.packages
-        plan.eventsPerBatch = options.pacedEventsPerBatch
-        plan.batchesPerSecond = Double(options.pacedRate) / Double(options.pacedEventsPerBatch)
-        plan.idPrefix = "paced-big"
+        let plan = HandheldPlan.paced(options, eventsPerSecond: options.pacedRate, idPrefix: "paced-big")
         log("store-10m: paced \(options.pacedHandhelds) handhelds × \(options.pacedRate) events/s, \(Int(options.seconds)) s")
         do {
             figures.paced = try await IngestBench.run(rig, label: "paced on a big store", template: plan, handhelds: options.pacedHandhelds)

@@ -139,20 +139,25 @@ struct ReadyHeadsTests {
         #expect(byHeads == byDefinition)
     }
 
-    /// SQLite VM instructions spent on one plan, through a progress handler on the connection that runs it.
+    /// What `body` returns, and the SQLite VM instructions it spent, counted by a progress handler on `db`.
+    static func countingInstructions<T>(_ db: Database, _ body: () throws -> T) throws -> (value: T, instructions: Int) {
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        defer { counter.deallocate() }
+        counter.pointee = 0
+        sqlite3_progress_handler(db.sqliteConnection, 1, { context in
+            context!.assumingMemoryBound(to: Int.self).pointee += 1
+            return 0
+        }, counter)
+        defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
+        return (try body(), counter.pointee)
+    }
+
+    /// SQLite VM instructions spent on one plan, on a connection of its own.
     static func planWork(_ path: String, limit: Int) throws -> (instructions: Int, events: Int) {
         let queue = try DatabaseQueue(path: path)
         return try queue.read { db in
-            let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-            defer { counter.deallocate() }
-            counter.pointee = 0
-            sqlite3_progress_handler(db.sqliteConnection, 1, { context in
-                context!.assumingMemoryBound(to: Int.self).pointee += 1
-                return 0
-            }, counter)
-            defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
-            let ready = try Store.readyEvents(db, now: Date(), limit: limit)
-            return (counter.pointee, ready.events.count)
+            let (ready, instructions) = try countingInstructions(db) { try Store.readyEvents(db, now: Date(), limit: limit) }
+            return (instructions, ready.events.count)
         }
     }
 
@@ -160,15 +165,7 @@ struct ReadyHeadsTests {
     static func definitionWork(_ path: String) throws -> Int {
         let queue = try DatabaseQueue(path: path)
         return try queue.read { db in
-            let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-            defer { counter.deallocate() }
-            counter.pointee = 0
-            sqlite3_progress_handler(db.sqliteConnection, 1, { context in
-                context!.assumingMemoryBound(to: Int.self).pointee += 1
-                return 0
-            }, counter)
-            defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
-            _ = try Int64.fetchAll(db, sql: """
+            try countingInstructions(db) { try Int64.fetchAll(db, sql: """
                 SELECT e.id FROM events e
                 WHERE e.state = 'queued' AND NOT EXISTS (
                   SELECT 1 FROM event_tags mine
@@ -176,8 +173,7 @@ struct ReadyHeadsTests {
                   JOIN events p ON p.id = other.event_id
                   WHERE mine.event_id = e.id AND p.state IN \(ReadyHeads.unfinishedList))
                 ORDER BY e.id LIMIT 800
-                """)
-            return counter.pointee
+                """) }.instructions
         }
     }
 
