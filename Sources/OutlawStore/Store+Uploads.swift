@@ -106,30 +106,32 @@ extension Store {
 
     static func readyEvents(_ db: Database, now: Date, limit: Int) throws -> ReadyEvents {
         var ready = ReadyEvents()
+        typealias E = EventColumns
+        // The state and count stay SQL text, as in the partial index `events_ready` (a bound value would not match it).
         let rows = try Row.fetchCursor(db, SQLRequest<Row>(literal: """
-            SELECT e.id, e.type, e.tag, e.license, e.user_id, u.name AS user_name, e.fields, e.metrc_date, e.attempts,
-              e.unknown_since, e.read_back_base
-            FROM events e INDEXED BY events_ready JOIN users u ON u.id = e.user_id
-            WHERE e.state = 'queued' AND e.heads_pending = 0
-              AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= \(now.timeIntervalSince1970))
-            ORDER BY e.id LIMIT \(limit)
+            SELECT e.\(E.id), e.\(E.type), e.\(E.tag), e.\(E.license), e.\(E.userID), u.\(UserColumns.name) AS \(ListingColumns.userName),
+              e.\(E.fields), e.\(E.metrcDate), e.\(E.attempts), e.\(E.unknownSince), e.\(E.readBackBase)
+            FROM \(EventTable.self) e INDEXED BY events_ready JOIN \(UserTable.self) u ON u.\(UserColumns.id) = e.\(E.userID)
+            WHERE e.\(E.state) = '\(sql: EventState.queued.rawValue)' AND e.\(E.headsPending) = 0
+              AND (e.\(E.nextAttemptAt) IS NULL OR e.\(E.nextAttemptAt) <= \(now.timeIntervalSince1970))
+            ORDER BY e.\(E.id) LIMIT \(limit)
             """, cached: true))
         while let row = try rows.next() {
-            let id: Int64 = row["id"]
-            let typeText: String = row["type"]
+            let id: Int64 = row[E.id]
+            let typeText: String = row[E.type]
             guard let type = EventType(rawValue: typeText) else {
                 ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event type \"\(typeText)\" is unknown to this outlawd"))
                 continue
             }
-            guard let fields = JSONValue.parse(Array((row["fields"] as String).utf8))?.objectValue else {
+            guard let fields = JSONValue.parse(Array((row[E.fields] as String).utf8))?.objectValue else {
                 ready.unreadable.append(UnreadableEvent(id: id, reason: "stored event fields are not a JSON object"))
                 continue
             }
             ready.events.append(PendingEvent(
-                id: id, type: type, tag: row["tag"], license: row["license"], userID: row["user_id"], userName: row["user_name"],
-                fields: fields, metrcDate: row["metrc_date"], attempts: row["attempts"],
-                unknownSince: (row["unknown_since"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                readBackBase: (row["read_back_base"] as String?).flatMap { JSONValue.parse(Array($0.utf8))?.objectValue }))
+                id: id, type: type, tag: row[E.tag], license: row[E.license], userID: row[E.userID], userName: row[ListingColumns.userName],
+                fields: fields, metrcDate: row[E.metrcDate], attempts: row[E.attempts],
+                unknownSince: (row[E.unknownSince] as Double?).map(Date.init(timeIntervalSince1970:)),
+                readBackBase: (row[E.readBackBase] as String?).flatMap { JSONValue.parse(Array($0.utf8))?.objectValue }))
         }
         return ready
     }
@@ -137,9 +139,10 @@ extension Store {
     /// The earliest time a queued event becomes ready, if any is waiting for its backoff.
     public func nextRetryTime() throws -> Date? {
         try pool.read { db in
-            try Double.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM events WHERE state = ? AND next_attempt_at IS NOT NULL",
-                                arguments: [EventState.queued])
-                .map(Date.init(timeIntervalSince1970:))
+            try Double.fetchOne(db, SQLRequest<Double>(literal: """
+                SELECT MIN(\(EventColumns.nextAttemptAt)) FROM \(EventTable.self)
+                WHERE \(EventColumns.state) = \(EventState.queued) AND \(EventColumns.nextAttemptAt) IS NOT NULL
+                """)).map(Date.init(timeIntervalSince1970:))
         }
     }
 
@@ -147,7 +150,12 @@ extension Store {
     public func hold(eventIDs: [Int64], code: HoldCode, reason: String, now: Date = Date()) throws {
         guard !eventIDs.isEmpty else { return }
         try pool.write { db in
-            let statement = try db.cachedStatement(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ? AND state = ?")
+            // Prepared once from a literal of names and placeholders, run for each event.
+            typealias E = EventColumns
+            let statement = try db.cachedStatement(literal: """
+                UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.heldCode) = ?, \(E.message) = ?, \(E.updatedAt) = ?
+                WHERE \(E.id) = ? AND \(E.state) = ?
+                """)
             for id in eventIDs {
                 try statement.execute(arguments: [EventState.held, code, reason, now.timeIntervalSince1970, id, EventState.queued])
             }
@@ -158,13 +166,19 @@ extension Store {
     public func beginAttempt(eventIDs: [Int64], license: String, action: MetrcAction, signing: AttemptSigning, now: Date = Date()) throws -> Int64 {
         try pool.write { db in
             let t = now.timeIntervalSince1970
-            try db.execute(sql: """
-                INSERT INTO upload_attempts (started_at, license, action, key_kind, key_user, key_reason, events) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [t, license, action.rawValue, signing.keyKind, signing.keyUser, signing.reason, eventIDs.count])
+            typealias A = UploadAttemptColumns
+            try db.execute(literal: """
+                INSERT INTO \(UploadAttemptTable.self) (\(A.startedAt), \(A.license), \(A.action), \(A.keyKind), \(A.keyUser), \(A.keyReason), \(A.events))
+                VALUES (\(t), \(license), \(action.rawValue), \(signing.keyKind), \(signing.keyUser), \(signing.reason), \(eventIDs.count))
+                """)
             let attemptID = db.lastInsertedRowID
-            let statement = try db.cachedStatement(sql: """
-                UPDATE events SET state = ?, attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?),
-                  last_attempt_at = ?, key_kind = ?, key_reason = ?, attempt_id = ?, updated_at = ? WHERE id = ?
+            // Prepared once from a literal of names and placeholders, run for each event.
+            typealias E = EventColumns
+            let statement = try db.cachedStatement(literal: """
+                UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.attempts) = \(E.attempts) + 1,
+                  \(E.firstAttemptAt) = COALESCE(\(E.firstAttemptAt), ?), \(E.lastAttemptAt) = ?, \(E.keyKind) = ?, \(E.keyReason) = ?,
+                  \(E.attemptID) = ?, \(E.updatedAt) = ?
+                WHERE \(E.id) = ?
                 """)
             for id in eventIDs {
                 try statement.execute(arguments: [EventState.uploading, t, t, signing.keyKind, signing.reason, attemptID, t, id])
@@ -182,12 +196,19 @@ extension Store {
         try pool.write { db in
             let t = now.timeIntervalSince1970
             let ids = metrcIDs.isEmpty ? nil : metrcIDs.map(String.init).joined(separator: ",")
-            try db.execute(sql: "UPDATE upload_attempts SET finished_at = ?, outcome = ?, http_status = ?, message = ?, metrc_ids = ? WHERE id = ?",
-                           arguments: [t, outcome, httpStatus, message, ids, attemptID])
+            typealias A = UploadAttemptColumns
+            try db.execute(literal: """
+                UPDATE \(UploadAttemptTable.self) SET \(A.finishedAt) = \(t), \(A.outcome) = \(outcome), \(A.httpStatus) = \(httpStatus),
+                  \(A.message) = \(message), \(A.metrcIDs) = \(ids)
+                WHERE \(A.id) = \(attemptID)
+                """)
             // One rule for `attempts`: an attempt counts once it left for Metrc. One recorded ahead and taken back
             // never left.
             if outcome == .notSent {
-                try db.execute(sql: "UPDATE events SET attempts = MAX(attempts - 1, 0) WHERE attempt_id = ?", arguments: [attemptID])
+                try db.execute(literal: """
+                    UPDATE \(EventTable.self) SET \(EventColumns.attempts) = MAX(\(EventColumns.attempts) - 1, 0)
+                    WHERE \(EventColumns.attemptID) = \(attemptID)
+                    """)
             }
             try Store.apply(results, db: db, now: t)
             if let userID { try Store.markUserKeyGood(db, userID: userID, now: now) }
@@ -200,6 +221,8 @@ extension Store {
         try pool.write { db in try Store.apply(results, db: db, now: now.timeIntervalSince1970) }
     }
 
+    /// Its statements are plain SQL text, prepared once and cached: they run for each event of every answer, in the
+    /// upload path, where building an interpolated statement for each costs more.
     static func apply(_ results: [(Int64, EventResult)], db: Database, now t: Double) throws {
         for (id, result) in results {
             switch result {
@@ -227,9 +250,11 @@ extension Store {
     public func setReadBackBase(_ bases: [(Int64, [String: JSONValue])]) throws {
         guard !bases.isEmpty else { return }
         try pool.write { db in
+            let statement = try db.cachedStatement(literal: """
+                UPDATE \(EventTable.self) SET \(EventColumns.readBackBase) = ? WHERE \(EventColumns.id) = ?
+                """)
             for (id, base) in bases {
-                try db.execute(sql: "UPDATE events SET read_back_base = ? WHERE id = ?",
-                               arguments: [JSONValue.object(base).serialized(sortedKeys: true), id])
+                try statement.execute(arguments: [JSONValue.object(base).serialized(sortedKeys: true), id])
             }
         }
     }
@@ -238,7 +263,10 @@ extension Store {
     public func clearUnknown(eventIDs: [Int64]) throws {
         guard !eventIDs.isEmpty else { return }
         try pool.write { db in
-            for id in eventIDs { try db.execute(sql: "UPDATE events SET unknown_since = NULL WHERE id = ?", arguments: [id]) }
+            let statement = try db.cachedStatement(literal: """
+                UPDATE \(EventTable.self) SET \(EventColumns.unknownSince) = NULL WHERE \(EventColumns.id) = ?
+                """)
+            for id in eventIDs { try statement.execute(arguments: [id]) }
         }
     }
 
@@ -246,15 +274,22 @@ extension Store {
     /// non-idempotent writes are checked against Metrc first. Held events are re-decided too. Returns (in flight, held).
     public func recoverAfterRestart(now: Date = Date()) throws -> (inFlight: Int, held: Int) {
         try pool.write { db in
-            try db.execute(sql: """
-                UPDATE events SET state = ?, unknown_since = COALESCE(unknown_since, last_attempt_at, ?), next_attempt_at = NULL
-                WHERE state = ?
-                """, arguments: [EventState.queued, now.timeIntervalSince1970, EventState.uploading])
+            typealias E = EventColumns
+            let t = now.timeIntervalSince1970
+            try db.execute(literal: """
+                UPDATE \(EventTable.self) SET \(E.state) = \(EventState.queued),
+                  \(E.unknownSince) = COALESCE(\(E.unknownSince), \(E.lastAttemptAt), \(t)), \(E.nextAttemptAt) = NULL
+                WHERE \(E.state) = \(EventState.uploading)
+                """)
             let inFlight = db.changesCount
-            try db.execute(sql: "UPDATE upload_attempts SET finished_at = ?, outcome = ? WHERE finished_at IS NULL",
-                           arguments: [now.timeIntervalSince1970, AttemptOutcome.daemonStopped])
-            try db.execute(sql: "UPDATE events SET state = ?, held_code = NULL, message = NULL WHERE state = ?",
-                           arguments: [EventState.queued, EventState.held])
+            try db.execute(literal: """
+                UPDATE \(UploadAttemptTable.self) SET \(UploadAttemptColumns.finishedAt) = \(t), \(UploadAttemptColumns.outcome) = \(AttemptOutcome.daemonStopped)
+                WHERE \(UploadAttemptColumns.finishedAt) IS NULL
+                """)
+            try db.execute(literal: """
+                UPDATE \(EventTable.self) SET \(E.state) = \(EventState.queued), \(E.heldCode) = NULL, \(E.message) = NULL
+                WHERE \(E.state) = \(EventState.held)
+                """)
             return (inFlight, db.changesCount)
         }
     }
@@ -266,10 +301,13 @@ extension Store {
         try pool.read { db in
             var stats = QueueStats()
             let counted = countingFinished ? EventState.allCases : EventState.unfinished + [.failed]
-            for row in try Row.fetchAll(db, SQLRequest<Row>(literal: "SELECT state, COUNT(*) AS n FROM events WHERE state IN \(counted) GROUP BY state",
-                                                            cached: true)) {
-                let n: Int = row["n"]
-                switch row["state"] as EventState? {
+            typealias E = EventColumns
+            let count = Column("n")
+            for row in try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT \(E.state), COUNT(*) AS \(count) FROM \(EventTable.self) WHERE \(E.state) IN \(counted) GROUP BY \(E.state)
+                """, cached: true)) {
+                let n: Int = row[count]
+                switch row[E.state] as EventState? {
                 case .queued: stats.queued = n
                 case .uploading: stats.uploading = n
                 case .held: stats.held = n
@@ -283,26 +321,31 @@ extension Store {
             }
             // The oldest of each state is one step down the (state, id) index; sorting every waiting event is not.
             let oldestID = try EventState.unfinished.compactMap { state in
-                try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events WHERE state = ?", arguments: [state])
+                try Int64.fetchOne(db, SQLRequest<Int64>(literal: "SELECT MIN(\(E.id)) FROM \(EventTable.self) WHERE \(E.state) = \(state)"))
             }.min()
-            if let oldestID, let oldest = try Row.fetchOne(db, sql: """
-                SELECT b.received_at, d.name AS device, b.batch_id, e.seq FROM events e
-                JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id WHERE e.id = ?
-                """, arguments: [oldestID]) {
-                stats.oldestWaitingReceivedAt = Date(timeIntervalSince1970: oldest["received_at"])
-                stats.oldestWaitingEvent = "\(oldest["device"] as String):\(oldest["batch_id"] as String)#\(oldest["seq"] as Int)"
+            if let oldestID, let oldest = try Row.fetchOne(db, SQLRequest<Row>(literal: """
+                SELECT b.\(BatchColumns.receivedAt), d.\(DeviceColumns.name) AS \(ListingColumns.device), b.\(BatchColumns.batchID), e.\(E.seq)
+                FROM \(EventTable.self) e JOIN \(BatchTable.self) b ON b.\(BatchColumns.id) = e.\(E.batchID)
+                  JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(BatchColumns.deviceID)
+                WHERE e.\(E.id) = \(oldestID)
+                """)) {
+                stats.oldestWaitingReceivedAt = Date(timeIntervalSince1970: oldest[BatchColumns.receivedAt])
+                stats.oldestWaitingEvent = "\(oldest[ListingColumns.device] as String):\(oldest[BatchColumns.batchID] as String)#\(oldest[E.seq] as Int)"
             }
-            stats.heldUsers = try String.fetchAll(db, sql: """
-                SELECT DISTINCT u.name FROM events e JOIN users u ON u.id = e.user_id WHERE e.state = ? ORDER BY u.name
-                """, arguments: [EventState.held])
-            stats.lastSuccessAt = try Double.fetchOne(db, sql: "SELECT MAX(finished_at) FROM upload_attempts WHERE outcome = ?",
-                                                      arguments: [AttemptOutcome.accepted])
-                .map(Date.init(timeIntervalSince1970:))
-            if let row = try Row.fetchOne(db, sql: """
-                SELECT finished_at, message FROM upload_attempts WHERE outcome != ? AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1
-                """, arguments: [AttemptOutcome.accepted]) {
-                stats.lastErrorAt = (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:))
-                stats.lastErrorMessage = row["message"]
+            stats.heldUsers = try String.fetchAll(db, SQLRequest<String>(literal: """
+                SELECT DISTINCT u.\(UserColumns.name) FROM \(EventTable.self) e JOIN \(UserTable.self) u ON u.\(UserColumns.id) = e.\(E.userID)
+                WHERE e.\(E.state) = \(EventState.held) ORDER BY u.\(UserColumns.name)
+                """))
+            typealias A = UploadAttemptColumns
+            stats.lastSuccessAt = try Double.fetchOne(db, SQLRequest<Double>(literal: """
+                SELECT MAX(\(A.finishedAt)) FROM \(UploadAttemptTable.self) WHERE \(A.outcome) = \(AttemptOutcome.accepted)
+                """)).map(Date.init(timeIntervalSince1970:))
+            if let row = try Row.fetchOne(db, SQLRequest<Row>(literal: """
+                SELECT \(A.finishedAt), \(A.message) FROM \(UploadAttemptTable.self)
+                WHERE \(A.outcome) != \(AttemptOutcome.accepted) AND \(A.finishedAt) IS NOT NULL ORDER BY \(A.finishedAt) DESC LIMIT 1
+                """)) {
+                stats.lastErrorAt = (row[A.finishedAt] as Double?).map(Date.init(timeIntervalSince1970:))
+                stats.lastErrorMessage = row[A.message]
             }
             return stats
         }
@@ -317,7 +360,9 @@ extension Store {
             var claimed = Set<Int64>()
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
                 let texts = chunk.map(String.init)
-                let rows = try String.fetchAll(db, SQLRequest<String>(literal: "SELECT metrc_id FROM events WHERE metrc_id IN \(texts)"))
+                let rows = try String.fetchAll(db, SQLRequest<String>(literal: """
+                    SELECT \(EventColumns.metrcID) FROM \(EventTable.self) WHERE \(EventColumns.metrcID) IN \(texts)
+                    """))
                 for r in rows { if let v = Int64(r) { claimed.insert(v) } }
             }
             return claimed
