@@ -90,4 +90,21 @@ enum ReadyHeads {
             END;
             """)
     }
+
+    /// v13: an event that can never wait again (uploaded, or rejected in review) drops its tag rows as it finishes.
+    ///
+    /// `event_tags` is keyed by tag, so every stored event inserts into it at a random place: on a store of ten
+    /// million finished events that meant random pages in every commit and in every checkpoint (the paced p99 went
+    /// from 8 to 138 ms). The order per tag needs only the events that can still wait; `failed` events keep their
+    /// rows, since a replay queues them again in their old place. Rows of events finished before v13 stay until
+    /// retention archives their events: deleting millions at the first start would hold up an upgrade.
+    static func forgetFinished(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TRIGGER events_done_forget_tags AFTER UPDATE OF state ON events
+            WHEN NEW.state IN ('uploaded', 'rejected')
+            BEGIN
+              DELETE FROM event_tags WHERE event_id = NEW.id;
+            END;
+            """)
+    }
 }

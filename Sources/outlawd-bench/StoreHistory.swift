@@ -5,8 +5,8 @@ import OutlawStore
 
 /// A year of finished events written straight into a store in SQL (recursive CTEs, one transaction): batches of
 /// 100 events by jane and john over the store's devices, every event type of the bench's mix (scans `recorded`,
-/// the rest `uploaded` with a Metrc id and an accepted attempt a batch), their `event_tags` rows, and a daemon
-/// start in the audit chain every so often. Event fields are the daemon's own canonical JSON: templates taken
+/// the rest `uploaded` with a Metrc id and an accepted attempt a batch; no `event_tags` rows, as uploaded events
+/// drop theirs), and a daemon start in the audit chain every so often. Event fields are the daemon's own canonical JSON: templates taken
 /// through `BatchValidator` once, tags and times put in by SQL.
 extension StoreSeed {
     /// Placeholders the templates carry where SQL puts each event's own tags and time (valid as tags and as `at`).
@@ -100,15 +100,7 @@ extension StoreSeed {
                       CASE WHEN s.state = 'uploaded' THEN :firstAttempt + b END
                     FROM y CROSS JOIN seed_templates s ON s.k = y.k  -- CROSS: the generated rows outside, one lookup each
                     """, arguments: arguments)
-                // Each (tag, event) row once, in key order: a B-tree filled from left to right.
-                try db.execute(sql: """
-                    INSERT INTO event_tags (tag, event_id)
-                    SELECT tag, id FROM (
-                      SELECT tag, id FROM events WHERE id >= :firstEvent AND state <> 'recorded' AND type <> 'plant.waste'
-                      UNION ALL
-                      SELECT j.value, e.id FROM events e, json_each(e.fields, '$.plants') j WHERE e.id >= :firstEvent AND e.type = 'plant.waste')
-                    ORDER BY 1, 2
-                    """, arguments: arguments)
+                // No event_tags rows: an uploaded event drops its own as it finishes (v13), so a year's store has none.
                 let starts = max(10, count / 5000)
                 try appendAudit(db, rows: (0..<starts).map { i in
                     (at: t0 + span * Double(i) / Double(starts), actor: "outlawd", action: "daemon.start",
