@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(name: "MetrcTests", dependencies: ["Metrc", "MetrcSandbox", "OutlawProtocol"]),
         .testTarget(name: "UploadTests", dependencies: [
             "Upload", "Reference", "Metrc", "MetrcSandbox", "OutlawStore", "OutlawProtocol", "OutlawTestSupport",
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "OutlawKeysTests", dependencies: ["OutlawKeys", "OutlawConfig", "OutlawStore", "OutlawProtocol", "OutlawDev", "OutlawTestSupport"]),
         .testTarget(name: "DeviceServerTests", dependencies: ["DeviceServer"]),

@@ -92,7 +92,9 @@ extension Store {
         // only settled failures lock it. An attempt that finds the limit taken by running checks waits for them.
         let pendingFor: TimeInterval = 60
         var gate: LoginGate
-        let waitUntil = Date().addingTimeInterval(10)
+        // The wait gives up when no check of this name has settled for 10 s (one stuck, or in another process),
+        // not after 10 s in all: on a loaded server a queue of honest logins that keeps moving is served.
+        var waitUntil = Date().addingTimeInterval(10)
         repeat {
             let settledBefore = pinChecksSettled.load(ordering: .acquiring)
             gate = try await writeOffThePool { db in
@@ -133,6 +135,7 @@ extension Store {
             while pinChecksSettled.load(ordering: .acquiring) == settledBefore, Date() < waitUntil {
                 try await Task.sleep(for: .milliseconds(10))
             }
+            if pinChecksSettled.load(ordering: .acquiring) != settledBefore { waitUntil = Date().addingTimeInterval(10) }
         } while Date() < waitUntil
         guard case .check(let record, let attemptID) = gate else {
             if case .locked(let until, let lockedNow) = gate {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MetrcSandbox
 import OutlawProtocol
 @testable import OutlawStore
@@ -23,7 +24,15 @@ struct UploaderChainTests {
         let clock = ManualClock()
         let started = clock.now
         let loop = Task { try await rig.uploader.run(clock: clock) }
-        let states = try await eventually("all 20 moves uploaded", detail: { "\((try? rig.states("chain")) ?? [])" }) {
+        // On a timeout, what the queue looked like: each event's state, its heads_pending and its retry time, and the heads.
+        let queue = {
+            (try? rig.store.pool.read { db in
+                let events = try Row.fetchAll(db, sql: "SELECT id, state, heads_pending, next_attempt_at, attempts FROM events ORDER BY id")
+                let heads = try Row.fetchAll(db, sql: "SELECT tag, event_id FROM tag_heads")
+                return "events \(events.map(\.description)) heads \(heads.map(\.description))"
+            }) ?? "unreadable"
+        }
+        let states = try await eventually("all 20 moves uploaded", detail: queue) {
             let states = try rig.states("chain")
             return states.allSatisfy { $0 == .uploaded } ? states : nil
         }
