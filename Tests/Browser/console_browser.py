@@ -52,6 +52,12 @@ class Console:
 
     def go(self, path):
         self.driver.get(self.url + path)
+        self.loaded()
+
+    def loaded(self):
+        """Waits until the page in the window has finished loading: reading a page still being replaced fails with
+        "Node with given id does not belong to the document" on a loaded machine."""
+        WebDriverWait(self.driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def text(self):
         return self.driver.find_element(By.TAG_NAME, "body").text
@@ -83,6 +89,7 @@ class Console:
         page = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.ID, element_id).click()
         WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(page))
+        self.loaded()
 
     def sign_in(self, user, pin):
         self.driver.delete_all_cookies()
