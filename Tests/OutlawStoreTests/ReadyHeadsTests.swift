@@ -60,8 +60,14 @@ struct ReadyHeadsTests {
 
     /// Random ingests and every kind of state change (answers, holds, review, replay, retention's deletes), each
     /// checked against the definition: the triggers must agree with it after every step, whatever the path.
+    /// The SQLite work runs on the test support's own pool (`offload`), never on the two cooperative threads the
+    /// whole test process shares: minutes of synchronous work there starved other suites' HTTP clients and uploaders.
     @Test(arguments: [1, 2, 3, 4])
-    func headsAgreeWithTheDefinitionAfterEveryChange(seed: UInt64) throws {
+    func headsAgreeWithTheDefinitionAfterEveryChange(seed: UInt64) async throws {
+        try await offload { try Self.walk(seed: seed) }
+    }
+
+    static func walk(seed: UInt64) throws {
         let dir = try TempDirectory("outlawd-heads")
         let (store, batch, user) = try Self.emptyStore(dir)
         var random = SeededRandom(seed: seed)
@@ -101,10 +107,12 @@ struct ReadyHeadsTests {
                 }
             }
             let (byDefinition, byHeads) = try store.pool.read { db in (try Self.readyByDefinition(db), try Self.readyByHeads(db)) }
-            try #require(byHeads == byDefinition, "seed \(seed), step \(step)")
+            guard byHeads == byDefinition else {
+                throw StoreError("seed \(seed), step \(step): ready by heads \(byHeads), by definition \(byDefinition)")
+            }
         }
         let queued = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE state = 'queued'") ?? 0 }
-        #expect(queued > 0, "the walk ended with nothing queued: it tested little")
+        guard queued > 0 else { throw StoreError("seed \(seed): the walk ended with nothing queued: it tested little") }
     }
 
     /// A store from before v11 (chains half uploaded, a replayed event, a review) gets its heads from the migration.
@@ -198,18 +206,22 @@ struct ReadyHeadsTests {
         }
     }
 
-    @Test func onePlanCostsTheSameWithAThousandOrAMillionQueued() throws {
+    @Test func onePlanCostsTheSameWithAThousandOrAMillionQueued() async throws {
         var work: [Int: (instructions: Int, events: Int)] = [:]
         var walk: [Int: Int] = [:]
         for count in [1_000, 1_000_000] {
-            let dir = try TempDirectory("outlawd-plan-work")
-            let (store, batch, user) = try Self.emptyStore(dir)
-            try Self.seedQueue(store, batch: batch, user: user, count: count)
-            // The uploader's plan: concurrency 4 × 100 objects a request × 2.
-            work[count] = try Self.planWork(dir.file("outlawd.sqlite"), limit: 800)
-            walk[count] = try Self.definitionWork(dir.file("outlawd.sqlite"))
-            let ready = try store.pool.read { db in try Self.readyByDefinition(db).count }
-            try #require(work[count]?.events == min(800, ready), "\(count) queued: the plan read \(work[count]?.events ?? 0) of \(ready) ready")
+            // Seconds of SQLite on the test support's pool, not on a cooperative thread (see the walk above).
+            let (plan, definition, ready) = try await offload { () -> ((instructions: Int, events: Int), Int, Int) in
+                let dir = try TempDirectory("outlawd-plan-work")
+                let (store, batch, user) = try Self.emptyStore(dir)
+                try Self.seedQueue(store, batch: batch, user: user, count: count)
+                // The uploader's plan: concurrency 4 × 100 objects a request × 2.
+                return (try Self.planWork(dir.file("outlawd.sqlite"), limit: 800), try Self.definitionWork(dir.file("outlawd.sqlite")),
+                        try store.pool.read { db in try Self.readyByDefinition(db).count })
+            }
+            work[count] = plan
+            walk[count] = definition
+            try #require(plan.events == min(800, ready), "\(count) queued: the plan read \(plan.events) of \(ready) ready")
         }
         let small = try #require(work[1_000]), large = try #require(work[1_000_000])
         try #require(small.events == 450 && large.events == 450, "each plan reads the 450 chain heads")
