@@ -21,6 +21,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 
 COOKIE = "__Host-outlaw"
 
@@ -60,34 +61,53 @@ class Console:
         WebDriverWait(self.driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def text(self):
-        return self.driver.find_element(By.TAG_NAME, "body").text
+        return self.again(lambda: self.driver.find_element(By.TAG_NAME, "body").text)
 
     def sentence(self, element_id):
-        found = self.driver.find_elements(By.ID, element_id)
-        return found[0].text if found else ""
+        def read():
+            found = self.driver.find_elements(By.ID, element_id)
+            return found[0].text if found else ""
+        return self.again(read)
 
     def shot(self, name):
         if self.shots:
             os.makedirs(self.shots, exist_ok=True)
             # The whole page, not only the window: Chrome's own capture beyond the viewport.
-            metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-            size = metrics.get("cssContentSize") or metrics["contentSize"]
-            width, height = 1024, min(int(size["height"]) + 16, 2400)
-            shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
-                "format": "png", "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+            def capture():
+                metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+                size = metrics.get("cssContentSize") or metrics["contentSize"]
+                width, height = 1024, min(int(size["height"]) + 16, 2400)
+                return self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+                    "format": "png", "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+            shot = self.again(capture)
             with open(os.path.join(self.shots, name + ".png"), "wb") as f:
                 f.write(base64.b64decode(shot["data"]))
 
+    def again(self, action):
+        """Runs `action`, again (up to three times) when Chrome's inspector lost a node it had just handed out
+        ("Node with given id does not belong to the document", seen on a loaded machine); every action given here
+        is safe to repeat: reading the page, a screenshot, finding, clearing and typing into a field, finding a
+        button before it is clicked."""
+        for attempt in range(3):
+            try:
+                return action()
+            except WebDriverException as error:
+                if attempt == 2 or "does not belong to the document" not in str(error):
+                    raise
+                self.loaded()
+
     def fill(self, element_id, value):
-        field = self.driver.find_element(By.ID, element_id)
-        field.clear()
-        field.send_keys(value)
+        def typed():
+            field = self.driver.find_element(By.ID, element_id)
+            field.clear()
+            field.send_keys(value)
+        self.again(typed)
 
     def click(self, element_id):
         """Clicks a form's button and waits for the answer's page (the old page gone)."""
-        page = self.driver.find_element(By.TAG_NAME, "html")
-        self.driver.find_element(By.ID, element_id).click()
+        page, button = self.again(lambda: (self.driver.find_element(By.TAG_NAME, "html"), self.driver.find_element(By.ID, element_id)))
+        button.click()
         WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(page))
         self.loaded()
 
