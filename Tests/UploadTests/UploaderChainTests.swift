@@ -32,7 +32,9 @@ struct UploaderChainTests {
                 return "events \(events.map(\.description)) heads \(heads.map(\.description))"
             }) ?? "unreadable"
         }
-        let states = try await eventually("all 20 moves uploaded", detail: queue) {
+        // Twenty round trips one after the other: under the full parallel suite each took up to 1.5 s (a run reached
+        // move 20 after 30 s, every move before it uploaded), so the deadline is for the slowest machine, not a pace.
+        let states = try await eventually("all 20 moves uploaded", timeout: .seconds(120), detail: queue) {
             let states = try rig.states("chain")
             return states.allSatisfy { $0 == .uploaded } ? states : nil
         }
