@@ -106,36 +106,32 @@ extension Store {
               \(incoming.session), \(ticketID))
             """)
         let batchRowID = db.lastInsertedRowID
-        // The event and tag inserts are prepared once a batch from literals of names and placeholders, and run for each
-        // event (building a literal for each event would cost the writer more than the insert).
+        // The event insert is prepared once a batch from a literal of names and placeholders, and run for each event
+        // (building a literal for each event would cost the writer more than the insert).
         typealias E = EventColumns
         let statement = try db.cachedStatement(literal: """
             INSERT INTO \(EventTable.self) (\(E.batchID), \(E.seq), \(E.type), \(E.tag), \(E.at), \(E.metrcDate), \(E.fields), \(E.userID),
-              \(E.license), \(E.state), \(E.message), \(E.updatedAt), \(E.warning), \(E.unknownSince))
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+              \(E.license), \(E.state), \(E.message), \(E.updatedAt), \(E.warning), \(E.unknownSince), \(E.headsPending))
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
         let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
             ? try Store.syncedKinds(db, license: batch.license) : []
-        let tagStatement = try db.cachedStatement(literal: """
-            INSERT OR IGNORE INTO \(EventTagTable.self) (\(EventTagColumns.tag), \(EventTagColumns.eventID)) VALUES (?, ?)
-            """)
         for event in batch.events {
             let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
             let state: EventState = !event.type.isUploaded ? .recorded : why == nil ? .queued : .review
+            // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
+            // in review keeps its place there, so later events of its tags wait for the decision).
+            let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
             try statement.execute(arguments: [
                 batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
                 event.canonicalJSON, userID, batch.license, state, why, t,
                 incoming.scanWarnings?[event.seq]
                     ?? (checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db)),
                 restored.flatMap { state != .recorded && event.at.date <= $0.at ? $0.possiblySentSince.timeIntervalSince1970 : nil },
+                tags.isEmpty ? 0 : try ReadyHeads.tagsWithHeads(db, tags: tags),
             ])
-            // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
-            // in review keeps its place there, so later events of its tags wait for the decision).
-            if state != .recorded {
-                let eventID = db.lastInsertedRowID
-                for tag in event.tags { try tagStatement.execute(arguments: [tag, eventID]) }
-            }
+            if !tags.isEmpty { try ReadyHeads.add(db, eventID: db.lastInsertedRowID, tags: tags) }
         }
         return .stored(events: batch.events.count)
     }

@@ -400,6 +400,7 @@ public final class Store: Sendable {
         migrator.registerMigration("v11: ready heads") { db in try ReadyHeads.create(db) }
         migrator.registerMigration("v12: retention archives, archived batch ids") { db in try RetentionSchema.create(db) }
         migrator.registerMigration("v13: the order per tag keeps only events that can still wait") { db in try ReadyHeads.forgetFinished(db) }
+        migrator.registerMigration("v14: ingest keeps the heads of the tags it adds") { db in try ReadyHeads.ingestKeepsHeads(db) }
         return migrator
     }
 }

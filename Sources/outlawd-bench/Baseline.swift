@@ -67,10 +67,13 @@ enum Baseline {
             """)
         let insertEvent = try db.prepare("""
             INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
-                                warning)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                warning, heads_pending)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        let insertTag = try db.prepare("INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
+        // The order per tag as ingest keeps it (ReadyHeads): a lookup of each tag's head, the tag row, the head.
+        let findHead = try db.prepare("SELECT 1 FROM tag_heads WHERE tag = ?")
+        let insertTag = try db.prepare("INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
+        let insertHead = try db.prepare("INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
         let begin = try db.prepare("BEGIN IMMEDIATE")
         let commit = try db.prepare("COMMIT")
         let license = EventMix.license
@@ -110,6 +113,13 @@ enum Baseline {
                 try insertEvent.bindNull(11)
                 try insertEvent.bind(12, now)
                 try insertEvent.bindNull(13)
+                var waits: Int64 = 0
+                for tag in event.tags {
+                    try findHead.bind(1, tag)
+                    if try findHead.step() { waits += 1 }
+                    findHead.reset()
+                }
+                try insertEvent.bind(14, waits)
                 try insertEvent.run()
                 if !event.tags.isEmpty {
                     let eventID = db.lastInsertedRowID
@@ -117,6 +127,9 @@ enum Baseline {
                         try insertTag.bind(1, tag)
                         try insertTag.bind(2, eventID)
                         try insertTag.run()
+                        try insertHead.bind(1, tag)
+                        try insertHead.bind(2, eventID)
+                        try insertHead.run()
                     }
                 }
             }
@@ -153,7 +166,7 @@ enum Baseline {
                     return Prepared.Event(seq: Int64(event.seq), type: event.type.rawValue, tag: event.tag, at: event.at.text,
                                           metrcDate: event.at.localDate,
                                           fields: event.canonicalJSON, state: state.rawValue,
-                                          tags: state == .recorded ? [] : event.tags)
+                                          tags: state == .recorded ? [] : ReadyHeads.distinct(event.tags))
                 }))
         }
         return pool
@@ -220,6 +233,17 @@ enum Baseline {
                 try check(sqlite3_bind_blob(handle, index, bytes.baseAddress, Int32(bytes.count), Baseline.transient))
             }
         }
+
+        /// One step of a query: whether it gave a row (`reset` before the next use).
+        func step() throws -> Bool {
+            switch sqlite3_step(handle) {
+            case SQLITE_ROW: return true
+            case SQLITE_DONE: return false
+            default: throw BenchError("step: \(String(cString: sqlite3_errmsg(db)))")
+            }
+        }
+
+        func reset() { sqlite3_reset(handle) }
 
         /// Steps to the end (these statements return no rows) and resets for the next use.
         func run() throws {

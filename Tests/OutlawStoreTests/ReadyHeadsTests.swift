@@ -46,14 +46,21 @@ struct ReadyHeadsTests {
 
     static let fields = #"{"plant":"P","location":"Veg Room"}"#
 
-    static func insertEvent(_ db: Database, batch: Int64, user: Int64, seq: Int, state: EventState, tags: [String]) throws -> Int64 {
+    /// An event stored as ingest stores it (`ReadyHeads.tagsWithHeads` and `add`); `keepingHeads: false` on a store
+    /// from before v11, which has only the tag rows.
+    static func insertEvent(_ db: Database, batch: Int64, user: Int64, seq: Int, state: EventState, tags: [String],
+                            keepingHeads: Bool = true) throws -> Int64 {
+        let tags = state == .recorded ? [] : ReadyHeads.distinct(tags)
+        let pending = keepingHeads && !tags.isEmpty ? try ReadyHeads.tagsWithHeads(db, tags: tags) : 0
         try db.execute(sql: """
-            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at)
-            VALUES (?, ?, 'plant.move', ?, '2026-11-28T14:03:11-08:00', '2026-11-28', ?, ?, 'LIC-0001', ?, 0)
+            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at\(keepingHeads ? ", heads_pending" : ""))
+            VALUES (?, ?, 'plant.move', ?, '2026-11-28T14:03:11-08:00', '2026-11-28', ?, ?, 'LIC-0001', ?, 0\(keepingHeads ? ", \(pending)" : ""))
             """, arguments: [batch, seq, tags.first ?? "", fields, user, state])
         let id = db.lastInsertedRowID
-        if state != .recorded {
-            for tag in tags { try db.execute(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)", arguments: [tag, id]) }
+        if keepingHeads {
+            try ReadyHeads.add(db, eventID: id, tags: tags)
+        } else {
+            for tag in tags { try db.execute(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)", arguments: [tag, id]) }
         }
         return id
     }
@@ -82,7 +89,7 @@ struct ReadyHeadsTests {
                     let count = [1, 1, 1, 2, 3].randomElement(using: &random)!
                     let eventTags = (0..<count).map { _ in tags.randomElement(using: &random)! }
                     let state: EventState = [.queued, .queued, .queued, .review, .recorded].randomElement(using: &random)!
-                    _ = try Self.insertEvent(db, batch: batch, user: user, seq: seq, state: state, tags: Array(Set(eventTags)))
+                    _ = try Self.insertEvent(db, batch: batch, user: user, seq: seq, state: state, tags: eventTags)
                 } else if roll < 90 {
                     let id = ids.randomElement(using: &random)!
                     let state = try EventState.fetchOne(db, sql: "SELECT state FROM events WHERE id = ?", arguments: [id])!
@@ -115,6 +122,47 @@ struct ReadyHeadsTests {
         guard queued > 0 else { throw StoreError("seed \(seed): the walk ended with nothing queued: it tested little") }
     }
 
+    /// Ingest keeps the heads itself (v14: no trigger fires on its tag rows): batches committed through the store,
+    /// scans and an event naming a plant twice among them, agree with the definition after every commit and answer.
+    @Test func batchesCommittedByTheStoreKeepTheHeads() async throws {
+        try await offload {
+            let dir = try TempDirectory("outlawd-heads-ingest")
+            let (store, _, _) = try Self.emptyStore(dir)
+            let device = try store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE name = 'HH-1'") ?? 0 }
+            let validator = BatchValidator(maxBatchEvents: 100, defaultLicense: "LIC-0001", licenses: [])
+            let at: JSONValue = "2026-11-28T14:03:11-08:00"
+            let now = try #require(ISO8601DateFormatter().date(from: "2026-11-28T22:10:00Z"))
+            var random = SeededRandom(seed: 7)
+            let plants = (1...4).map { "1A4FF01000000220000000\(10 + $0)" }
+            var sawWaiting = false
+            for b in 0..<12 {
+                let events: [JSONValue] = (1...5).map { seq in
+                    let plant = JSONValue.string(plants.randomElement(using: &random)!)
+                    switch Int.random(in: 0..<4, using: &random) {
+                    case 0: return ["seq": .number(Double(seq)), "type": "plant.scan", "at": at, "plant": plant]
+                    case 1: return ["seq": .number(Double(seq)), "type": "plant.waste", "at": at, "plants": [plant, plant],
+                                    "waste_weight": 3, "waste_unit": "Grams", "waste_method": "Compost", "waste_material": "Soil",
+                                    "reason": "Trim"]
+                    default: return ["seq": .number(Double(seq)), "type": "plant.move", "at": at, "plant": plant, "location": "Veg Room"]
+                    }
+                }
+                let batch = try validator.validate(["id": .string("b-\(b)"), "user": "jane", "events": .array(events)], now: now).get()
+                #expect(try store.commit([IncomingBatch(deviceID: device, session: "s", batch: batch)]) == [.stored(events: 5)])
+                var (byDefinition, byHeads) = try store.pool.read { db in (try Self.readyByDefinition(db), try Self.readyByHeads(db)) }
+                #expect(byHeads == byDefinition, "after batch \(b)")
+                let queued = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE state = 'queued'") ?? 0 }
+                if queued > byHeads.count { sawWaiting = true }
+                // Every other batch, Metrc answers the first ready event.
+                if b % 2 == 1, let first = byHeads.first {
+                    try store.resolve([(first, .uploaded(metrcID: nil))], now: now)
+                    (byDefinition, byHeads) = try store.pool.read { db in (try Self.readyByDefinition(db), try Self.readyByHeads(db)) }
+                    #expect(byHeads == byDefinition, "after answering event \(first)")
+                }
+            }
+            #expect(sawWaiting, "no event waited for another: the seed tested little")
+        }
+    }
+
     /// A store from before v11 (chains half uploaded, a replayed event, a review) gets its heads from the migration.
     @Test func theMigrationDerivesTheHeadsOfAnOlderStore() throws {
         let dir = try TempDirectory("outlawd-heads-migration")
@@ -134,7 +182,7 @@ struct ReadyHeadsTests {
                     (.review, ["C"]), (.queued, ["C"]), (.held, ["D"]), (.queued, ["E"]), (.queued, ["E", "F"]), (.recorded, ["F"]),
                 ]
                 for (seq, (state, tags)) in plan.enumerated() {
-                    _ = try Self.insertEvent(db, batch: 1, user: 1, seq: seq, state: state, tags: tags)
+                    _ = try Self.insertEvent(db, batch: 1, user: 1, seq: seq, state: state, tags: tags, keepingHeads: false)
                 }
             }
         } catch let error as DatabaseError where error.message?.contains("no such column") == true {
@@ -203,6 +251,7 @@ struct ReadyHeadsTests {
                 FROM n
                 """, arguments: [count, batch, count, fields, count, held, user, count])
             try db.execute(sql: "INSERT INTO event_tags (tag, event_id) SELECT tag, id FROM events")
+            try ReadyHeads.derive(db)
         }
     }
 
