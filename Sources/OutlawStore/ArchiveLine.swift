@@ -22,29 +22,56 @@ enum ArchiveLine {
     /// Audit actions that change events' states and name their batch as `DEVICE:BATCH`.
     static let decisionActions: [AuditAction] = [.replay, .reviewApprove, .reviewReject]
 
+    /// The join's own names for the columns it takes from other tables than events (and would otherwise repeat).
+    enum Alias {
+        static let batchPK = Column("batch_pk")
+        static let batchName = Column("batch_name")
+        static let batchLicense = Column("batch_license")
+        static let deviceName = Column("device_name")
+        static let collector = Column("collector")
+        static let ticketID = Column("ticket_id")
+        static let ticketIssuedAt = Column("ticket_issued_at")
+        static let ticketExpiresAt = Column("ticket_expires_at")
+        static let attemptID = Column("attempt_id")
+        static let attemptAction = Column("attempt_action")
+        static let attemptStarted = Column("attempt_started")
+        static let attemptFinished = Column("attempt_finished")
+        static let attemptOutcome = Column("attempt_outcome")
+        static let attemptHTTPStatus = Column("attempt_http_status")
+        static let attemptKeyUser = Column("attempt_key_user")
+    }
+
     /// The lines of every event of these batches (their primary keys), batch by batch in key order, seq by seq.
     static func lines(_ db: Database, batchPKs: [Int64]) throws -> [String] {
         guard !batchPKs.isEmpty else { return [] }
+        typealias E = EventColumns
+        typealias B = BatchColumns
+        typealias A = UploadAttemptColumns
+        typealias T = LoginTicketColumns
         let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
-            SELECT e.id, e.seq, e.type, e.tag, e.at, e.metrc_date, e.fields, e.license, e.state, e.message, e.warning,
-                   e.metrc_id, e.key_kind, e.key_reason, e.attempts, e.first_attempt_at, e.last_attempt_at, e.updated_at,
-                   b.id AS batch_pk, b.batch_id AS batch_name, b.license AS batch_license, b.content_hash, b.event_count,
-                   b.received_at, b.session, d.name AS device_name, u.name AS collector,
-                   t.id AS ticket_id, t.issued_at AS ticket_issued_at, t.expires_at AS ticket_expires_at,
-                   a.id AS attempt_id, a.action AS attempt_action, a.started_at AS attempt_started, a.finished_at AS attempt_finished,
-                   a.outcome AS attempt_outcome, a.http_status AS attempt_http_status, a.key_user AS attempt_key_user
-            FROM events e JOIN batches b ON b.id = e.batch_id JOIN devices d ON d.id = b.device_id JOIN users u ON u.id = b.user_id
-            LEFT JOIN login_tickets t ON t.id = b.ticket_id LEFT JOIN upload_attempts a ON a.id = e.attempt_id
-            WHERE e.batch_id IN \(batchPKs)
-            ORDER BY e.batch_id, e.seq
+            SELECT e.\(E.id), e.\(E.seq), e.\(E.type), e.\(E.tag), e.\(E.at), e.\(E.metrcDate), e.\(E.fields), e.\(E.license),
+                   e.\(E.state), e.\(E.message), e.\(E.warning), e.\(E.metrcID), e.\(E.keyKind), e.\(E.keyReason), e.\(E.attempts),
+                   e.\(E.firstAttemptAt), e.\(E.lastAttemptAt), e.\(E.updatedAt),
+                   b.\(B.id) AS \(Alias.batchPK), b.\(B.batchID) AS \(Alias.batchName), b.\(B.license) AS \(Alias.batchLicense),
+                   b.\(B.contentHash), b.\(B.eventCount), b.\(B.receivedAt), b.\(B.session),
+                   d.\(DeviceColumns.name) AS \(Alias.deviceName), u.\(UserColumns.name) AS \(Alias.collector),
+                   t.\(T.id) AS \(Alias.ticketID), t.\(T.issuedAt) AS \(Alias.ticketIssuedAt), t.\(T.expiresAt) AS \(Alias.ticketExpiresAt),
+                   a.\(A.id) AS \(Alias.attemptID), a.\(A.action) AS \(Alias.attemptAction), a.\(A.startedAt) AS \(Alias.attemptStarted),
+                   a.\(A.finishedAt) AS \(Alias.attemptFinished), a.\(A.outcome) AS \(Alias.attemptOutcome),
+                   a.\(A.httpStatus) AS \(Alias.attemptHTTPStatus), a.\(A.keyUser) AS \(Alias.attemptKeyUser)
+            FROM \(EventTable.self) e JOIN \(BatchTable.self) b ON b.\(B.id) = e.\(E.batchID)
+            JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(B.deviceID) JOIN \(UserTable.self) u ON u.\(UserColumns.id) = b.\(B.userID)
+            LEFT JOIN \(LoginTicketTable.self) t ON t.\(T.id) = b.\(B.ticketID) LEFT JOIN \(UploadAttemptTable.self) a ON a.\(A.id) = e.\(E.attemptID)
+            WHERE e.\(E.batchID) IN \(batchPKs)
+            ORDER BY e.\(E.batchID), e.\(E.seq)
             """))
         var decisions: [Int64: JSONValue] = [:]
         var lines: [String] = []
         lines.reserveCapacity(rows.count)
         for row in rows {
-            let batchPK: Int64 = row["batch_pk"]
-            let device: String = row["device_name"]
-            let batchName: String = row["batch_name"]
+            let batchPK: Int64 = row[Alias.batchPK]
+            let device: String = row[Alias.deviceName]
+            let batchName: String = row[Alias.batchName]
             if decisions[batchPK] == nil {
                 decisions[batchPK] = try decisionRows(db, subject: "\(device):\(batchName)")
             }
@@ -56,48 +83,53 @@ enum ArchiveLine {
     /// The audit rows of review and replay decisions about one batch (the v12 partial index on `subject` finds them).
     static func decisionRows(_ db: Database, subject: String) throws -> JSONValue {
         let actions = decisionActions.map(\.rawValue)
+        typealias A = AuditColumns
         let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
-            SELECT id, at, actor, action, detail FROM audit WHERE action IN \(actions) AND subject = \(subject) ORDER BY id
+            SELECT \(A.id), \(A.at), \(A.actor), \(A.action), \(A.detail) FROM \(AuditTable.self)
+            WHERE \(A.action) IN \(actions) AND \(A.subject) = \(subject) ORDER BY \(A.id)
             """))
         return .array(rows.map { row in
-            .object(["audit_id": number(row["id"]), "at": time(row["at"]), "actor": text(row["actor"]), "action": text(row["action"]),
-                     "detail": text(row["detail"])])
+            .object(["audit_id": number(row[A.id]), "at": time(row[A.at]), "actor": text(row[A.actor]), "action": text(row[A.action]),
+                     "detail": text(row[A.detail])])
         })
     }
 
     static func line(_ row: Row, decisions: JSONValue) -> JSONValue {
-        let state: String = row["state"]
-        let fields = (row["fields"] as String?).flatMap { JSONValue.parse(Array($0.utf8)) } ?? .null
+        typealias E = EventColumns
+        typealias B = BatchColumns
+        let state: String = row[E.state]
+        let fields = (row[E.fields] as String?).flatMap { JSONValue.parse(Array($0.utf8)) } ?? .null
         var ticket: JSONValue = .null
-        if let id: Int64 = row["ticket_id"] {
-            ticket = .object(["id": .number(Double(id)), "issued_at": time(row["ticket_issued_at"]), "expires_at": time(row["ticket_expires_at"])])
+        if let id: Int64 = row[Alias.ticketID] {
+            ticket = .object(["id": .number(Double(id)), "issued_at": time(row[Alias.ticketIssuedAt]),
+                              "expires_at": time(row[Alias.ticketExpiresAt])])
         }
-        let hash: Data = row["content_hash"]
+        let hash: Data = row[B.contentHash]
         let batch: JSONValue = .object([
-            "device": text(row["device_name"]), "id": text(row["batch_name"]), "user": text(row["collector"]),
-            "license": text(row["batch_license"]), "received_at": time(row["received_at"]), "events": number(row["event_count"]),
-            "content_sha256": .string(hash.map { String(format: "%02x", $0) }.joined()), "session": text(row["session"]), "ticket": ticket,
+            "device": text(row[Alias.deviceName]), "id": text(row[Alias.batchName]), "user": text(row[Alias.collector]),
+            "license": text(row[Alias.batchLicense]), "received_at": time(row[B.receivedAt]), "events": number(row[B.eventCount]),
+            "content_sha256": .string(hash.map { String(format: "%02x", $0) }.joined()), "session": text(row[B.session]), "ticket": ticket,
         ])
         let event: JSONValue = .object([
-            "seq": number(row["seq"]), "type": text(row["type"]), "tag": text(row["tag"]), "at": text(row["at"]),
-            "metrc_date": text(row["metrc_date"]), "license": text(row["license"]), "fields": fields,
+            "seq": number(row[E.seq]), "type": text(row[E.type]), "tag": text(row[E.tag]), "at": text(row[E.at]),
+            "metrc_date": text(row[E.metrcDate]), "license": text(row[E.license]), "fields": fields,
         ])
         var signer: JSONValue = .null
-        if let kind: String = row["key_kind"] {
-            signer = .object(["key": .string(kind), "user": text(row["attempt_key_user"]), "reason": text(row["key_reason"])])
+        if let kind: String = row[E.keyKind] {
+            signer = .object(["key": .string(kind), "user": text(row[Alias.attemptKeyUser]), "reason": text(row[E.keyReason])])
         }
         var attempt: JSONValue = .null
-        if let id: Int64 = row["attempt_id"] {
-            attempt = .object(["id": .number(Double(id)), "action": text(row["attempt_action"]), "started": time(row["attempt_started"]),
-                               "finished": time(row["attempt_finished"]), "outcome": text(row["attempt_outcome"]),
-                               "http_status": number(row["attempt_http_status"])])
+        if let id: Int64 = row[Alias.attemptID] {
+            attempt = .object(["id": .number(Double(id)), "action": text(row[Alias.attemptAction]), "started": time(row[Alias.attemptStarted]),
+                               "finished": time(row[Alias.attemptFinished]), "outcome": text(row[Alias.attemptOutcome]),
+                               "http_status": number(row[Alias.attemptHTTPStatus])])
         }
         return .object([
-            "v": 1, "event_id": number(row["id"]), "batch": batch, "event": event, "collector": text(row["collector"]),
-            "state": .string(state), "metrc_id": text(row["metrc_id"]), "message": text(row["message"]), "warning": text(row["warning"]),
-            "attempts": number(row["attempts"]), "signer": signer, "last_attempt": attempt, "decisions": decisions,
-            "times": .object(["received": time(row["received_at"]), "first_attempt": time(row["first_attempt_at"]),
-                              "last_attempt": time(row["last_attempt_at"]), "finished": time(row["updated_at"])]),
+            "v": 1, "event_id": number(row[E.id]), "batch": batch, "event": event, "collector": text(row[Alias.collector]),
+            "state": .string(state), "metrc_id": text(row[E.metrcID]), "message": text(row[E.message]), "warning": text(row[E.warning]),
+            "attempts": number(row[E.attempts]), "signer": signer, "last_attempt": attempt, "decisions": decisions,
+            "times": .object(["received": time(row[B.receivedAt]), "first_attempt": time(row[E.firstAttemptAt]),
+                              "last_attempt": time(row[E.lastAttemptAt]), "finished": time(row[E.updatedAt])]),
         ])
     }
 

@@ -25,7 +25,7 @@ extension Store {
     /// Re-enables a disabled user (the console's Users page); audited.
     public func enableUser(name: String, actor: String) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE users SET active = 1 WHERE name = ?", arguments: [name])
+            try db.execute(literal: "UPDATE \(UserTable.self) SET \(UserColumns.active) = 1 WHERE \(UserColumns.name) = \(name)")
             guard db.changesCount == 1 else { throw StoreError("no user named \(name)") }
             try Store.audit(db, actor: actor, action: .userEnable, subject: name)
         }
@@ -34,27 +34,35 @@ extension Store {
     /// The newest `limit` batches collected by `user`, newest first (the `batches_by_user` index keeps this cheap).
     public func recentUploads(user: String, limit: Int = 5) async throws -> [RecentUpload] {
         try await readOffThePool { db in
-            let batches = try Row.fetchAll(db, sql: """
-                SELECT b.id, b.batch_id, d.name AS device, b.received_at FROM batches b JOIN devices d ON d.id = b.device_id
-                WHERE b.user_id = (SELECT id FROM users WHERE name = ?) ORDER BY b.id DESC LIMIT ?
-                """, arguments: [user, limit])
+            typealias B = BatchColumns
+            typealias E = EventColumns
+            let device = Column("device")
+            let count = Column("n")
+            let batches = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                SELECT b.\(B.id), b.\(B.batchID), d.\(DeviceColumns.name) AS \(device), b.\(B.receivedAt)
+                FROM \(BatchTable.self) b JOIN \(DeviceTable.self) d ON d.\(DeviceColumns.id) = b.\(B.deviceID)
+                WHERE b.\(B.userID) = (SELECT \(UserColumns.id) FROM \(UserTable.self) WHERE \(UserColumns.name) = \(user))
+                ORDER BY b.\(B.id) DESC LIMIT \(limit)
+                """))
             return try batches.map { batch in
-                let id: Int64 = batch["id"]
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT state, key_kind, COUNT(*) AS n FROM events WHERE batch_id = ? GROUP BY state, key_kind
-                    """, arguments: [id])
+                let id: Int64 = batch[B.id]
+                let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
+                    SELECT \(E.state), \(E.keyKind), COUNT(*) AS \(count) FROM \(EventTable.self) WHERE \(E.batchID) = \(id)
+                    GROUP BY \(E.state), \(E.keyKind)
+                    """))
                 var states: [EventState: Int] = [:]
                 var kinds: [KeyKind: Int] = [:]
                 for row in rows {
-                    let n: Int = row["n"]
-                    if let state = EventState(rawValue: row["state"]) { states[state, default: 0] += n }
-                    if let kind = (row["key_kind"] as String?).flatMap(KeyKind.init), let state = EventState(rawValue: row["state"]),
-                       state == .uploaded { kinds[kind, default: 0] += n }
+                    let n: Int = row[count]
+                    guard let state = EventState(rawValue: row[E.state]) else { continue }
+                    states[state, default: 0] += n
+                    if state == .uploaded, let kind = (row[E.keyKind] as String?).flatMap(KeyKind.init) { kinds[kind, default: 0] += n }
                 }
-                let message = try String.fetchOne(db, sql: """
-                    SELECT message FROM events WHERE batch_id = ? AND message IS NOT NULL ORDER BY updated_at DESC LIMIT 1
-                    """, arguments: [id])
-                return RecentUpload(device: batch["device"], batch: batch["batch_id"], receivedAt: Date(timeIntervalSince1970: batch["received_at"]),
+                let message = try String.fetchOne(db, SQLRequest<String>(literal: """
+                    SELECT \(E.message) FROM \(EventTable.self) WHERE \(E.batchID) = \(id) AND \(E.message) IS NOT NULL
+                    ORDER BY \(E.updatedAt) DESC LIMIT 1
+                    """))
+                return RecentUpload(device: batch[device], batch: batch[B.batchID], receivedAt: Date(timeIntervalSince1970: batch[B.receivedAt]),
                                     states: EventState.allCases.compactMap { s in states[s].map { (s, $0) } },
                                     signedWith: KeyKind.allCases.compactMap { k in kinds[k].map { (k, $0) } }, lastMessage: message)
             }
