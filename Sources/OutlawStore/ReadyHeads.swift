@@ -11,7 +11,7 @@ import GRDB
 ///
 /// SQLite triggers keep both in the same transaction as every change of an event's state, whichever code
 /// path makes it (an answer, a hold, review, replay, restore, retention): no caller can forget them. Ingest, the
-/// one path that adds tag rows, keeps them itself (`tagsWithHeads`, `add`): since v14 no trigger fires there.
+/// one path that adds tag rows, keeps them itself (`Ingest`): since v14 no trigger fires there.
 public enum ReadyHeads {
     /// The SQL list of unfinished states, as `EventState.unfinished` says.
     static var unfinishedList: String {
@@ -114,28 +114,40 @@ public enum ReadyHeads {
         try db.execute(sql: "DROP TRIGGER event_tags_added")
     }
 
-    /// How many of a new unfinished event's `tags` already have a head, which it waits for: its `heads_pending`,
-    /// given in its insert so its row is written once. `tags` without repeats, as `add` takes them.
-    public static func tagsWithHeads(_ db: Database, tags: [String]) throws -> Int {
-        let lookup = try db.cachedStatement(sql: "SELECT 1 FROM tag_heads WHERE tag = ?")
-        var count = 0
-        for tag in tags where try Int.fetchOne(lookup, arguments: [tag]) != nil { count += 1 }
-        return count
-    }
+    /// Ingest's share of the heads, its statements looked up once a batch (the statement cache hashes the SQL text
+    /// of every lookup, which per event cost more than the lookups themselves).
+    public struct Ingest {
+        private let findHead: Statement
+        private let insertTag: Statement
+        private let insertHead: Statement
 
-    /// The tag rows of a new unfinished event, inserted with the `heads_pending` `tagsWithHeads` gave: it heads
-    /// every tag that had none. `tags` without repeats.
-    public static func add(_ db: Database, eventID: Int64, tags: [String]) throws {
-        let tagRow = try db.cachedStatement(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
-        let head = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
-        for tag in tags {
-            try tagRow.execute(arguments: [tag, eventID])
-            try head.execute(arguments: [tag, eventID])
+        public init(_ db: Database) throws {
+            findHead = try db.cachedStatement(sql: "SELECT 1 FROM tag_heads WHERE tag = ?")
+            insertTag = try db.cachedStatement(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
+            insertHead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
+        }
+
+        /// How many of a new unfinished event's `tags` already have a head, which it waits for: its `heads_pending`,
+        /// given in its insert so its row is written once. `tags` without repeats, as `add` takes them.
+        public func tagsWithHeads(_ tags: [String]) throws -> Int {
+            var count = 0
+            for tag in tags where try Int.fetchOne(findHead, arguments: [tag]) != nil { count += 1 }
+            return count
+        }
+
+        /// The tag rows of a new unfinished event, inserted with the `heads_pending` `tagsWithHeads` gave: it heads
+        /// every tag that had none. `tags` without repeats.
+        public func add(eventID: Int64, tags: [String]) throws {
+            for tag in tags {
+                try insertTag.execute(arguments: [tag, eventID])
+                try insertHead.execute(arguments: [tag, eventID])
+            }
         }
     }
 
     /// `tags` in their first order without repeats (an event may name a tag twice; it waits on it once).
     public static func distinct(_ tags: [String]) -> [String] {
+        if tags.count < 2 { return tags }
         var seen = Set<String>()
         return tags.filter { seen.insert($0).inserted }
     }

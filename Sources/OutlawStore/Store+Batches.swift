@@ -117,6 +117,7 @@ extension Store {
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
         let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
             ? try Store.syncedKinds(db, license: batch.license) : []
+        let heads = try ReadyHeads.Ingest(db)
         for event in batch.events {
             let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
             let state: EventState = !event.type.isUploaded ? .recorded : why == nil ? .queued : .review
@@ -129,9 +130,9 @@ extension Store {
                 incoming.scanWarnings?[event.seq]
                     ?? (checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db)),
                 restored.flatMap { state != .recorded && event.at.date <= $0.at ? $0.possiblySentSince.timeIntervalSince1970 : nil },
-                tags.isEmpty ? 0 : try ReadyHeads.tagsWithHeads(db, tags: tags),
+                tags.isEmpty ? 0 : try heads.tagsWithHeads(tags),
             ])
-            if !tags.isEmpty { try ReadyHeads.add(db, eventID: db.lastInsertedRowID, tags: tags) }
+            if !tags.isEmpty { try heads.add(eventID: db.lastInsertedRowID, tags: tags) }
         }
         return .stored(events: batch.events.count)
     }

@@ -46,19 +46,20 @@ struct ReadyHeadsTests {
 
     static let fields = #"{"plant":"P","location":"Veg Room"}"#
 
-    /// An event stored as ingest stores it (`ReadyHeads.tagsWithHeads` and `add`); `keepingHeads: false` on a store
+    /// An event stored as ingest stores it (`ReadyHeads.Ingest`); `keepingHeads: false` on a store
     /// from before v11, which has only the tag rows.
     static func insertEvent(_ db: Database, batch: Int64, user: Int64, seq: Int, state: EventState, tags: [String],
                             keepingHeads: Bool = true) throws -> Int64 {
         let tags = state == .recorded ? [] : ReadyHeads.distinct(tags)
-        let pending = keepingHeads && !tags.isEmpty ? try ReadyHeads.tagsWithHeads(db, tags: tags) : 0
+        let heads = keepingHeads ? try ReadyHeads.Ingest(db) : nil
+        let pending = try heads?.tagsWithHeads(tags) ?? 0
         try db.execute(sql: """
             INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at\(keepingHeads ? ", heads_pending" : ""))
             VALUES (?, ?, 'plant.move', ?, '2026-11-28T14:03:11-08:00', '2026-11-28', ?, ?, 'LIC-0001', ?, 0\(keepingHeads ? ", \(pending)" : ""))
             """, arguments: [batch, seq, tags.first ?? "", fields, user, state])
         let id = db.lastInsertedRowID
-        if keepingHeads {
-            try ReadyHeads.add(db, eventID: id, tags: tags)
+        if let heads {
+            try heads.add(eventID: id, tags: tags)
         } else {
             for tag in tags { try db.execute(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)", arguments: [tag, id]) }
         }
