@@ -68,10 +68,11 @@ enum StoreSeed {
                 """)
             let insertEvent = try db.cachedStatement(sql: """
                 INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
-                                    warning, unknown_since)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL)
+                                    warning, unknown_since, heads_pending)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?)
                 """)
-            let insertTag = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)")
+            // The order per tag as ingest keeps it (v14: no trigger does it).
+            let heads = try ReadyHeads.Ingest(db)
             var last: Int64 = 0
             for b in 0..<count {
                 let batch = try make(b)
@@ -80,14 +81,23 @@ enum StoreSeed {
                 let batchRowID = db.lastInsertedRowID
                 for event in batch.events {
                     let state: EventState = event.type.isUploaded ? .queued : .recorded
+                    let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
                     try insertEvent.execute(arguments: [batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text,
                                                         event.at.localDate, event.canonicalJSON, batch.userID, batch.license,
-                                                        state.rawValue, batch.receivedAt])
+                                                        state.rawValue, batch.receivedAt, try heads.tagsWithHeads(tags)])
                     last = db.lastInsertedRowID
-                    if state != .recorded {
-                        for tag in event.tags { try insertTag.execute(arguments: [tag, last]) }
-                    }
+                    try heads.add(eventID: last, tags: tags)
                 }
+            }
+            // With every seeded event unfinished, each tag has one head and every other tag row is a wait: a seed that
+            // missed the heads would drain in no order at all (one did, when a trigger stopped keeping them).
+            let check = try Row.fetchOne(db, sql: """
+                SELECT (SELECT COUNT(*) FROM tag_heads), (SELECT COUNT(DISTINCT tag) FROM event_tags),
+                       (SELECT COUNT(*) FROM event_tags), (SELECT TOTAL(heads_pending) FROM events)
+                """)
+            let (headRows, tags, rows, waits) = (check?[0] as Int? ?? -1, check?[1] as Int? ?? -2, check?[2] as Int? ?? 0, check?[3] as Double? ?? -1)
+            guard headRows == tags, Int(waits) == rows - headRows else {
+                throw BenchError("the seeded queue's heads are wrong: \(headRows) heads for \(tags) tags, \(Int(waits)) waits for \(rows - headRows)")
             }
             return last
         }
