@@ -52,7 +52,7 @@ public struct ReadyEvents: Sendable, Equatable {
 }
 
 /// How one event came out of an upload attempt.
-public enum EventResult: Sendable, Equatable {
+public enum EventResult: Sendable, Hashable {
     case uploaded(metrcID: String?)
     case failed(message: String)
     /// Back in the queue, not before `at`; `unknownSince` marks a write whose outcome is unknown.
@@ -150,15 +150,10 @@ extension Store {
     public func hold(eventIDs: [Int64], code: HoldCode, reason: String, now: Date = Date()) throws {
         guard !eventIDs.isEmpty else { return }
         try pool.write { db in
-            // Prepared once from a literal of names and placeholders, run for each event.
-            typealias E = EventColumns
-            let statement = try db.cachedStatement(literal: """
-                UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.heldCode) = ?, \(E.message) = ?, \(E.updatedAt) = ?
-                WHERE \(E.id) = ? AND \(E.state) = ?
-                """)
-            for id in eventIDs {
-                try statement.execute(arguments: [EventState.held, code, reason, now.timeIntervalSince1970, id, EventState.queued])
-            }
+            try db.cachedStatement(sql: """
+                UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ?
+                WHERE id IN (SELECT value FROM json_each(?)) AND state = ?
+                """).execute(arguments: [EventState.held, code, reason, now.timeIntervalSince1970, Store.idList(eventIDs), EventState.queued])
         }
     }
 
@@ -172,17 +167,11 @@ extension Store {
                 VALUES (\(t), \(license), \(action.rawValue), \(signing.keyKind), \(signing.keyUser), \(signing.reason), \(eventIDs.count))
                 """)
             let attemptID = db.lastInsertedRowID
-            // Prepared once from a literal of names and placeholders, run for each event.
-            typealias E = EventColumns
-            let statement = try db.cachedStatement(literal: """
-                UPDATE \(EventTable.self) SET \(E.state) = ?, \(E.attempts) = \(E.attempts) + 1,
-                  \(E.firstAttemptAt) = COALESCE(\(E.firstAttemptAt), ?), \(E.lastAttemptAt) = ?, \(E.keyKind) = ?, \(E.keyReason) = ?,
-                  \(E.attemptID) = ?, \(E.updatedAt) = ?
-                WHERE \(E.id) = ?
-                """)
-            for id in eventIDs {
-                try statement.execute(arguments: [EventState.uploading, t, t, signing.keyKind, signing.reason, attemptID, t, id])
-            }
+            try db.cachedStatement(sql: """
+                UPDATE events SET state = ?, attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?),
+                  last_attempt_at = ?, key_kind = ?, key_reason = ?, attempt_id = ?, updated_at = ?
+                WHERE id IN (SELECT value FROM json_each(?))
+                """).execute(arguments: [EventState.uploading, t, t, signing.keyKind, signing.reason, attemptID, t, Store.idList(eventIDs)])
             return attemptID
         }
     }
@@ -221,28 +210,50 @@ extension Store {
         try pool.write { db in try Store.apply(results, db: db, now: now.timeIntervalSince1970) }
     }
 
-    /// Its statements are plain SQL text, prepared once and cached: they run for each event of every answer, in the
-    /// upload path, where building an interpolated statement for each costs more.
+    /// One statement for all the events that share a result, not one an event: a change of state fires the ready heads'
+    /// triggers, and SQLite copies every page a statement with triggers changes into a statement journal first. Page
+    /// by page that is once a statement, so an answer's hundred events on a few pages cost a few copies, not hundreds
+    /// (a drain wrote 30 KB of journal an uploaded event when each event had its own statement).
     static func apply(_ results: [(Int64, EventResult)], db: Database, now t: Double) throws {
+        var order: [EventResult] = []
+        var groups: [EventResult: [Int64]] = [:]
         for (id, result) in results {
+            if groups[result] == nil { order.append(result) }
+            groups[result, default: []].append(id)
+        }
+        // Plain SQL text, prepared once and cached: preparing a statement that fires triggers compiles the triggers too.
+        for result in order {
+            let ids = groups[result] ?? []
+            let list = idList(ids)
             switch result {
             case .uploaded(let metrcID):
-                try db.cachedStatement(sql: "UPDATE events SET state = ?, message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?")
-                    .execute(arguments: [EventState.uploaded, metrcID, t, id])
-                try reflectUpload(eventID: id, db: db, now: t)
+                try db.cachedStatement(sql: """
+                    UPDATE events SET state = ?, message = NULL, metrc_id = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ?
+                    WHERE id IN (SELECT value FROM json_each(?))
+                    """).execute(arguments: [EventState.uploaded, metrcID, t, list])
+                for id in ids { try reflectUpload(eventID: id, db: db, now: t) }
             case .failed(let message):
-                try db.cachedStatement(sql: "UPDATE events SET state = ?, message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ? WHERE id = ?")
-                    .execute(arguments: [EventState.failed, message, t, id])
+                try db.cachedStatement(sql: """
+                    UPDATE events SET state = ?, message = ?, unknown_since = NULL, next_attempt_at = NULL, updated_at = ?
+                    WHERE id IN (SELECT value FROM json_each(?))
+                    """).execute(arguments: [EventState.failed, message, t, list])
             case .retry(let at, let message, let unknownSince):
                 try db.cachedStatement(sql: """
-                    UPDATE events SET state = ?, message = ?, next_attempt_at = ?,
-                      unknown_since = COALESCE(unknown_since, ?), updated_at = ? WHERE id = ?
-                    """).execute(arguments: [EventState.queued, message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, id])
+                    UPDATE events SET state = ?, message = ?, next_attempt_at = ?, unknown_since = COALESCE(unknown_since, ?), updated_at = ?
+                    WHERE id IN (SELECT value FROM json_each(?))
+                    """).execute(arguments: [EventState.queued, message, at.timeIntervalSince1970, unknownSince?.timeIntervalSince1970, t, list])
             case .held(let code, let reason):
-                try db.cachedStatement(sql: "UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id = ?")
-                    .execute(arguments: [EventState.held, code, reason, t, id])
+                try db.cachedStatement(sql: """
+                    UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))
+                    """).execute(arguments: [EventState.held, code, reason, t, list])
             }
         }
+    }
+
+    /// Event ids as a JSON array, which one cached statement reads with `json_each` whatever their number (an `IN`
+    /// list of placeholders would be a new statement, and its triggers compiled again, for every length).
+    static func idList(_ ids: [Int64]) -> String {
+        "[" + ids.map(String.init).joined(separator: ",") + "]"
     }
 
     /// Keeps what Metrc showed just before an attempt (e.g. a plant's manicure counters), per event, so a

@@ -159,6 +159,11 @@ enum BacklogBench {
         }
         await daemon.stop()
         await sandbox.stop()
+        // For a look at the drain afterwards (its attempts and their times): OUTLAWD_BENCH_KEEP_STORE=/tmp/backlog.sqlite.
+        if let keep = ProcessInfo.processInfo.environment["OUTLAWD_BENCH_KEEP_STORE"] {
+            try? FileManager.default.removeItem(atPath: keep)
+            try? FileManager.default.copyItem(atPath: path, toPath: keep)
+        }
         return figures
     }
 
