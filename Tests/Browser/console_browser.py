@@ -19,9 +19,8 @@ os.environ["SE_AVOID_STATS"] = "true"
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 
 COOKIE = "__Host-outlaw"
 
@@ -108,8 +107,23 @@ class Console:
         """Clicks a form's button and waits for the answer's page (the old page gone)."""
         page, button = self.again(lambda: (self.driver.find_element(By.TAG_NAME, "html"), self.driver.find_element(By.ID, element_id)))
         button.click()
-        WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 60).until(lambda _: self.gone(page))
         self.loaded()
+
+    @staticmethod
+    def gone(element):
+        """Whether `element`'s page has been replaced. Selenium's `staleness_of` only knows StaleElementReference;
+        Chrome (since 134) may answer "Node with given id does not belong to the document" for the same thing
+        (SeleniumHQ/selenium#15401), which made a click fail although its answer had arrived."""
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
 
     def sign_in(self, user, pin):
         self.driver.delete_all_cookies()
@@ -119,7 +133,7 @@ class Console:
         self.click("signin")
 
     def sign_out(self):
-        if self.driver.find_elements(By.ID, "signout"):
+        if self.again(lambda: self.driver.find_elements(By.ID, "signout")):
             self.click("signout")
 
     def quit(self):
