@@ -57,11 +57,9 @@ struct DevModeStoreKeyTests {
         }
         // outlawd.toml is written once the daemon listens.
         let configPath = folder + "/outlawd.toml"
-        let deadline = ContinuousClock.now + .seconds(90)
-        while !FileManager.default.fileExists(atPath: configPath) {
+        try await eventually("outlawd --dev to write \(configPath)", timeout: .seconds(90), every: .milliseconds(100)) { () throws -> Bool? in
             try #require(daemon.isRunning, "outlawd --dev exited with \(daemon.terminationStatus)")
-            try #require(ContinuousClock.now < deadline, "outlawd --dev did not write \(configPath)")
-            try await Task.sleep(for: .milliseconds(100))
+            return FileManager.default.fileExists(atPath: configPath) ? true : nil
         }
 
         let keyFile = folder + "/secrets/store-key"
@@ -104,10 +102,9 @@ struct DevModeStoreKeyTests {
             if again.isRunning { again.terminate() }
             again.waitUntilExit()
         }
-        while !FileManager.default.fileExists(atPath: configPath) {
+        try await eventually("outlawd --dev to start again", timeout: .seconds(90), every: .milliseconds(100)) { () throws -> Bool? in
             try #require(again.isRunning, "outlawd --dev exited with \(again.terminationStatus) on its second start")
-            try #require(ContinuousClock.now < deadline, "outlawd --dev did not start again")
-            try await Task.sleep(for: .milliseconds(100))
+            return FileManager.default.fileExists(atPath: configPath) ? true : nil
         }
         #expect(try String(contentsOfFile: keyFile, encoding: .utf8).trimmingCharacters(in: .newlines) == text)
         #expect(try store.signingKeys(userIDs: [jane.id])[jane.id]?.key == janeKey)

@@ -121,11 +121,7 @@ struct UploaderSandboxTests {
             try await rig.sandbox.setFaults(.latency(milliseconds: 1500, method: "PUT"))
             let pass = Task { try await uploader.pass() }
             // One request at Metrc (for 1.5 s) and the next one's attempt recorded, waiting for the slot.
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try rig.attemptCount() < 2 {
-                try #require(ContinuousClock.now < deadline, "the next request was never recorded ahead")
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            try await eventually("the next request recorded ahead", every: .milliseconds(10)) { try rig.attemptCount() >= 2 ? true : nil }
             try rig.store.setUploadsPaused(true, actor: "test")
             _ = try await pass.value
             #expect(try rig.attemptOutcomes() == [AttemptOutcome.accepted.rawValue, AttemptOutcome.notSent.rawValue])
