@@ -117,31 +117,29 @@ public enum ReadyHeads {
     /// Ingest's share of the heads, its statements looked up once a batch (the statement cache hashes the SQL text
     /// of every lookup, which per event cost more than the lookups themselves).
     public struct Ingest {
-        private let findHead: Statement
+        private let claimHead: Statement
         private let insertTag: Statement
-        private let insertHead: Statement
 
         public init(_ db: Database) throws {
-            findHead = try db.cachedStatement(sql: "SELECT 1 FROM tag_heads WHERE tag = ?")
+            claimHead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
             insertTag = try db.cachedStatement(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
-            insertHead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
         }
 
-        /// How many of a new unfinished event's `tags` already have a head, which it waits for: its `heads_pending`,
-        /// given in its insert so its row is written once. `tags` without repeats, as `add` takes them.
-        public func tagsWithHeads(_ tags: [String]) throws -> Int {
-            var count = 0
-            for tag in tags where try Int.fetchOne(findHead, arguments: [tag]) != nil { count += 1 }
-            return count
-        }
-
-        /// The tag rows of a new unfinished event, inserted with the `heads_pending` `tagsWithHeads` gave: it heads
-        /// every tag that had none. `tags` without repeats.
-        public func add(eventID: Int64, tags: [String]) throws {
+        /// Makes the event `eventID` (not inserted yet: ingest gives its id) the head of each of its `tags` that has
+        /// none, and returns how many already had one: its `heads_pending`, given in its insert so its row is written
+        /// once. One statement a tag: the head's insert is ignored where a head exists, and its change count says so.
+        public func claimHeads(eventID: Int64, tags: [String], db: Database) throws -> Int {
+            var waits = 0
             for tag in tags {
-                try insertTag.execute(arguments: [tag, eventID])
-                try insertHead.execute(arguments: [tag, eventID])
+                try claimHead.execute(arguments: [tag, eventID])
+                if db.changesCount == 0 { waits += 1 }
             }
+            return waits
+        }
+
+        /// The tag rows of an inserted event. `tags` without repeats.
+        public func addTagRows(eventID: Int64, tags: [String]) throws {
+            for tag in tags { try insertTag.execute(arguments: [tag, eventID]) }
         }
     }
 

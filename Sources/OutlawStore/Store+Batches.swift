@@ -110,29 +110,35 @@ extension Store {
         // (building a literal for each event would cost the writer more than the insert).
         typealias E = EventColumns
         let statement = try db.cachedStatement(literal: """
-            INSERT INTO \(EventTable.self) (\(E.batchID), \(E.seq), \(E.type), \(E.tag), \(E.at), \(E.metrcDate), \(E.fields), \(E.userID),
+            INSERT INTO \(EventTable.self) (\(E.id), \(E.batchID), \(E.seq), \(E.type), \(E.tag), \(E.at), \(E.metrcDate), \(E.fields), \(E.userID),
               \(E.license), \(E.state), \(E.message), \(E.updatedAt), \(E.warning), \(E.unknownSince), \(E.headsPending))
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
         let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
             ? try Store.syncedKinds(db, license: batch.license) : []
         let heads = try ReadyHeads.Ingest(db)
+        // Each event's id is given, as SQLite would choose it (the largest plus one), so its heads are claimed before
+        // its insert: one statement a tag instead of a lookup and an insert.
+        var nextEventID = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1
         for event in batch.events {
+            let eventID = nextEventID
+            nextEventID += 1
             let why = event.type.isUploaded ? review.reason(type: event.type, user: batch.user) : nil
             let state: EventState = !event.type.isUploaded ? .recorded : why == nil ? .queued : .review
             // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
             // in review keeps its place there, so later events of its tags wait for the decision).
             let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
+            let waits = tags.isEmpty ? 0 : try heads.claimHeads(eventID: eventID, tags: tags, db: db)
             try statement.execute(arguments: [
-                batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
+                eventID, batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
                 event.canonicalJSON, userID, batch.license, state, why, t,
                 incoming.scanWarnings?[event.seq]
                     ?? (checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db)),
                 restored.flatMap { state != .recorded && event.at.date <= $0.at ? $0.possiblySentSince.timeIntervalSince1970 : nil },
-                tags.isEmpty ? 0 : try heads.tagsWithHeads(tags),
+                waits,
             ])
-            if !tags.isEmpty { try heads.add(eventID: db.lastInsertedRowID, tags: tags) }
+            if !tags.isEmpty { try heads.addTagRows(eventID: eventID, tags: tags) }
         }
         return .stored(events: batch.events.count)
     }

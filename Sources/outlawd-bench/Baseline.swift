@@ -67,13 +67,14 @@ enum Baseline {
             """)
         let insertEvent = try db.prepare("""
             INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
-                                warning, heads_pending)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                warning, heads_pending, id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        // The order per tag as ingest keeps it (ReadyHeads): a lookup of each tag's head, the tag row, the head.
-        let findHead = try db.prepare("SELECT 1 FROM tag_heads WHERE tag = ?")
+        // The order per tag as ingest keeps it (ReadyHeads.Ingest): the event's id given, each tag's head claimed
+        // before the event's insert (ignored where one exists: a wait), then the tag rows.
+        let maxID = try db.prepare("SELECT COALESCE(MAX(id), 0) + 1 FROM events")
         let insertTag = try db.prepare("INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
-        let insertHead = try db.prepare("INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
+        let claimHead = try db.prepare("INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
         let begin = try db.prepare("BEGIN IMMEDIATE")
         let commit = try db.prepare("COMMIT")
         let license = EventMix.license
@@ -99,7 +100,12 @@ enum Baseline {
             try insertBatch.bind(8, session)
             try insertBatch.run()
             let batchRowID = db.lastInsertedRowID
+            _ = try maxID.step()
+            var nextID = sqlite3_column_int64(maxID.handle, 0)
+            maxID.reset()
             for event in batch.events {
+                let eventID = nextID
+                nextID += 1
                 try insertEvent.bind(1, batchRowID)
                 try insertEvent.bind(2, event.seq)
                 try insertEvent.bind(3, event.type)
@@ -115,22 +121,18 @@ enum Baseline {
                 try insertEvent.bindNull(13)
                 var waits: Int64 = 0
                 for tag in event.tags {
-                    try findHead.bind(1, tag)
-                    if try findHead.step() { waits += 1 }
-                    findHead.reset()
+                    try claimHead.bind(1, tag)
+                    try claimHead.bind(2, eventID)
+                    try claimHead.run()
+                    if sqlite3_changes(db.handle) == 0 { waits += 1 }
                 }
                 try insertEvent.bind(14, waits)
+                try insertEvent.bind(15, eventID)
                 try insertEvent.run()
-                if !event.tags.isEmpty {
-                    let eventID = db.lastInsertedRowID
-                    for tag in event.tags {
-                        try insertTag.bind(1, tag)
-                        try insertTag.bind(2, eventID)
-                        try insertTag.run()
-                        try insertHead.bind(1, tag)
-                        try insertHead.bind(2, eventID)
-                        try insertHead.run()
-                    }
+                for tag in event.tags {
+                    try insertTag.bind(1, tag)
+                    try insertTag.bind(2, eventID)
+                    try insertTag.run()
                 }
             }
             try commit.run()

@@ -67,9 +67,9 @@ enum StoreSeed {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
                 """)
             let insertEvent = try db.cachedStatement(sql: """
-                INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
+                INSERT INTO events (id, batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, message, updated_at,
                                     warning, unknown_since, heads_pending)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?)
                 """)
             // The order per tag as ingest keeps it (v14: no trigger does it).
             let heads = try ReadyHeads.Ingest(db)
@@ -82,11 +82,13 @@ enum StoreSeed {
                 for event in batch.events {
                     let state: EventState = event.type.isUploaded ? .queued : .recorded
                     let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
-                    try insertEvent.execute(arguments: [batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text,
+                    let id = (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1)
+                    let waits = try heads.claimHeads(eventID: id, tags: tags, db: db)
+                    try insertEvent.execute(arguments: [id, batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text,
                                                         event.at.localDate, event.canonicalJSON, batch.userID, batch.license,
-                                                        state.rawValue, batch.receivedAt, try heads.tagsWithHeads(tags)])
-                    last = db.lastInsertedRowID
-                    try heads.add(eventID: last, tags: tags)
+                                                        state.rawValue, batch.receivedAt, waits])
+                    last = id
+                    try heads.addTagRows(eventID: id, tags: tags)
                 }
             }
             // With every seeded event unfinished, each tag has one head and every other tag row is a wait: a seed that

@@ -52,14 +52,14 @@ struct ReadyHeadsTests {
                             keepingHeads: Bool = true) throws -> Int64 {
         let tags = state == .recorded ? [] : ReadyHeads.distinct(tags)
         let heads = keepingHeads ? try ReadyHeads.Ingest(db) : nil
-        let pending = try heads?.tagsWithHeads(tags) ?? 0
+        let id = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1
+        let pending = try heads?.claimHeads(eventID: id, tags: tags, db: db) ?? 0
         try db.execute(sql: """
-            INSERT INTO events (batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at\(keepingHeads ? ", heads_pending" : ""))
-            VALUES (?, ?, 'plant.move', ?, '2026-11-28T14:03:11-08:00', '2026-11-28', ?, ?, 'LIC-0001', ?, 0\(keepingHeads ? ", \(pending)" : ""))
-            """, arguments: [batch, seq, tags.first ?? "", fields, user, state])
-        let id = db.lastInsertedRowID
+            INSERT INTO events (id, batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at\(keepingHeads ? ", heads_pending" : ""))
+            VALUES (?, ?, ?, 'plant.move', ?, '2026-11-28T14:03:11-08:00', '2026-11-28', ?, ?, 'LIC-0001', ?, 0\(keepingHeads ? ", \(pending)" : ""))
+            """, arguments: [id, batch, seq, tags.first ?? "", fields, user, state])
         if let heads {
-            try heads.add(eventID: id, tags: tags)
+            try heads.addTagRows(eventID: id, tags: tags)
         } else {
             for tag in tags { try db.execute(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)", arguments: [tag, id]) }
         }
