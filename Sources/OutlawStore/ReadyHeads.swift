@@ -125,6 +125,12 @@ public enum ReadyHeads {
             insertTag = try db.cachedStatement(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
         }
 
+        /// The id SQLite would give the next event: the largest plus one (events have no AUTOINCREMENT). Ingest gives
+        /// it itself, inside its write transaction, so the event's heads are claimed before its insert.
+        public static func nextEventID(_ db: Database) throws -> Int64 {
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1
+        }
+
         /// Makes the event `eventID` (not inserted yet: ingest gives its id) the head of each of its `tags` that has
         /// none, and returns how many already had one: its `heads_pending`, given in its insert so its row is written
         /// once. One statement a tag: the head's insert is ignored where a head exists, and its change count says so.

@@ -120,7 +120,7 @@ extension Store {
         let heads = try ReadyHeads.Ingest(db)
         // Each event's id is given, as SQLite would choose it (the largest plus one), so its heads are claimed before
         // its insert: one statement a tag instead of a lookup and an insert.
-        var nextEventID = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1
+        var nextEventID = try ReadyHeads.Ingest.nextEventID(db)
         for event in batch.events {
             let eventID = nextEventID
             nextEventID += 1

@@ -74,6 +74,7 @@ enum StoreSeed {
             // The order per tag as ingest keeps it (v14: no trigger does it).
             let heads = try ReadyHeads.Ingest(db)
             var last: Int64 = 0
+            var nextEventID = try ReadyHeads.Ingest.nextEventID(db)
             for b in 0..<count {
                 let batch = try make(b)
                 try insertBatch.execute(arguments: [batch.deviceID, batch.id, batch.userID, batch.license, batch.contentHash,
@@ -82,7 +83,8 @@ enum StoreSeed {
                 for event in batch.events {
                     let state: EventState = event.type.isUploaded ? .queued : .recorded
                     let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
-                    let id = (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1)
+                    let id = nextEventID
+                    nextEventID += 1
                     let waits = try heads.claimHeads(eventID: id, tags: tags, db: db)
                     try insertEvent.execute(arguments: [id, batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text,
                                                         event.at.localDate, event.canonicalJSON, batch.userID, batch.license,

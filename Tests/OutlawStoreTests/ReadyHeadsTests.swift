@@ -52,7 +52,7 @@ struct ReadyHeadsTests {
                             keepingHeads: Bool = true) throws -> Int64 {
         let tags = state == .recorded ? [] : ReadyHeads.distinct(tags)
         let heads = keepingHeads ? try ReadyHeads.Ingest(db) : nil
-        let id = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM events") ?? 1
+        let id = try ReadyHeads.Ingest.nextEventID(db)
         let pending = try heads?.claimHeads(eventID: id, tags: tags, db: db) ?? 0
         try db.execute(sql: """
             INSERT INTO events (id, batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at\(keepingHeads ? ", heads_pending" : ""))
