@@ -37,9 +37,11 @@ let package = Package(
         // zlib, as Debian's zlib1g-dev ships it: gzip for the retention archives. A system library builds nothing;
         // compress-nio would compile a package around the same libz.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // SQLite's process-wide settings (`sqlite3_config` is variadic, which Swift cannot call): the same libsqlite3 GRDB links.
+        .systemLibrary(name: "CSQLiteConfig", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // SQLite store: schema, migrations, queries.
         .target(name: "OutlawStore", dependencies: [
-            "OutlawProtocol", "CLibCrypto", "CZlib",
+            "OutlawProtocol", "CLibCrypto", "CZlib", "CSQLiteConfig",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `Blocking`'s pool

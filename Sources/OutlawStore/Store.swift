@@ -1,3 +1,4 @@
+import CSQLiteConfig
 import Foundation
 import GRDB
 import Synchronization
@@ -17,6 +18,10 @@ public final class Store: Sendable {
     /// did not know (read at opening: a restore needs the daemon stopped).
     let restored: Restored?
 
+    /// SQLite's process-wide settings, made once before the first connection opens (later, SQLite refuses them and
+    /// keeps its defaults). Memory statistics off: they put every allocation of every connection behind one mutex.
+    private static let sqliteConfigured: Bool = outlaw_sqlite3_memstatus_off() == SQLITE_OK
+
     /// Who may bring the schema up to date: the daemon owns the store and migrates it; outlawctl only opens a
     /// store whose schema is exactly the one it was built with, so a newer tool never changes it under an
     /// older daemon.
@@ -28,6 +33,7 @@ public final class Store: Sendable {
     /// Opens the store at `path` (creating and migrating it with `.migrate`).
     /// `pinRounds` below the default is only for tests, where thousands of slow hashes would dominate.
     public init(path: String, pinRounds: Int = Secrets.pinRounds, seal: KeySeal? = nil, opening: Opening = .migrate) throws {
+        _ = Store.sqliteConfigured
         self.pinRounds = pinRounds
         self.seal = seal
         if opening == .currentSchemaOnly, !FileManager.default.fileExists(atPath: path) {
