@@ -117,12 +117,12 @@ public enum ReadyHeads {
     /// Ingest's share of the heads, its statements looked up once a batch (the statement cache hashes the SQL text
     /// of every lookup, which per event cost more than the lookups themselves).
     public struct Ingest {
-        private let claimHead: Statement
-        private let insertTag: Statement
+        private let claimHead: BoundStatement
+        private let insertTag: BoundStatement
 
         public init(_ db: Database) throws {
-            claimHead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)")
-            insertTag = try db.cachedStatement(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)")
+            claimHead = BoundStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO tag_heads (tag, event_id) VALUES (?, ?)"), in: db)
+            insertTag = BoundStatement(try db.cachedStatement(sql: "INSERT INTO event_tags (tag, event_id) VALUES (?, ?)"), in: db)
         }
 
         /// The id SQLite would give the next event: the largest plus one (events have no AUTOINCREMENT). Ingest gives
@@ -134,18 +134,24 @@ public enum ReadyHeads {
         /// Makes the event `eventID` (not inserted yet: ingest gives its id) the head of each of its `tags` that has
         /// none, and returns how many already had one: its `heads_pending`, given in its insert so its row is written
         /// once. One statement a tag: the head's insert is ignored where a head exists, and its change count says so.
-        public func claimHeads(eventID: Int64, tags: [String], db: Database) throws -> Int {
+        public func claimHeads(eventID: Int64, tags: [String]) throws -> Int {
             var waits = 0
+            claimHead.bind(eventID, at: 2)
             for tag in tags {
-                try claimHead.execute(arguments: [tag, eventID])
-                if db.changesCount == 0 { waits += 1 }
+                claimHead.bind(tag, at: 1)
+                try claimHead.run()
+                if claimHead.changes == 0 { waits += 1 }
             }
             return waits
         }
 
         /// The tag rows of an inserted event. `tags` without repeats.
         public func addTagRows(eventID: Int64, tags: [String]) throws {
-            for tag in tags { try insertTag.execute(arguments: [tag, eventID]) }
+            insertTag.bind(eventID, at: 2)
+            for tag in tags {
+                insertTag.bind(tag, at: 1)
+                try insertTag.run()
+            }
         }
     }
 

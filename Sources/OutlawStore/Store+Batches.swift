@@ -107,13 +107,19 @@ extension Store {
             """)
         let batchRowID = db.lastInsertedRowID
         // The event insert is prepared once a batch from a literal of names and placeholders, and run for each event
-        // (building a literal for each event would cost the writer more than the insert).
+        // with its values bound straight through SQLite (building a literal, or GRDB's boxed arguments, for each
+        // event would cost the writer more than the insert).
         typealias E = EventColumns
-        let statement = try db.cachedStatement(literal: """
+        let statement = BoundStatement(try db.cachedStatement(literal: """
             INSERT INTO \(EventTable.self) (\(E.id), \(E.batchID), \(E.seq), \(E.type), \(E.tag), \(E.at), \(E.metrcDate), \(E.fields), \(E.userID),
               \(E.license), \(E.state), \(E.message), \(E.updatedAt), \(E.warning), \(E.unknownSince), \(E.headsPending))
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+            """), in: db)
+        // The same for every event of the batch.
+        statement.bind(batchRowID, at: 2)
+        statement.bind(userID, at: 9)
+        statement.bind(batch.license, at: 10)
+        statement.bind(t, at: 13)
         // Only lists synced at least once are checked: before the first sync every name would look unknown.
         let checkedKinds: Set<ReferenceKind> = checkScans && incoming.scanWarnings == nil
             ? try Store.syncedKinds(db, license: batch.license) : []
@@ -129,15 +135,23 @@ extension Store {
             // Scans never wait nor make others wait: only uploaded types take part in the order per tag (an event
             // in review keeps its place there, so later events of its tags wait for the decision).
             let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
-            let waits = tags.isEmpty ? 0 : try heads.claimHeads(eventID: eventID, tags: tags, db: db)
-            try statement.execute(arguments: [
-                eventID, batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text, event.at.localDate,
-                event.canonicalJSON, userID, batch.license, state, why, t,
-                incoming.scanWarnings?[event.seq]
-                    ?? (checkedKinds.isEmpty ? nil : try Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db)),
-                restored.flatMap { state != .recorded && event.at.date <= $0.at ? $0.possiblySentSince.timeIntervalSince1970 : nil },
-                waits,
-            ])
+            let waits = tags.isEmpty ? 0 : try heads.claimHeads(eventID: eventID, tags: tags)
+            let warning = try incoming.scanWarnings?[event.seq]
+                ?? (checkedKinds.isEmpty ? nil : Store.scanWarning(event, license: batch.license, kinds: checkedKinds, db: db))
+            statement.bind(eventID, at: 1)
+            statement.bind(event.seq, at: 3)
+            statement.bind(event.type.rawValue, at: 4)
+            statement.bind(event.tag, at: 5)
+            statement.bind(event.at.text, at: 6)
+            statement.bind(event.at.localDate, at: 7)
+            statement.bind(event.canonicalJSON, at: 8)
+            statement.bind(state.rawValue, at: 11)
+            statement.bind(why, at: 12)
+            statement.bind(warning, at: 14)
+            statement.bind(restored.flatMap { state != .recorded && event.at.date <= $0.at ? $0.possiblySentSince.timeIntervalSince1970 : nil },
+                           at: 15)
+            statement.bind(waits, at: 16)
+            try statement.run()
             if !tags.isEmpty { try heads.addTagRows(eventID: eventID, tags: tags) }
         }
         return .stored(events: batch.events.count)

@@ -85,7 +85,7 @@ enum StoreSeed {
                     let tags = state == .recorded ? [] : ReadyHeads.distinct(event.tags)
                     let id = nextEventID
                     nextEventID += 1
-                    let waits = try heads.claimHeads(eventID: id, tags: tags, db: db)
+                    let waits = try heads.claimHeads(eventID: id, tags: tags)
                     try insertEvent.execute(arguments: [id, batchRowID, event.seq, event.type.rawValue, event.tag, event.at.text,
                                                         event.at.localDate, event.canonicalJSON, batch.userID, batch.license,
                                                         state.rawValue, batch.receivedAt, waits])

@@ -53,7 +53,7 @@ struct ReadyHeadsTests {
         let tags = state == .recorded ? [] : ReadyHeads.distinct(tags)
         let heads = keepingHeads ? try ReadyHeads.Ingest(db) : nil
         let id = try ReadyHeads.Ingest.nextEventID(db)
-        let pending = try heads?.claimHeads(eventID: id, tags: tags, db: db) ?? 0
+        let pending = try heads?.claimHeads(eventID: id, tags: tags) ?? 0
         try db.execute(sql: """
             INSERT INTO events (id, batch_id, seq, type, tag, at, metrc_date, fields, user_id, license, state, updated_at\(keepingHeads ? ", heads_pending" : ""))
             VALUES (?, ?, ?, 'plant.move', ?, '2026-11-28T14:03:11-08:00', '2026-11-28', ?, ?, 'LIC-0001', ?, 0\(keepingHeads ? ", \(pending)" : ""))
