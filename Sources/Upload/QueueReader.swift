@@ -8,6 +8,8 @@ import OutlawStore
 struct NextPlan: Sendable, Equatable {
     var requests: [PlannedRequest] = []
     var decided = false
+    /// More was ready than one read takes: partial requests may wait for fuller ones (`UploadPlanner.fullFirst`).
+    var backlog = false
 }
 
 /// Reads the queue into the next plan: fails stored events that cannot be read, reads Metrc back for writes whose
@@ -66,9 +68,7 @@ struct QueueReader: Sendable {
                              metadata: MessageID.eventsHeld.metadata(["events": "\(hold.events.count)", "held_code": "\(hold.code.rawValue)"]))
             }
         }
-        let requests = UploadPlanner.fullFirst(plan.requests, objectsPerRequest: configuration.objectsPerRequest,
-                                               concurrency: configuration.concurrency, readHitLimit: read.hitLimit)
-        return NextPlan(requests: requests, decided: !plan.holds.isEmpty || read.unreadable > 0)
+        return NextPlan(requests: plan.requests, decided: !plan.holds.isEmpty || read.unreadable > 0, backlog: read.hitLimit)
     }
 
     /// What one read of the queue found, and the keys to sign it with.

@@ -65,9 +65,18 @@ struct UploadPass: Sendable {
     /// Events given a request in this pass (the store may not show them uploading yet).
     private var sent = Set<Int64>()
     private(set) var worked = false
+    private let objectsPerRequest: Int
+    /// Partial requests held back in a backlog while full ones fill the slots, each for a bounded while.
+    private var partialWaits: UploadPlanner.PartialWaits
 
-    init(concurrency: Int) {
+    /// Full requests that may go ahead of a waiting partial one, in rounds of `concurrency`: about five seconds of
+    /// a backlog at Metrc's 200 ms. A small group's partial request then costs one slot in a hundred requests.
+    static let partialPatienceRounds = 25
+
+    init(concurrency: Int, objectsPerRequest: Int = 100, partialPatience: Int? = nil) {
         slots = Array(repeating: .free, count: max(1, concurrency))
+        self.objectsPerRequest = objectsPerRequest
+        partialWaits = .init(patience: partialPatience ?? Self.partialPatienceRounds * max(1, concurrency))
     }
 
     /// Whether requests wait to be recorded or sent: a pause should be looked for before they start.
@@ -78,13 +87,17 @@ struct UploadPass: Sendable {
 
     mutating func start() -> [Action] { next() }
 
-    /// The queue was read. Events given a request meanwhile are left out (a split's events are queued again while
-    /// its halves wait for their slot).
-    mutating func planRead(_ requests: [PlannedRequest], decided: Bool) -> [Action] {
+    /// The queue was read, its requests in plan order. Events given a request meanwhile are left out (a split's events
+    /// are queued again while its halves wait for their slot). `backlog`: more was ready than the read took, so
+    /// partial requests may wait a while for fuller ones (`UploadPlanner.fullFirst`).
+    mutating func planRead(_ requests: [PlannedRequest], backlog: Bool = false, decided: Bool) -> [Action] {
         guard case .reading(let staleAgain) = queue else { return [] }
         queue = staleAgain ? .stale : .current
         worked = worked || decided
-        if phase == .running { planned = requests.compactMap { $0.without(sent) } }
+        if phase == .running {
+            planned = UploadPlanner.fullFirst(requests.compactMap { $0.without(sent) }, objectsPerRequest: objectsPerRequest,
+                                              concurrency: slots.count, readHitLimit: backlog, waits: &partialWaits)
+        }
         return next()
     }
 

@@ -87,20 +87,59 @@ public enum UploadPlanner {
 }
 
 extension UploadPlanner {
+    /// Partial requests left waiting in a backlog, by group, and how many full requests have gone while each waited.
+    public struct PartialWaits: Sendable, Equatable {
+        /// Full requests that may go ahead of a waiting partial request before it goes anyway.
+        public let patience: Int
+        var passedOver: [PlannedRequest.Group: Int] = [:]
+
+        public init(patience: Int) { self.patience = patience }
+    }
+
     /// The order a plan's requests go in: full ones first. In a backlog (`readHitLimit`: more was ready than one read
     /// takes), a request with fewer than `objectsPerRequest` events waits for a later read, where more events of its
-    /// group join it, as long as `concurrency` full requests keep every slot busy. Any order is safe: a plan holds at
-    /// most one event a tag. A group too small to fill a request goes once the backlog no longer fills the slots.
+    /// group join it, as long as `concurrency` full requests keep every slot busy, but only until `waits.patience`
+    /// full requests have gone ahead of it: a group too small to fill a request (a few manicures among a week of
+    /// moves) would otherwise wait for the whole backlog, and the later events of its tags with it. Any order is safe:
+    /// a plan holds at most one event a tag. A group's partial request goes at once when the backlog no longer fills
+    /// the slots.
     public static func fullFirst(_ requests: [PlannedRequest], objectsPerRequest: Int, concurrency: Int,
-                                 readHitLimit: Bool) -> [PlannedRequest]
+                                 readHitLimit: Bool, waits: inout PartialWaits) -> [PlannedRequest]
     {
         let full = requests.filter { $0.events.count >= objectsPerRequest }
-        if readHitLimit, full.count >= concurrency { return full }
-        return full + requests.filter { $0.events.count < objectsPerRequest }
+        let partial = requests.filter { $0.events.count < objectsPerRequest }
+        guard readHitLimit, full.count >= concurrency else {
+            waits.passedOver = [:]
+            return full + partial
+        }
+        var overdue: [PlannedRequest] = []
+        var stillWaiting: [PlannedRequest.Group: Int] = [:]
+        // A group's events go oldest first: when it fills a request, what waited goes in that one, and the rest of the
+        // group starts waiting now.
+        let filling = Set(full.map(\.group))
+        for request in partial {
+            let passedOver = filling.contains(request.group) ? 0 : waits.passedOver[request.group] ?? 0
+            if passedOver >= waits.patience {
+                overdue.append(request)
+            } else {
+                stillWaiting[request.group] = passedOver + full.count
+            }
+        }
+        waits.passedOver = stillWaiting
+        return overdue + full
     }
 }
 
 extension PlannedRequest {
+    /// What a request's events share: their facility, action and signer. A plan has at most one partial request a group.
+    public struct Group: Sendable, Hashable {
+        let license: String
+        let action: MetrcAction
+        let keyUser: String?
+    }
+
+    public var group: Group { Group(license: license, action: action, keyUser: keyUser) }
+
     /// The two requests a split sends instead, in order (a request of one event has no halves).
     var halves: [PlannedRequest] {
         guard events.count > 1 else { return [] }

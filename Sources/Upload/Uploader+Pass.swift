@@ -26,7 +26,7 @@ extension Uploader {
         }
         guard open else { return false }
         await defaultKey.recheckIfDue()
-        var pass = UploadPass(concurrency: configuration.concurrency)
+        var pass = UploadPass(concurrency: configuration.concurrency, objectsPerRequest: configuration.objectsPerRequest)
         var failure: (any Error)?
         let worked = await withTaskGroup(of: Step.self) { group in
             var actions = pass.start()
@@ -38,7 +38,7 @@ extension Uploader {
                 guard let step = await group.next() else { return pass.worked }  // not reached: `finish` comes first
                 actions = await stopping(pass) ? pass.stop() : []
                 switch step {
-                case .planned(let plan?): actions += pass.planRead(plan.requests, decided: plan.decided)
+                case .planned(let plan?): actions += pass.planRead(plan.requests, backlog: plan.backlog, decided: plan.decided)
                 case .planned(nil): actions += pass.stop() + pass.planRead([], decided: false)
                 case .planFailed(let error):
                     failure = error

@@ -94,12 +94,42 @@ struct UploadPlannerTests {
         let plan = UploadPlanner.plan(events, objectsPerRequest: 3) { e in .personal(key: e.userName) }
         #expect(plan.requests.map { $0.events.count } == [3, 3, 1, 2])
         func sizes(concurrency: Int, hitLimit: Bool) -> [Int] {
-            UploadPlanner.fullFirst(plan.requests, objectsPerRequest: 3, concurrency: concurrency, readHitLimit: hitLimit)
-                .map { $0.events.count }
+            var waits = UploadPlanner.PartialWaits(patience: 100)
+            return UploadPlanner.fullFirst(plan.requests, objectsPerRequest: 3, concurrency: concurrency, readHitLimit: hitLimit,
+                                           waits: &waits).map { $0.events.count }
         }
         #expect(sizes(concurrency: 2, hitLimit: true) == [3, 3], "partials wait for a later read in a backlog")
         #expect(sizes(concurrency: 3, hitLimit: true) == [3, 3, 1, 2], "too few full requests to fill the slots")
         #expect(sizes(concurrency: 2, hitLimit: false) == [3, 3, 1, 2], "everything ready is in this plan: nothing to wait for")
+    }
+
+    @Test func aWaitingPartialRequestGoesOnceItsPatienceIsUsedUp() {
+        // jane's moves fill two requests of three at every read; john's one move is a partial request that waits,
+        // but only until four full requests have gone ahead of it.
+        let events = (1...6).map { pending(Int64($0)) } + [pending(9, user: 2, name: "john")]
+        let plan = UploadPlanner.plan(events, objectsPerRequest: 3) { e in .personal(key: e.userName) }
+        var waits = UploadPlanner.PartialWaits(patience: 4)
+        func read(backlog: Bool = true) -> [String] {
+            UploadPlanner.fullFirst(plan.requests, objectsPerRequest: 3, concurrency: 2, readHitLimit: backlog, waits: &waits)
+                .map { "\($0.keyUser!)×\($0.events.count)" }
+        }
+        #expect(read() == ["jane×3", "jane×3"], "waits: two full requests go ahead")
+        #expect(read() == ["jane×3", "jane×3"], "waits: four have gone ahead")
+        #expect(read() == ["john×1", "jane×3", "jane×3"], "its patience is used up: it goes, first")
+        #expect(read() == ["jane×3", "jane×3"], "the group's next partial request waits afresh")
+        #expect(read(backlog: false) == ["jane×3", "jane×3", "john×1"], "no backlog: everything goes")
+        #expect(read() == ["jane×3", "jane×3"], "a wait ended by the backlog's end starts again from nothing")
+        #expect(read() == ["jane×3", "jane×3"])
+        #expect(read() == ["john×1", "jane×3", "jane×3"])
+        // A group that fills a request sends what waited in it: its remainder starts waiting from nothing.
+        let grown = (1...6).map { pending(Int64($0)) } + (9...12).map { pending($0, user: 2, name: "john") }
+        let grownPlan = UploadPlanner.plan(grown, objectsPerRequest: 3) { e in .personal(key: e.userName) }
+        _ = read()
+        _ = read()
+        #expect(waits.passedOver.values.first == 4, "john's move has waited for four full requests")
+        #expect(UploadPlanner.fullFirst(grownPlan.requests, objectsPerRequest: 3, concurrency: 2, readHitLimit: true, waits: &waits)
+            .map { "\($0.keyUser!)×\($0.events.count)" } == ["jane×3", "jane×3", "john×3"])
+        #expect(waits.passedOver.values.first == 3, "john's remainder of one waits afresh")
     }
 
     @Test func heldEventsAreSetAside() {

@@ -205,4 +205,42 @@ struct UploadPassTests {
         #expect(pass.concluded(attempt: 1) == [.readPlan(excluding: [1])])
         #expect(pass.planFailed() == [.finish(worked: true)])
     }
+    /// In a backlog a partial request waits while full ones fill the slots, and goes once `partialPatience` full
+    /// requests have gone ahead of it (a small group is never left for the whole backlog's end).
+    @Test func aPartialRequestHeldBackInABacklogGoesOnceFullOnesHaveGoneAheadOfIt() {
+        var pass = UploadPass(concurrency: 1, objectsPerRequest: 2, partialPatience: 2)
+        let manicure = PlannedRequest(license: "LIC-0001", action: .manicurePlants, signing: .personal(key: "N"), keyUser: "john",
+                                      events: [pending(99, type: .plantManicure, user: 2, name: "john")])
+        var recordedOrder: [[Int64]] = []
+        var reads = 0
+        var attempt: Int64 = 0
+        // Performs the pass's actions as the uploader would, every answer accepted at once; each read finds two more
+        // moves (a full request) and the manicure, until it has gone.
+        var actions = pass.start()
+        while !actions.isEmpty, reads <= 4 {
+            var next: [UploadPass.Action] = []
+            for action in actions {
+                switch action {
+                case .readPlan(let sent):
+                    reads += 1
+                    let moves = Self.request(Int64(2 * reads - 1), Int64(2 * reads))
+                    next += pass.planRead([moves, manicure].compactMap { $0.without(sent) }, backlog: true, decided: false)
+                case .record(let request, nil):
+                    recordedOrder.append(request.events.map(\.id))
+                    attempt += 1
+                    next += pass.recorded(Self.recorded(request, attempt: attempt), slot: nil)
+                case .send(let request):
+                    next += pass.answered(Self.answer(request))
+                case .conclude(let answer):
+                    next += pass.concluded(attempt: answer.recorded.attemptID)
+                default:
+                    Issue.record("unexpected \(action)")
+                    return
+                }
+            }
+            actions = next
+        }
+        #expect(recordedOrder.prefix(5) == [[1, 2], [3, 4], [99], [5, 6], [7, 8]],
+                "the manicure waits while two full requests go ahead, then goes first")
+    }
 }
