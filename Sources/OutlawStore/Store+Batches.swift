@@ -47,8 +47,13 @@ extension Store {
     /// With `checkScans`, an event naming what the copy of Metrc's lists lacks is stored with a warning.
     public func commit(_ batches: [IncomingBatch], now: Date = Date(), review: ReviewRule = .none,
                        checkScans: Bool = false) throws -> [BatchOutcome] {
-        try pool.write { db in
-            try batches.map { incoming in
+        ingestFirst.ingestArrives()
+        var entered = false
+        defer { if !entered { ingestFirst.ingestEntered() } }
+        return try pool.write { db in
+            entered = true
+            ingestFirst.ingestEntered()
+            return try batches.map { incoming in
                 var outcome = BatchOutcome.rejected(code: .unavailable, message: "not stored")
                 // A savepoint per batch: one batch's failure never takes the others' events with it.
                 try db.inSavepoint {

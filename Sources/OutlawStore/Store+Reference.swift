@@ -75,7 +75,7 @@ extension Store {
     public func applyReference(license: String, kind: ReferenceKind, items: [ReferenceItem], removedKeys: [String],
                                now: Date = Date()) throws -> ReferenceChanges {
         guard !items.isEmpty || !removedKeys.isEmpty else { return ReferenceChanges() }
-        return try pool.write { db in
+        return try backgroundWrite { db in
             let change = try Store.nextReferenceChange(db, license: license)
             var result = ReferenceChanges()
             // Prepared once with placeholders (the literals name only tables and columns), run for each item.
@@ -136,7 +136,7 @@ extension Store {
 
     /// Records a sync of one kind that read everything up to `windowEnd`.
     public func recordReferenceSuccess(license: String, kind: ReferenceKind, full: Bool, windowEnd: Date, now: Date = Date()) throws {
-        try pool.write { db in
+        try backgroundWrite { db in
             typealias S = ReferenceSyncColumns
             let t = now.timeIntervalSince1970
             try db.execute(literal: """
@@ -152,7 +152,7 @@ extension Store {
 
     /// Records a failed sync of one kind; the copy and its last success stay as they were.
     public func recordReferenceFailure(license: String, kind: ReferenceKind, error: String, now: Date = Date()) throws {
-        try pool.write { db in
+        try backgroundWrite { db in
             typealias S = ReferenceSyncColumns
             try db.execute(literal: """
                 INSERT INTO \(ReferenceSyncTable.self) (\(S.license), \(S.kind), \(S.lastError), \(S.lastErrorAt))
@@ -287,7 +287,7 @@ extension Store {
 
     /// Asks the daemon for a sync now; returns the request's id to wait on.
     public func requestSync(by actor: String, full: Bool, now: Date = Date()) throws -> Int64 {
-        try pool.write { db in
+        try backgroundWrite { db in
             typealias R = SyncRequestColumns
             try db.execute(literal: """
                 INSERT INTO \(SyncRequestTable.self) (\(R.requestedBy), \(R.full), \(R.requestedAt)) VALUES (\(actor), \(full), \(now.timeIntervalSince1970))
@@ -298,7 +298,7 @@ extension Store {
 
     /// The requests not yet started, marked started: one run answers them all (full when any asked for it).
     public func takeSyncRequests(now: Date = Date()) throws -> [SyncRequest] {
-        try pool.write { db in
+        try backgroundWrite { db in
             let rows = try Row.fetchAll(db, SQLRequest<Row>(literal: """
                 SELECT \(SyncRequestColumns.id), \(SyncRequestColumns.requestedBy), \(SyncRequestColumns.full) FROM \(SyncRequestTable.self)
                 WHERE \(SyncRequestColumns.startedAt) IS NULL ORDER BY \(SyncRequestColumns.id)
@@ -317,7 +317,7 @@ extension Store {
 
     /// Requests a daemon took and never answered (it stopped mid-sync) wait again for the next run.
     public func retakeUnfinishedSyncRequests() throws {
-        try pool.write { db in
+        try backgroundWrite { db in
             try db.execute(literal: """
                 UPDATE \(SyncRequestTable.self) SET \(SyncRequestColumns.startedAt) = NULL
                 WHERE \(SyncRequestColumns.startedAt) IS NOT NULL AND \(SyncRequestColumns.finishedAt) IS NULL
@@ -336,7 +336,7 @@ extension Store {
 
     /// Every request taken for this run gets its report (requests made during the run wait for the next one).
     public func finishSyncRequests(result: String, now: Date = Date()) throws {
-        try pool.write { db in
+        try backgroundWrite { db in
             try db.execute(literal: """
                 UPDATE \(SyncRequestTable.self) SET \(SyncRequestColumns.finishedAt) = \(now.timeIntervalSince1970), \(SyncRequestColumns.result) = \(result)
                 WHERE \(SyncRequestColumns.startedAt) IS NOT NULL AND \(SyncRequestColumns.finishedAt) IS NULL

@@ -242,7 +242,7 @@ extension Store {
         let inFolder = try FileManager.default.contentsOfDirectory(atPath: dir).compactMap { name in
             ArchiveName(fileName: name.hasSuffix(ArchiveName.partialSuffix) ? String(name.dropLast(ArchiveName.partialSuffix.count)) : name)
         }.filter { $0.month == planned.month }.map(\.part).max() ?? 0
-        let (archiveID, name) = try pool.write { db -> (Int64, ArchiveName) in
+        let (archiveID, name) = try backgroundWrite { db -> (Int64, ArchiveName) in
             let recorded = try Int.fetchOne(db, sql: "SELECT MAX(part) FROM archives WHERE month = ?", arguments: [planned.month]) ?? 0
             let name = ArchiveName(month: planned.month, part: max(recorded, inFolder) + 1)
             try db.execute(sql: "INSERT INTO archives (month, part, file, state, started_at) VALUES (?, ?, ?, ?, ?)",
@@ -266,7 +266,7 @@ extension Store {
             written = try writer.finish()
         } catch {
             unlink(partial)
-            _ = try? pool.write { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [archiveID]) }
+            _ = try? backgroundWrite { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [archiveID]) }
             if error is Stopped { return nil }
             throw error
         }
@@ -278,7 +278,7 @@ extension Store {
         pause(.renamed)
         let detail = ArchiveDetail(sha256: written.sha256.lowerHex, month: name.month, part: name.part, events: events,
                                    batches: planned.batches.count, bytes: written.bytes)
-        let record = try pool.write { db -> ArchiveRecord in
+        let record = try backgroundWrite { db -> ArchiveRecord in
             try Store.audit(db, actor: options.actor, action: .storeArchive, subject: name.fileName, detail: detail.text)
             let auditID = db.lastInsertedRowID
             try db.execute(sql: """
@@ -325,7 +325,7 @@ extension Store {
             var deletedEvents = 0
             var deletedBatches = 0
             var kept: [String] = []
-            try pool.write { db in
+            try backgroundWrite { db in
                 var budget = options.eventsPerTransaction
                 while budget > 0, let key = queue.first, let entry = held[key] {
                     let (hash, count) = entry
@@ -381,7 +381,7 @@ extension Store {
             let took = ContinuousClock.now - started
             if options.restFactor > 0 { Thread.sleep(forTimeInterval: Self.seconds(took) * options.restFactor) }
         }
-        try pool.write { db in
+        try backgroundWrite { db in
             try db.execute(sql: "UPDATE archives SET state = ?, finished_at = ? WHERE id = ?",
                            arguments: [ArchiveState.done, Date().timeIntervalSince1970, record.id])
         }
@@ -403,7 +403,7 @@ extension Store {
                 for file in [path, path + ArchiveName.partialSuffix] where unlink(file) != 0 && errno != ENOENT {
                     throw StoreError("cannot remove \(file), left by a retention run that stopped: \(String(cString: strerror(errno)))")
                 }
-                try pool.write { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [record.id]) }
+                try backgroundWrite { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [record.id]) }
                 report.discarded.append(record.file)
             } else {
                 try deleteArchived(record, options, report: &report, pause: pause, shouldStop: shouldStop)

@@ -149,7 +149,7 @@ extension Store {
     /// Holds events that cannot be signed now (e.g. their collector's key was rejected).
     public func hold(eventIDs: [Int64], code: HoldCode, reason: String, now: Date = Date()) throws {
         guard !eventIDs.isEmpty else { return }
-        try pool.write { db in
+        try backgroundWrite { db in
             try db.cachedStatement(sql: """
                 UPDATE events SET state = ?, held_code = ?, message = ?, updated_at = ?
                 WHERE id IN (SELECT value FROM json_each(?)) AND state = ?
@@ -159,7 +159,7 @@ extension Store {
 
     /// Marks events as being uploaded and records the attempt, committed before the request leaves.
     public func beginAttempt(eventIDs: [Int64], license: String, action: MetrcAction, signing: AttemptSigning, now: Date = Date()) throws -> Int64 {
-        try pool.write { db in
+        try backgroundWrite { db in
             let t = now.timeIntervalSince1970
             typealias A = UploadAttemptColumns
             try db.execute(literal: """
@@ -182,7 +182,7 @@ extension Store {
     public func finishAttempt(_ attemptID: Int64, outcome: AttemptOutcome, httpStatus: Int?, message: String?, metrcIDs: [Int64],
                               results: [(Int64, EventResult)], keyAcceptedFor userID: Int64? = nil, now: Date = Date()) throws
     {
-        try pool.write { db in
+        try backgroundWrite { db in
             let t = now.timeIntervalSince1970
             let ids = metrcIDs.isEmpty ? nil : metrcIDs.map(String.init).joined(separator: ",")
             typealias A = UploadAttemptColumns
@@ -207,7 +207,7 @@ extension Store {
     /// Sets events' results outside an attempt (reconciliation after an unknown outcome).
     public func resolve(_ results: [(Int64, EventResult)], now: Date = Date()) throws {
         guard !results.isEmpty else { return }
-        try pool.write { db in try Store.apply(results, db: db, now: now.timeIntervalSince1970) }
+        try backgroundWrite { db in try Store.apply(results, db: db, now: now.timeIntervalSince1970) }
     }
 
     /// One statement for all the events that share a result, not one an event: a change of state fires the ready heads'
@@ -260,7 +260,7 @@ extension Store {
     /// read-back after an unknown outcome can tell whether this attempt changed it.
     public func setReadBackBase(_ bases: [(Int64, [String: JSONValue])]) throws {
         guard !bases.isEmpty else { return }
-        try pool.write { db in
+        try backgroundWrite { db in
             let statement = try db.cachedStatement(literal: """
                 UPDATE \(EventTable.self) SET \(EventColumns.readBackBase) = ? WHERE \(EventColumns.id) = ?
                 """)
@@ -273,7 +273,7 @@ extension Store {
     /// Clears the unknown-outcome mark of events found not applied (after a successful read-back).
     public func clearUnknown(eventIDs: [Int64]) throws {
         guard !eventIDs.isEmpty else { return }
-        try pool.write { db in
+        try backgroundWrite { db in
             let statement = try db.cachedStatement(literal: """
                 UPDATE \(EventTable.self) SET \(EventColumns.unknownSince) = NULL WHERE \(EventColumns.id) = ?
                 """)
@@ -284,7 +284,7 @@ extension Store {
     /// After a restart: events that were being uploaded have an unknown outcome; queue them again, marked so
     /// non-idempotent writes are checked against Metrc first. Held events are re-decided too. Returns (in flight, held).
     public func recoverAfterRestart(now: Date = Date()) throws -> (inFlight: Int, held: Int) {
-        try pool.write { db in
+        try backgroundWrite { db in
             typealias E = EventColumns
             let t = now.timeIntervalSince1970
             try db.execute(literal: """

@@ -12,6 +12,8 @@ public final class Store: Sendable {
     /// Seals personal Metrc keys at rest, when a store key is configured.
     public let seal: KeySeal?
     private let checkpointer = Mutex<Checkpointer?>(nil)
+    /// Devices' commits before background writes at the one writer.
+    let ingestFirst = IngestFirst()
     /// PIN checks settled by this process so far: an attempt waiting for others of the same name watches it.
     let pinChecksSettled = Atomic<Int>(0)
     /// When this store was put in place by `outlawctl restore`, and since when Metrc may have applied what the copy
@@ -419,6 +421,15 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 extension Store {
+    /// A write that is not a device's commit (the uploader's records, retention, the reference sync): devices'
+    /// commits waiting for the writer go first (`IngestFirst`).
+    func backgroundWrite<T>(_ updates: (Database) throws -> T) throws -> T {
+        ingestFirst.backgroundTurn.lock()
+        defer { ingestFirst.backgroundTurn.unlock() }
+        ingestFirst.yieldToIngest()
+        return try pool.write(updates)
+    }
+
     /// A read for async callers, on the blocking pool (`Blocking`). GRDB's async `read` holds a reader connection while its
     /// task waits for a cooperative thread to resume on; with those threads all blocked in synchronous reads
     /// waiting for a free reader (device sessions and the uploader read synchronously), the flat-out bench
