@@ -39,9 +39,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SQLite's process-wide settings (`sqlite3_config` is variadic, which Swift cannot call): the same libsqlite3 GRDB links.
         .systemLibrary(name: "CSQLiteConfig", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // ioprio_set(2), which glibc does not wrap: backups' disk writes in the idle class.
+        .systemLibrary(name: "CIOPriority"),
         // SQLite store: schema, migrations, queries.
         .target(name: "OutlawStore", dependencies: [
-            "OutlawProtocol", "CLibCrypto", "CZlib", "CSQLiteConfig",
+            "OutlawProtocol", "CLibCrypto", "CZlib", "CSQLiteConfig", "CIOPriority",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `Blocking`'s pool

@@ -70,14 +70,16 @@ struct BlockingTests {
     }
 }
 
-/// Backups run at the lowest CPU priority on a thread of their own, and leave the pool's threads as they were.
+/// Backups run at the lowest CPU and disk priority on a thread of their own, and leave the pool's threads as they were.
 @Suite("Low-priority copies", .timeLimit(.minutes(1)))
 struct LowPriorityTests {
     @Test func workRunsAtTheLowestPriorityAndThePoolKeepsItsOwn() async throws {
-        let inside = try await LowPriority.run { LowPriority.currentNiceness() }
-        #expect(inside == LowPriority.niceness)
-        let pool = try await Blocking.run { LowPriority.currentNiceness() }
-        #expect(pool < LowPriority.niceness, "a pool thread was lowered")
+        let inside = try await LowPriority.run { (LowPriority.currentNiceness(), LowPriority.currentIOPriority()) }
+        #expect(inside.0 == LowPriority.niceness)
+        #expect(inside.1 == LowPriority.idleIOPriority, "the copy's disk writes are in the idle class")
+        let pool = try await Blocking.run { (LowPriority.currentNiceness(), LowPriority.currentIOPriority()) }
+        #expect(pool.0 < LowPriority.niceness, "a pool thread was lowered")
+        #expect(pool.1 != LowPriority.idleIOPriority, "a pool thread's disk I/O was lowered")
         await #expect(throws: StoreError.self) { try await LowPriority.run { () -> Int in throw StoreError("refused") } }
     }
 }
