@@ -204,6 +204,10 @@ extension Store {
         }
     }
 
+    /// Events an archive's writing reads at once: their rows, as GRDB holds them (tens of columns each), were 8 MiB
+    /// of a paced daemon's peak at 2,000.
+    static let archiveEventsPerRead = 250
+
     func nextArchive(after: Int64, cutoff: Date, limit: Int) throws -> PlannedArchive? {
         var planned: PlannedArchive?
         var cursor = after
@@ -256,7 +260,7 @@ extension Store {
         struct Stopped: Error {}
         do {
             let writer = try GzipFileWriter(path: partial)
-            for chunk in planned.runs(of: 2000) {
+            for chunk in planned.runs(of: Store.archiveEventsPerRead) {
                 // A stopping daemon does not wait for a whole archive: this one is dropped and written again next time.
                 if shouldStop() { throw Stopped() }
                 let lines = try pool.read { db in try ArchiveLine.lines(db, batchPKs: chunk) }
