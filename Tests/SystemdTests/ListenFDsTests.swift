@@ -6,7 +6,7 @@ import Testing
 /// Socket activation through systemd's own `systemd-socket-activate`: it binds the sockets, and on
 /// the first connection starts this test runner again in the `listen` child role (see ChildRoles),
 /// which reads them with `ListenFDs` and answers on the `devices` socket what it found.
-@Suite("Listen fds via systemd-socket-activate",
+@Suite("Listen fds via systemd-socket-activate", .timeLimit(.minutes(3)),
        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate")))
 struct ListenFDsTests {
     func activate(ports: [UInt16], names: [String], connectTo port: UInt16) async throws -> String {
@@ -46,8 +46,21 @@ struct ListenFDsTests {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
+        // The child starts with no signal blocked and every handler at its default: posix_spawn otherwise passes on
+        // the spawning thread's mask, and an activator spawned from a thread with SIGTERM blocked never ended at the
+        // test's SIGTERM (a run beside two CPU hogs hung for ten minutes in the waitpid below).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard rc == 0 else { throw TestFailure("posix_spawn \(path): \(String(cString: strerror(rc)))") }
         return pid
     }
