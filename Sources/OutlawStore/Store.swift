@@ -420,14 +420,50 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
+/// Whether a background write's commit syncs the write-ahead log itself.
+enum BackgroundSync {
+    /// Synced at its commit (`synchronous=FULL`), as every write of the daemon unless said otherwise.
+    case atCommit
+    /// Not synced at its commit (`synchronous=NORMAL` for this one transaction): the log is append-only, so the next
+    /// synced commit (a device's, milliseconds later under load) makes it durable too, and a power loss before that
+    /// loses only this write and what came after it. Only for writes a restart redoes when they are lost.
+    case withNextCommit
+}
+
 extension Store {
     /// A write that is not a device's commit (the uploader's records, retention, the reference sync): devices'
-    /// commits waiting for the writer go first (`IngestFirst`).
-    func backgroundWrite<T>(_ updates: (Database) throws -> T) throws -> T {
+    /// commits waiting for the writer go first (`IngestFirst`). `sync` says whether its commit syncs the log itself.
+    func backgroundWrite<T>(sync: BackgroundSync = .atCommit, _ updates: (Database) throws -> T) throws -> T {
         ingestFirst.backgroundTurn.lock()
         defer { ingestFirst.backgroundTurn.unlock() }
         ingestFirst.yieldToIngest()
-        return try pool.write(updates)
+        switch sync {
+        case .atCommit:
+            return try pool.write(updates)
+        case .withNextCommit:
+            return try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Back to FULL whatever happened: every later commit of this connection (devices' acks) must sync.
+                defer { Store.restoreFullSync(db) }
+                var result: T?
+                try db.inTransaction {
+                    result = try updates(db)
+                    return .commit
+                }
+                return result!
+            }
+        }
+    }
+
+    /// Sets the writer back to `synchronous=FULL`; a writer that cannot be set back must not take another commit.
+    static func restoreFullSync(_ db: Database) {
+        do {
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        } catch {
+            // Outside a transaction this pragma only sets a flag; failing here means the connection is unusable, and
+            // going on would ack batches without syncing them.
+            fatalError("cannot set the store's writer back to synchronous=FULL: \(error)")
+        }
     }
 
     /// A read for async callers, on the blocking pool (`Blocking`). GRDB's async `read` holds a reader connection while its

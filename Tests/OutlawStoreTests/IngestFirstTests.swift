@@ -56,4 +56,29 @@ struct IngestFirstTests {
         #expect(store.ingestFirst.waitingCommits == 0, "a commit leaves the gate as it found it")
         try store.backgroundWrite { db in try db.execute(sql: "SELECT 1") }
     }
+
+    /// A write a restart redoes (retention's deletes) commits without a sync of its own, and the writer is back to
+    /// `synchronous=FULL` after it, whether it committed or threw: devices' acks must sync.
+    @Test func aWriteWithTheNextCommitsSyncLeavesTheWriterSyncingAgain() throws {
+        struct Refused: Error {}
+        let dir = try TempDirectory()
+        let store = try Store(path: dir.file("outlawd.sqlite"), pinRounds: 1000)
+        #expect(try store.synchronousMode() == 2)
+        let during = try store.backgroundWrite(sync: .withNextCommit) { db in
+            try db.execute(sql: "INSERT INTO settings (name, value) VALUES ('bench.probe', 'kept')")
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+        }
+        #expect(during == 1, "the write itself runs with synchronous=NORMAL")
+        #expect(try store.synchronousMode() == 2, "after a committed write the writer syncs again")
+        #expect(throws: Refused.self) {
+            try store.backgroundWrite(sync: .withNextCommit) { db in
+                try db.execute(sql: "INSERT INTO settings (name, value) VALUES ('bench.gone', 'rolled back')")
+                throw Refused()
+            }
+        }
+        #expect(try store.synchronousMode() == 2, "after a write that threw the writer syncs again")
+        let values = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM settings WHERE name LIKE 'bench.%'") }
+        #expect(values == ["bench.probe"], "the committed write is kept, the thrown one rolled back")
+        #expect(try store.backgroundWrite { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+    }
 }
