@@ -40,10 +40,10 @@ let package = Package(
         // SQLite's process-wide settings (`sqlite3_config` is variadic, which Swift cannot call): the same libsqlite3 GRDB links.
         .systemLibrary(name: "CSQLiteConfig", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // ioprio_set(2), which glibc does not wrap: backups' disk writes in the idle class.
-        .systemLibrary(name: "CIOPriority"),
+        .systemLibrary(name: "CThreadPriority"),
         // SQLite store: schema, migrations, queries.
         .target(name: "OutlawStore", dependencies: [
-            "OutlawProtocol", "CLibCrypto", "CZlib", "CSQLiteConfig", "CIOPriority",
+            "OutlawProtocol", "CLibCrypto", "CZlib", "CSQLiteConfig", "CThreadPriority",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: `Blocking`'s pool

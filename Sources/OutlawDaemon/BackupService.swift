@@ -7,7 +7,7 @@ import ServiceLifecycle
 
 /// Takes the `[backup]` copies: at start when the newest copy in `dir` is older than `interval_hours` (or there is
 /// none), then every interval after the newest. Each is `Store.backup` (one snapshot, checked) on a thread of its own
-/// at the lowest CPU priority (`LowPriority`), an audit row `store.backup`, the oldest copies beyond `keep` deleted,
+/// at the lowest CPU priority (`LowPriority`), then an audit row `store.backup`, the oldest copies beyond `keep` deleted,
 /// and one notice; a failure is an error line
 /// and is tried again one interval later. A reload's settings are read again before each wait, and each wait lasts
 /// at most `recheck`, so a reload takes effect within a minute.
@@ -91,13 +91,15 @@ final class BackupService: Service, Sendable {
         var notRemoved: [String] = []
     }
 
-    /// One copy into `dir`, its audit row, the pruning (on a low-priority thread of their own), then the journal lines.
+    /// One copy into `dir` (on a low-priority thread of its own), its audit row and the pruning (on the blocking pool:
+    /// the audit row takes the store's writer, which no low-priority thread may hold), then the journal lines.
     func take(into dir: String, keep: Int, intervalHours: Double, at now: Date) async {
         let path = (dir.hasSuffix("/") ? dir : dir + "/") + BackupSchedule.fileName(at: now)
         let store = self.store
         let outcome: Outcome
         do {
-            outcome = try await LowPriority.run { try Self.copy(store, to: path, dir: dir, keep: keep) }
+            let report = try await LowPriority.run { try store.backup(to: path) }
+            outcome = try await Blocking.run { Self.record(report, in: store, dir: dir, keep: keep) }
         } catch {
             logger.error("backup failed: \(error); the next try is in \(Self.hours(intervalHours)) h",
                          metadata: MessageID.backupFailed.metadata(["path": "\(path)", "backup_dir": "\(dir)"]))
@@ -119,10 +121,9 @@ final class BackupService: Service, Sendable {
         }
     }
 
-    /// The blocking part: `Store.backup` (refuses an existing file and a store with keys in clear), the audit row, then
+    /// After a copy (`Store.backup`, which refuses an existing file and a store with keys in clear): the audit row, then
     /// the daemon's copies beyond `keep` and its unfinished ones deleted. Nothing is deleted when the copy failed.
-    static func copy(_ store: Store, to path: String, dir: String, keep: Int) throws -> Outcome {
-        let report = try store.backup(to: path)
+    static func record(_ report: BackupReport, in store: Store, dir: String, keep: Int) -> Outcome {
         var outcome = Outcome(report: report)
         do {
             try store.audit(actor: "outlawd", action: .storeBackup, subject: report.path, detail: Self.detail(report))

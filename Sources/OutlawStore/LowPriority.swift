@@ -1,4 +1,4 @@
-import CIOPriority
+import CThreadPriority
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -6,10 +6,13 @@ import Glibc
 
 /// Long copies that must not slow ingest (backups) run at the lowest CPU and disk priority, on a thread of their own.
 ///
-/// On Linux a nice value belongs to a thread, and an unprivileged thread cannot raise its priority back: a pool
+/// On Linux a priority belongs to a thread, and an unprivileged thread cannot raise its priority back: a pool
 /// thread lowered once would stay low for the store work that follows, so a backup gets a thread for its run
-/// (one every few hours, not one per call). With the copy at nice 19, a device's commit or an upload's read
-/// that needs a core takes it at once instead of sharing it.
+/// (one every few hours, not one per call). The thread runs under `SCHED_IDLE`: a device's commit or an upload's
+/// read that needs a core takes it the moment it wakes. Nice 19 alone was not enough: the scheduler let the copy
+/// finish its slice first, and a paced ack waited up to 4 ms at each of its wake-ups (`perf sched`, 12-06).
+/// Nothing at this priority may hold the store's writer: a device's commit would wait for a thread that only runs
+/// when a core is idle.
 public enum LowPriority {
     /// The nice value for background copies: the lowest priority there is.
     public static let niceness: Int32 = 19
@@ -26,11 +29,27 @@ public enum LowPriority {
         }
     }
 
-    /// Lowers the calling thread (and the threads it starts later) to `niceness`, and its disk I/O to the idle class;
-    /// a failure leaves it as it was.
+    /// Runs `work` on a new thread at `niceness`, the calling thread waiting for it (a command-line tool's main thread).
+    public static func runBlocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) throws -> T {
+        let outcome = ThreadOutcome<T>()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            lowerThisThread()
+            outcome.result = Result { try work() }
+            done.signal()
+        }
+        thread.name = "outlawctl-backup"
+        thread.start()
+        done.wait()
+        return try outcome.result!.get()
+    }
+
+    /// Lowers the calling thread (and the threads it starts later) to `SCHED_IDLE` at `niceness`, and its disk I/O to
+    /// the idle class; a failure leaves it as it was.
     public static func lowerThisThread() {
         #if os(Linux)
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+        _ = outlaw_sched_idle_self()
         // The idle I/O class: the disk's scheduler (mq-deadline, BFQ) sends the copy's writes only when no other I/O
         // waits, so a commit's fsync is not queued behind a megabyte of copy. Any user may take it (ioprio_set(2)).
         _ = outlaw_ioprio_set_self(idleIOPriority)
@@ -41,6 +60,24 @@ public enum LowPriority {
     public static func currentIOPriority() -> Int32 {
         #if os(Linux)
         return outlaw_ioprio_get_self()
+        #else
+        return 0
+        #endif
+    }
+
+    /// The calling thread's scheduling policy (`sched_getscheduler`), for tests.
+    public static func currentSchedulingPolicy() -> Int32 {
+        #if os(Linux)
+        return outlaw_sched_policy_self()
+        #else
+        return 0
+        #endif
+    }
+
+    /// `SCHED_IDLE`.
+    public static var idleSchedulingPolicy: Int32 {
+        #if os(Linux)
+        return outlaw_sched_idle_policy()
         #else
         return 0
         #endif
@@ -57,4 +94,9 @@ public enum LowPriority {
         return 0
         #endif
     }
+}
+
+/// What a thread's work gave, written by the thread before it signals and read after the wait: the semaphore orders the two.
+private final class ThreadOutcome<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
 }

@@ -18,9 +18,10 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        // The copy runs on this thread: at the lowest priority, outlawd's commits take a core at once (LowPriority).
-        LowPriority.lowerThisThread()
-        let report = try store.backup(to: absolute(path))
+        let destination = absolute(path)
+        // The copy on a thread at the lowest priority, so outlawd's commits take a core at once; the audit row from
+        // this one, since it holds the store's writer, which a thread that may not run must never hold (LowPriority).
+        let report = try LowPriority.runBlocking { try store.backup(to: destination) }
         try store.audit(actor: operatorName(), action: .storeBackup, subject: report.path, detail: BackupCommand.detail(report))
         BackupCommand.print(report, json: json, verb: "backup written")
     }

@@ -74,12 +74,23 @@ struct BlockingTests {
 @Suite("Low-priority copies", .timeLimit(.minutes(1)))
 struct LowPriorityTests {
     @Test func workRunsAtTheLowestPriorityAndThePoolKeepsItsOwn() async throws {
-        let inside = try await LowPriority.run { (LowPriority.currentNiceness(), LowPriority.currentIOPriority()) }
+        let inside = try await LowPriority.run {
+            (LowPriority.currentNiceness(), LowPriority.currentIOPriority(), LowPriority.currentSchedulingPolicy())
+        }
         #expect(inside.0 == LowPriority.niceness)
         #expect(inside.1 == LowPriority.idleIOPriority, "the copy's disk writes are in the idle class")
-        let pool = try await Blocking.run { (LowPriority.currentNiceness(), LowPriority.currentIOPriority()) }
+        #expect(inside.2 == LowPriority.idleSchedulingPolicy, "the copy runs only on a core nothing else wants")
+        let pool = try await Blocking.run {
+            (LowPriority.currentNiceness(), LowPriority.currentIOPriority(), LowPriority.currentSchedulingPolicy())
+        }
         #expect(pool.0 < LowPriority.niceness, "a pool thread was lowered")
         #expect(pool.1 != LowPriority.idleIOPriority, "a pool thread's disk I/O was lowered")
+        #expect(pool.2 != LowPriority.idleSchedulingPolicy, "a pool thread was moved to SCHED_IDLE")
         await #expect(throws: StoreError.self) { try await LowPriority.run { () -> Int in throw StoreError("refused") } }
+        // outlawctl's form: the calling thread waits; the work runs lowered, and what it throws comes back.
+        let waited = try LowPriority.runBlocking { (LowPriority.currentSchedulingPolicy(), LowPriority.currentNiceness()) }
+        #expect(waited.0 == LowPriority.idleSchedulingPolicy && waited.1 == LowPriority.niceness)
+        #expect(LowPriority.currentSchedulingPolicy() != LowPriority.idleSchedulingPolicy, "the waiting thread was lowered")
+        #expect(throws: StoreError.self) { try LowPriority.runBlocking { () -> Int in throw StoreError("refused") } }
     }
 }
