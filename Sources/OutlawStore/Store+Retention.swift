@@ -334,8 +334,8 @@ extension Store {
             var deletedBatches = 0
             var kept: [String] = []
             // Without a sync of its own: a power loss that takes this transaction away leaves the archive `written`,
-            // and the next run deletes its batches again (`recoverArchives`). Its fsync was most of its time, and a
-            // device's commit arriving meanwhile waited for it (paced p99 1.89x while retention ran, 12-06).
+            // and the next run deletes its batches again (`recoverArchives`). One fsync fewer per 100 events, and a
+            // shorter hold of the writer that a device's commit may be waiting for.
             try backgroundWrite(sync: .withNextCommit) { db in
                 var budget = options.eventsPerTransaction
                 while budget > 0, let key = queue.first, let entry = held[key] {
