@@ -20,12 +20,7 @@ public enum LowPriority {
     /// Runs `work` on a new thread at `niceness` and returns what it returns or throws.
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                lowerThisThread()
-                continuation.resume(with: Result { try work() })
-            }
-            thread.name = "outlawd-backup"
-            thread.start()
+            onLoweredThread(work) { continuation.resume(with: $0) }
         }
     }
 
@@ -33,15 +28,23 @@ public enum LowPriority {
     public static func runBlocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) throws -> T {
         let outcome = ThreadOutcome<T>()
         let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            lowerThisThread()
-            outcome.result = Result { try work() }
+        onLoweredThread(work) { result in
+            outcome.result = result
             done.signal()
         }
-        thread.name = "outlawctl-backup"
-        thread.start()
         done.wait()
         return try outcome.result!.get()
+    }
+
+    /// Starts a thread of its own for `work`, lowered before it runs, and hands `deliver` what it gave.
+    private static func onLoweredThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T,
+                                                     deliver: @escaping @Sendable (Result<T, any Error>) -> Void) {
+        let thread = Thread {
+            lowerThisThread()
+            deliver(Result { try work() })
+        }
+        thread.name = "outlaw-lowprio"  // Linux keeps 15 characters of a thread name
+        thread.start()
     }
 
     /// Lowers the calling thread (and the threads it starts later) to `SCHED_IDLE` at `niceness`, and its disk I/O to
@@ -75,13 +78,11 @@ public enum LowPriority {
     }
 
     /// `SCHED_IDLE`.
-    public static var idleSchedulingPolicy: Int32 {
-        #if os(Linux)
-        return outlaw_sched_idle_policy()
-        #else
-        return 0
-        #endif
-    }
+    #if os(Linux)
+    public static let idleSchedulingPolicy: Int32 = outlaw_sched_idle_policy()
+    #else
+    public static let idleSchedulingPolicy: Int32 = 0
+    #endif
 
     /// `IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)`.
     public static let idleIOPriority: Int32 = 3 << 13
