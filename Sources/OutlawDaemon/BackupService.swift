@@ -91,15 +91,16 @@ final class BackupService: Service, Sendable {
         var notRemoved: [String] = []
     }
 
-    /// One copy into `dir` (on a low-priority thread of its own), its audit row and the pruning (on the blocking pool:
-    /// the audit row takes the store's writer, which no low-priority thread may hold), then the journal lines.
+    /// One copy into `dir` (on a low-priority thread of its own), its audit row (on the blocking pool: it takes the
+    /// store's writer, which no low-priority thread may hold), the pruning (low priority again), then the journal lines.
     func take(into dir: String, keep: Int, intervalHours: Double, at now: Date) async {
         let path = (dir.hasSuffix("/") ? dir : dir + "/") + BackupSchedule.fileName(at: now)
         let store = self.store
         let outcome: Outcome
         do {
             let report = try await LowPriority.run { try store.backup(to: path) }
-            outcome = try await Blocking.run { Self.record(report, in: store, dir: dir, keep: keep) }
+            let recorded = try await Blocking.run { Self.record(report, in: store) }
+            outcome = try await LowPriority.run { Self.prune(dir, keep: keep, after: recorded) }
         } catch {
             logger.error("backup failed: \(error); the next try is in \(Self.hours(intervalHours)) h",
                          metadata: MessageID.backupFailed.metadata(["path": "\(path)", "backup_dir": "\(dir)"]))
@@ -121,15 +122,21 @@ final class BackupService: Service, Sendable {
         }
     }
 
-    /// After a copy (`Store.backup`, which refuses an existing file and a store with keys in clear): the audit row, then
-    /// the daemon's copies beyond `keep` and its unfinished ones deleted. Nothing is deleted when the copy failed.
-    static func record(_ report: BackupReport, in store: Store, dir: String, keep: Int) -> Outcome {
+    /// After a copy (`Store.backup`, which refuses an existing file and a store with keys in clear): its audit row.
+    static func record(_ report: BackupReport, in store: Store) -> Outcome {
         var outcome = Outcome(report: report)
         do {
             try store.audit(actor: "outlawd", action: .storeBackup, subject: report.path, detail: Self.detail(report))
         } catch {
             outcome.auditError = "\(error)"
         }
+        return outcome
+    }
+
+    /// Then the daemon's copies beyond `keep` and its unfinished ones deleted, each a step at a time
+    /// (`Store.removeGradually`). Nothing is deleted when the copy failed.
+    static func prune(_ dir: String, keep: Int, after recorded: Outcome) -> Outcome {
+        var outcome = recorded
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: dir)
@@ -139,10 +146,11 @@ final class BackupService: Service, Sendable {
         }
         for name in BackupSchedule.beyond(keep: keep, in: names) + BackupSchedule.leftovers(in: names) {
             let file = (dir.hasSuffix("/") ? dir : dir + "/") + name
-            if unlink(file) == 0 || errno == ENOENT {
+            do {
+                try Store.removeGradually(file)
                 outcome.removed.append(file)
-            } else {
-                outcome.notRemoved.append("\(file): \(String(cString: strerror(errno)))")
+            } catch {
+                outcome.notRemoved.append("\(error)")
             }
         }
         return outcome

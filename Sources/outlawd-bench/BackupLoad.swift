@@ -1,4 +1,5 @@
 import Foundation
+import OutlawStore
 import OutlawTestSupport
 
 /// What `outlawctl backup` cost while the paced load ran.
@@ -25,7 +26,8 @@ enum BackupLoad {
             figures.count += 1
             figures.bytes += (report["bytes"] as? Double) ?? Double(report["bytes"] as? Int ?? 0)
             figures.seconds += report["seconds"] as? Double ?? 0
-            try? FileManager.default.removeItem(atPath: path)
+            // As the daemon prunes its old copies.
+            try await LowPriority.run { try Store.removeGradually(path) }
         }
         return figures
     }

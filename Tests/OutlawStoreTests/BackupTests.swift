@@ -56,6 +56,9 @@ struct BackupTests {
         #expect(try await writer.value == 200)
         #expect(report.current && report.bytes > 0 && report.auditRows >= 2)
         #expect(!FileManager.default.fileExists(atPath: copy + "-wal") && !FileManager.default.fileExists(atPath: copy + ".partial"))
+        // One file with a rollback-journal header (opening it makes no -wal or -shm), and nothing else left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("backups")) == ["first.sqlite"])
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy)).prefix(20).suffix(2)) == [1, 1])
         // The copy holds every batch committed before its snapshot and no half of one.
         let counts = try await DatabaseQueue(path: copy).read { db in
             (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM batches") ?? 0, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0)
@@ -93,6 +96,14 @@ struct BackupTests {
         let scrambledRefusal = refusal(scrambled, "scrambled.sqlite")
         #expect(scrambledRefusal.contains("corrupted") || scrambledRefusal.contains("not an outlawd store"), "\(scrambledRefusal)")
         #expect(refusal(Data(repeating: 0x41, count: 8192), "text.sqlite").contains("not an outlawd store"))
+        // The live store's own file is not a backup, and checking it leaves nothing beside it.
+        let live = refusal(at: store.path)
+        #expect(live.contains("WAL mode") || live.contains("lies beside the copy"), "\(live)")
+        var walHeader = bytes
+        walHeader[18] = 2
+        walHeader[19] = 2
+        #expect(refusal(walHeader, "wal.sqlite").contains("in WAL mode"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("wal.sqlite-wal")) && !FileManager.default.fileExists(atPath: dir.file("wal.sqlite-shm")))
 
         // An audit row edited in the copy (its hash no longer matches) is named.
         let edited = dir.file("edited.sqlite")
@@ -168,5 +179,34 @@ struct BackupTests {
         let refusal = #expect(throws: StoreError.self) { try store.backup(to: dir.file("keys.sqlite")) }
         #expect(refusal?.description.contains("in clear") == true)
         #expect(!FileManager.default.fileExists(atPath: dir.file("keys.sqlite")))
+    }
+
+    @Test func anOldCopyIsDeletedAStepAtATimeAndALinkIsRemovedNotFollowed() throws {
+        // Three steps and a bit: truncated from the end, then unlinked.
+        let copy = dir.file("old.sqlite")
+        let size = Int(Store.removalStep) * 3 + 4096
+        #expect(FileManager.default.createFile(atPath: copy, contents: Data(repeating: 7, count: size)))
+        try Store.removeGradually(copy)
+        #expect(!FileManager.default.fileExists(atPath: copy))
+        // Already gone counts as deleted.
+        try Store.removeGradually(copy)
+        // A link in the backup folder goes; what it points at stays whole.
+        let target = dir.file("elsewhere.sqlite")
+        #expect(FileManager.default.createFile(atPath: target, contents: Data(repeating: 9, count: Int(Store.removalStep) * 2)))
+        let link = dir.file("link.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        try Store.removeGradually(link)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil)
+        #expect((try FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) == Int(Store.removalStep) * 2)
+        // What cannot be deleted says why.
+        let locked = dir.file("locked")
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: locked + "/copy.sqlite", contents: Data(count: 10)))
+        chmod(locked, 0o500)
+        defer { chmod(locked, 0o700) }
+        if geteuid() != 0 {
+            let refusal = #expect(throws: StoreError.self) { try Store.removeGradually(locked + "/copy.sqlite") }
+            #expect(refusal?.description.contains("cannot delete") == true)
+        }
     }
 }
