@@ -208,6 +208,9 @@ extension Store {
     /// of a paced daemon's peak at 2,000.
     static let archiveEventsPerRead = 250
 
+    /// The next archive's batches: old enough, every event finished, in one month. The newest batch of the store
+    /// always stays: events and batches have no AUTOINCREMENT, so the next ids are the largest plus one, and a store
+    /// emptied by retention would give an archived event's id to a new one.
     func nextArchive(after: Int64, cutoff: Date, limit: Int) throws -> PlannedArchive? {
         var planned: PlannedArchive?
         var cursor = after
@@ -217,6 +220,7 @@ extension Store {
                 try Row.fetchAll(db, SQLRequest<Row>(literal: """
                     SELECT b.id, b.received_at, b.event_count FROM batches b
                     WHERE b.id > \(cursor) AND b.received_at < \(t)
+                      AND b.id < (SELECT MAX(id) FROM batches)
                       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.batch_id = b.id
                                         AND (e.state NOT IN \(ArchiveLine.archivable) OR e.updated_at >= \(t)))
                       AND NOT EXISTS (SELECT 1 FROM archived_batches x WHERE x.device_id = b.device_id AND x.batch_id = b.batch_id)

@@ -95,6 +95,8 @@ struct RetentionServiceClockTests {
             try seed.answer([mixed[0]], at: old.addingTimeInterval(60))
             try seed.answer(try seed.add("late-finish", types: ["plant.move"], received: old), at: recent)
             try seed.answer(try seed.add("recent-up", types: ["plant.move"], received: recent), at: recent)
+            // The store's newest batch always stays (theNewestBatchStaysSoNoIdIsGivenTwice).
+            try seed.add("newest", types: ["plant.move"], received: t0)
         }
 
         let clock = ManualClock()
@@ -118,7 +120,7 @@ struct RetentionServiceClockTests {
         for kept in ["old-failed", "old-queued", "old-mixed", "late-finish", "recent-up"] {
             #expect(try store.batchDetail(device: "HH-1", id: kept) != nil, "\(kept)")
         }
-        #expect(try store.queueStats().queued == 2, "the unfinished events are all still queued")
+        #expect(try store.queueStats().queued == 3, "the unfinished events (the newest batch's one too) are all still queued")
 
         // The archive verifies against its audit row, which carries its SHA-256.
         let verification = try store.verifyArchives(dir: dir)
@@ -195,6 +197,8 @@ struct RetentionServiceClockTests {
             for i in 1...3 {
                 try seed.answer(try seed.add("big-\(i)", types: Array(repeating: "plant.move", count: 7), received: old), at: old)
             }
+            // A newer batch: the store's newest always stays (theNewestBatchStaysSoNoIdIsGivenTwice).
+            try seed.add("recent", types: ["plant.move"], received: Self.t0)
         }
         let dir = temp.file("archives")
         var off = RetentionOptions(keepFinishedDays: 0, archiveDir: dir)
@@ -214,6 +218,28 @@ struct RetentionServiceClockTests {
         #expect(try store.verifyArchives(dir: dir).intact)
     }
 
+    @Test func theNewestBatchStaysSoNoIdIsGivenTwice() async throws {
+        let temp = try TempDirectory("outlawd-retention-newest")
+        let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }
+        let seed = try await RetentionSeed(store: store)
+        let old = Self.t0.addingTimeInterval(-500 * 86_400)
+        let ids = try await offload {
+            try (1...2).map { i in
+                let ids = try seed.add("old-\(i)", types: ["plant.move", "plant.move"], received: old)
+                try seed.answer(ids, at: old)
+                return ids
+            }
+        }
+        var options = RetentionOptions(keepFinishedDays: 400, archiveDir: temp.file("archives"))
+        options.restFactor = 0
+        let report = try store.runRetention(options, now: Self.t0)
+        // Both are old and finished; only the first leaves, and what comes next numbers on from the one kept.
+        #expect(report.eventsDeleted == 2 && report.batchesDeleted == 1)
+        #expect(try await store.archivedBatchIDs(deviceID: seed.device.id, ids: ["old-1", "old-2"]) == ["old-1"])
+        let next = try await offload { try seed.add("new", types: ["plant.move"], received: Self.t0) }
+        #expect(next.count == 1 && next[0] > ids[1].max()!, "\(next) after \(ids)")
+    }
+
     /// A run stopped after the audit row (as a stopping daemon stops it) leaves its batches live; if the file then
     /// changes, nothing more leaves and the run says why; put back, the next run finishes the deletions.
     @Test func deletionsWaitForAnArchiveThatMatchesItsAuditRow() async throws {
@@ -223,6 +249,7 @@ struct RetentionServiceClockTests {
         let old = Self.t0.addingTimeInterval(-500 * 86_400)
         try await offload {
             for i in 1...4 { try seed.answer(try seed.add("t-\(i)", types: ["plant.move", "plant.move"], received: old), at: old) }
+            try seed.add("newest", types: ["plant.move"], received: Self.t0)
         }
         let dir = temp.file("archives")
         var options = RetentionOptions(keepFinishedDays: 400, archiveDir: dir)
@@ -262,7 +289,10 @@ struct RetentionServiceClockTests {
         let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }
         let seed = try await RetentionSeed(store: store)
         let old = Self.t0.addingTimeInterval(-500 * 86_400)
-        try await offload { try seed.answer(try seed.add("s-1", types: ["plant.move", "plant.move"], received: old), at: old) }
+        try await offload {
+            try seed.answer(try seed.add("s-1", types: ["plant.move", "plant.move"], received: old), at: old)
+            try seed.add("newest", types: ["plant.move"], received: Self.t0)
+        }
         let dir = temp.file("archives")
         var options = RetentionOptions(keepFinishedDays: 400, archiveDir: dir)
         options.restFactor = 0
