@@ -234,13 +234,16 @@ extension Store {
     /// Deletes a file a few MiB at a time: truncated from its end in steps of `removalStep`, each flushed and followed
     /// by as long a rest, then unlinked. One unlink of a whole copy frees (and, on a disk mounted with `discard`,
     /// trims) all of its blocks in one commit of the file system's journal, which the daemon's own commits wait
-    /// behind. A file already gone counts as deleted.
+    /// behind. A file with other hard links is only unlinked; one already gone counts as deleted.
     public static func removeGradually(_ path: String) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Non-blocking: a FIFO under a backup's name is unlinked, not waited on.
+        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         if fd >= 0 {
             defer { close(fd) }
             var info = stat()
-            if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
+            // Truncating shortens every name of the file: a copy hard-linked elsewhere (a snapshot of the backup
+            // folder, say) is only unlinked here.
+            if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1 {
                 var size = info.st_size
                 while size > removalStep {
                     let started = ContinuousClock.now

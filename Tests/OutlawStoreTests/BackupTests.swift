@@ -198,6 +198,14 @@ struct BackupTests {
         try Store.removeGradually(link)
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil)
         #expect((try FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) == Int(Store.removalStep) * 2)
+        // A copy hard-linked elsewhere loses only this name; the other keeps every byte.
+        let linked = dir.file("linked.sqlite")
+        let snapshot = dir.file("snapshot.sqlite")
+        #expect(FileManager.default.createFile(atPath: linked, contents: Data(repeating: 5, count: Int(Store.removalStep) * 2)))
+        try FileManager.default.linkItem(atPath: linked, toPath: snapshot)
+        try Store.removeGradually(linked)
+        #expect(!FileManager.default.fileExists(atPath: linked))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: snapshot)) == Data(repeating: 5, count: Int(Store.removalStep) * 2))
         // What cannot be deleted says why.
         let locked = dir.file("locked")
         try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true)
