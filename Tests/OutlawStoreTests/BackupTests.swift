@@ -217,4 +217,30 @@ struct BackupTests {
             #expect(refusal?.description.contains("cannot delete") == true)
         }
     }
+
+    @Test func aWALHeaderIsSetBackToTheRollbackJournalWithoutOpeningTheFile() throws {
+        // A closed WAL-mode database, as a copy is right after SQLite's backup API wrote the live store's header.
+        let path = dir.file("wal-header.sqlite")
+        do {
+            let pool = try DatabasePool(path: path)
+            try pool.write { db in try db.execute(sql: "CREATE TABLE t (x); INSERT INTO t VALUES (1)") }
+            try pool.close()
+        }
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(20).suffix(2)) == [2, 2])
+        try Store.setRollbackJournalHeader(path)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(20).suffix(2)) == [1, 1])
+        // SQLite now reads it as a rollback-journal file: no -wal or -shm is made to read it, and the data is whole.
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: readOnly)
+        #expect(try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "delete")
+        #expect(try queue.read { db in try Int.fetchOne(db, sql: "SELECT x FROM t") } == 1)
+        try queue.close()
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal") && !FileManager.default.fileExists(atPath: path + "-shm"))
+        // Anything else is refused, unchanged.
+        let text = dir.file("text.sqlite")
+        #expect(FileManager.default.createFile(atPath: text, contents: Data(repeating: 0x41, count: 100)))
+        #expect(throws: StoreError.self) { try Store.setRollbackJournalHeader(text) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: text)) == Data(repeating: 0x41, count: 100))
+    }
 }
