@@ -46,7 +46,7 @@ extension Store {
                 // pages that a commit's fsync would wait behind (the paced acks' p99 during back-to-back copies of a 74
                 // MiB store, 5.8 ms without them: 55 ms with one flush at the end, 15 ms with the flushes). No rest
                 // between steps: the copy's thread only runs on an idle core, and the longer this snapshot is held, the
-                // more log the checkpointer copies at once when it ends (1.3-1.6x the paced p99 without rests, 1.7-1.9x
+                // more log the checkpointer copies at once when it ends (1.3-1.9x the paced p99 without rests, 1.7-1.9x
                 // with half a step's rest, 1.8-2.2x with a whole step's).
                 let flush = open(partial, O_RDONLY | O_CLOEXEC)
                 defer { if flush >= 0 { close(flush) } }
