@@ -90,8 +90,10 @@ extension Store {
             throw StoreError("\(path)\(suffix) lies beside the copy: it is a live store or an unfinished copy, not a backup")
         }
         // A live store's file says WAL in its header: opening it would make a -wal and a -shm beside it.
-        if let header = FileHandle(forReadingAtPath: path).flatMap({ handle in defer { try? handle.close() }; return try? handle.read(upToCount: 20) }),
-           header.count == 20, header.starts(with: Array("SQLite format 3\0".utf8)), header[18] == 2 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let header = fd >= 0 ? sqliteHeader(fd) : nil
+        if fd >= 0 { close(fd) }
+        if let header, header[18] == 2 {
             throw StoreError("\(path) is in WAL mode: a live store's file, not a backup (outlawctl backup makes one)")
         }
         var configuration = Configuration()
@@ -220,15 +222,22 @@ extension Store {
         let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var header = [UInt8](repeating: 0, count: 20)
-        guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 20, 0) }) == 20,
-              header.starts(with: Array("SQLite format 3\0".utf8))
-        else { throw StoreError("\(path) is not an SQLite database") }
+        guard let header = sqliteHeader(fd) else { throw StoreError("\(path) is not an SQLite database") }
         guard header[18] != 1 || header[19] != 1 else { return }
         let legacy: [UInt8] = [1, 1]
         guard legacy.withUnsafeBytes({ pwrite(fd, $0.baseAddress, 2, 18) }) == 2 else {
             throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The first 20 bytes of an SQLite database (its magic string, the page size, and at 18 and 19 the file format's
+    /// write and read versions: 1 legacy, 2 WAL); nil for a shorter file or anything else.
+    static func sqliteHeader(_ fd: Int32) -> [UInt8]? {
+        var header = [UInt8](repeating: 0, count: 20)
+        guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 20, 0) }) == 20,
+              header.starts(with: Array("SQLite format 3\0".utf8))
+        else { return nil }
+        return header
     }
 
     /// Deletes a file a few MiB at a time: truncated from its end in steps of `removalStep`, each flushed and followed
