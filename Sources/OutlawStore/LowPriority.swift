@@ -36,6 +36,17 @@ public enum LowPriority {
         return try outcome.result!.get()
     }
 
+    /// Runs `work` on a new lowered thread while the calling thread waits: one step of a longer job whose other steps
+    /// hold the store's writer and so stay at the caller's priority (retention writes an archive this way, then deletes).
+    /// `work` may capture what the caller holds: it ends before this returns.
+    public static func runWaiting<T>(_ work: () throws -> T) throws -> T {
+        try withoutActuallyEscaping(work) { work in
+            let call = WaitedCall(work)
+            try runBlocking { try call.run() }
+            return call.value!
+        }
+    }
+
     /// Starts a thread of its own for `work`, lowered before it runs, and hands `deliver` what it gave.
     private static func onLoweredThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T,
                                                      deliver: @escaping @Sendable (Result<T, any Error>) -> Void) {
@@ -100,4 +111,19 @@ public enum LowPriority {
 /// What a thread's work gave, written by the thread before it signals and read after the wait: the semaphore orders the two.
 private final class ThreadOutcome<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
+}
+
+/// A closure and what it gave, handed to another thread while the caller waits for it (`runWaiting`): the caller's
+/// wait orders every access, so nothing is shared at once.
+private final class WaitedCall<T>: @unchecked Sendable {
+    /// Released as soon as it has run: the thread that ran it may outlive the wait, and `withoutActuallyEscaping`
+    /// traps if the closure is still held when the caller's wait ends.
+    private var work: (() throws -> T)?
+    var value: T?
+    init(_ work: @escaping () throws -> T) { self.work = work }
+    func run() throws {
+        let work = self.work
+        self.work = nil
+        value = try work?()
+    }
 }

@@ -263,19 +263,21 @@ extension Store {
         let written: (sha256: Data, bytes: Int)
         struct Stopped: Error {}
         do {
-            let writer = try GzipFileWriter(path: partial)
-            for chunk in planned.runs(of: Store.archiveEventsPerRead) {
-                // A stopping daemon does not wait for a whole archive: this one is dropped and written again next time.
-                if shouldStop() { throw Stopped() }
-                let started = ContinuousClock.now
-                let lines = try pool.read { db in try ArchiveLine.lines(db, batchPKs: chunk) }
-                for line in lines { try writer.write(line) }
-                events += lines.count
-                // Building and compressing the lines is a core's work while it lasts (85% of one through a 1,000,000-event
-                // run, 12-06): without rests the paced acks' p99 was 1.9x.
-                rest(after: ContinuousClock.now - started, options)
+            // Building and compressing the lines is a core's work while it lasts (85% of one through a 1,000,000-event
+            // run, 12-06), and only reads the store: it runs where a device's commit or ack takes the core first.
+            written = try LowPriority.runWaiting {
+                let writer = try GzipFileWriter(path: partial)
+                for chunk in planned.runs(of: Store.archiveEventsPerRead) {
+                    // A stopping daemon does not wait for a whole archive: this one is dropped and written again next time.
+                    if shouldStop() { throw Stopped() }
+                    let started = ContinuousClock.now
+                    let lines = try pool.read { db in try ArchiveLine.lines(db, batchPKs: chunk) }
+                    for line in lines { try writer.write(line) }
+                    events += lines.count
+                    rest(after: ContinuousClock.now - started, options)
+                }
+                return try writer.finish()
             }
-            written = try writer.finish()
         } catch {
             unlink(partial)
             _ = try? backgroundWrite { db in try db.execute(sql: "DELETE FROM archives WHERE id = ?", arguments: [archiveID]) }
@@ -309,23 +311,26 @@ extension Store {
                         pause: (RetentionStep) -> Void, shouldStop: () -> Bool) throws
     {
         let path = options.archiveDir + "/" + record.file
-        // The hash first, on the raw bytes: a changed file is refused for that, whatever its lines look like.
-        let found = try SHA256Stream.ofFile(path)
-        guard found.digest.lowerHex == record.sha256 else {
-            throw StoreError("the archive \(path) does not match its audit row \(record.auditID ?? 0) (SHA-256 \(found.digest.lowerHex), recorded \(record.sha256 ?? "none")): its batches stay in the live store until the file is put back")
-        }
         var order: [ArchiveLine.Key] = []
         var held: [ArchiveLine.Key: (hash: Data, events: Int)] = [:]
-        let read = try GzipLineReader.read(path) { bytes in
-            guard let line = ArchiveLine.parse(bytes) else { throw StoreError("\(path) has a line that is not an archived event") }
-            if held[line.key] == nil {
-                order.append(line.key)
-                held[line.key] = (Data(hexString: line.contentSHA256) ?? Data(), line.events)
+        // Reading back and parsing every line is a burst of a core (a second or so per archive) that touches no store.
+        try LowPriority.runWaiting {
+            // The hash first, on the raw bytes: a changed file is refused for that, whatever its lines look like.
+            let found = try SHA256Stream.ofFile(path)
+            guard found.digest.lowerHex == record.sha256 else {
+                throw StoreError("the archive \(path) does not match its audit row \(record.auditID ?? 0) (SHA-256 \(found.digest.lowerHex), recorded \(record.sha256 ?? "none")): its batches stay in the live store until the file is put back")
             }
-            return true
+            let read = try GzipLineReader.read(path) { bytes in
+                guard let line = ArchiveLine.parse(bytes) else { throw StoreError("\(path) has a line that is not an archived event") }
+                if held[line.key] == nil {
+                    order.append(line.key)
+                    held[line.key] = (Data(hexString: line.contentSHA256) ?? Data(), line.events)
+                }
+                return true
+            }
+            // Read again for its lines: the same bytes, or the file changed in between.
+            guard read.sha256 == found.digest else { throw StoreError("the archive \(path) changed while it was read: its batches stay in the live store") }
         }
-        // Read again for its lines: the same bytes, or the file changed in between.
-        guard read.sha256 == found.digest else { throw StoreError("the archive \(path) changed while it was read: its batches stay in the live store") }
         var queue = order[...]
         let finished = ArchiveLine.archivable
         while !queue.isEmpty {

@@ -93,4 +93,27 @@ struct LowPriorityTests {
         #expect(LowPriority.currentSchedulingPolicy() != LowPriority.idleSchedulingPolicy, "the waiting thread was lowered")
         #expect(throws: StoreError.self) { try LowPriority.runBlocking { () -> Int in throw StoreError("refused") } }
     }
+
+    /// Retention's form: a step that uses the caller's own state runs lowered while the caller waits. Many calls in a
+    /// row, since the trap this guards against (the closure still held by its thread when the wait ends) is a race.
+    @Test func aWaitedStepRunsLoweredOnTheCallersStateAndNeverOutlivesTheWait() throws {
+        var seen: [Int32] = []
+        for round in 0..<200 {
+            let returned = try LowPriority.runWaiting { () -> Int in
+                seen.append(LowPriority.currentSchedulingPolicy())
+                return round * 2
+            }
+            #expect(returned == round * 2)
+        }
+        #expect(seen.count == 200 && seen.allSatisfy { $0 == LowPriority.idleSchedulingPolicy }, "every step ran under SCHED_IDLE")
+        #expect(LowPriority.currentSchedulingPolicy() != LowPriority.idleSchedulingPolicy, "the waiting thread was lowered")
+        var reached = false
+        #expect(throws: StoreError.self) {
+            try LowPriority.runWaiting { () -> Int in
+                reached = true
+                throw StoreError("refused")
+            }
+        }
+        #expect(reached)
+    }
 }
