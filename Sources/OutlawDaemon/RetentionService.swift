@@ -76,6 +76,7 @@ final class RetentionService: Service, Sendable {
                           "archived_events": "\(report.eventsArchived)", "archived_batches": "\(report.batchesArchived)",
                           "archives": "\(report.archives.map(\.file).joined(separator: ","))",
                           "deleted_events": "\(report.eventsDeleted)", "deleted_batches": "\(report.batchesDeleted)",
+                          "deleted_attempts": "\(report.attemptsDeleted)",
                           "completed": "\(report.completed.joined(separator: ","))", "discarded": "\(report.discarded.joined(separator: ","))",
                           "keep_finished_days": "\(settings.keepFinishedDays)", "archive_dir": "\(folder)",
                           "cutoff": "\(report.cutoff.map(Timestamp.format) ?? "none")", "stopped": "\(report.stopped)",

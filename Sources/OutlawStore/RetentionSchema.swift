@@ -42,6 +42,15 @@ enum RetentionSchema {
     }
 }
 
+/// v15: which events name an upload attempt, so retention can tell an attempt no live event names any more
+/// (`Store.forgetAttempts`), and taking back an unsent attempt finds its events without reading every event. Partial:
+/// a new event has none, so ingest never pays for it.
+enum AttemptIndex {
+    static func create(_ db: Database) throws {
+        try db.execute(sql: "CREATE INDEX events_by_attempt ON events (attempt_id) WHERE attempt_id IS NOT NULL")
+    }
+}
+
 /// `archives`: one row per retention archive file and how far its run got.
 enum ArchiveTable: TableRecord { static let databaseTableName = "archives" }
 enum ArchiveColumns {

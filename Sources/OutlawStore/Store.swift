@@ -410,6 +410,7 @@ public final class Store: Sendable {
         migrator.registerMigration("v12: retention archives, archived batch ids") { db in try RetentionSchema.create(db) }
         migrator.registerMigration("v13: the order per tag keeps only events that can still wait") { db in try ReadyHeads.forgetFinished(db) }
         migrator.registerMigration("v14: ingest keeps the heads of the tags it adds") { db in try ReadyHeads.ingestKeepsHeads(db) }
+        migrator.registerMigration("v15: events found by their upload attempt") { db in try AttemptIndex.create(db) }
         return migrator
     }
 }

@@ -11,6 +11,10 @@ struct RetentionFigures: Sendable {
     var seedSeconds = 0.0
     var pacedOff: IngestFigures?
     var pacedDuring: IngestFigures?
+    /// Retention off again once the run has ended: with `pacedOff`, the two bracket the run. A daemon's second paced
+    /// run on the same store was slower than its first with retention off in both (12-06: p99 7.1-7.4 against
+    /// 4.9-8.2 ms), so one run before alone would count that drift as retention's.
+    var pacedAfter: IngestFigures?
     /// The run had not finished when the paced run during it ended: every measured batch shared the store with it.
     var runCoveredPaced = false
     var runSeconds: Double?
@@ -80,6 +84,17 @@ enum RetentionBench {
             log("retention: the first run did not finish within an hour")
         }
         await on.stop()
+
+        log("retention: the same load again with retention off, after the run")
+        let after = try await daemon(retention: "keep_finished_days = 0")
+        try await IngestDaemon.waitForReferenceSync(reader, daemon: after)
+        do {
+            figures.pacedAfter = try await IngestBench.run(IngestDaemon(daemon: after, devices: prepared.tokens), label: "paced, retention off after",
+                                                           template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: "retention-after"), handhelds: options.pacedHandhelds)
+        } catch {
+            log("retention: paced run with retention off after the run failed: \(error)")
+        }
+        await after.stop()
         try await sandbox.shutdown()
         figures.archiveBytes = folderBytes(dir.file("state/archives"))
         return figures

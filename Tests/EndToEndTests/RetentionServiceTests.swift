@@ -3,7 +3,7 @@ import Logging
 import OutlawConfig
 @testable import OutlawDaemon
 import OutlawProtocol
-import OutlawStore
+@testable import OutlawStore
 import OutlawTestSupport
 import Testing
 
@@ -238,6 +238,49 @@ struct RetentionServiceClockTests {
         #expect(try await store.archivedBatchIDs(deviceID: seed.device.id, ids: ["old-1", "old-2"]) == ["old-1"])
         let next = try await offload { try seed.add("new", types: ["plant.move"], received: Self.t0) }
         #expect(next.count == 1 && next[0] > ids[1].max()!, "\(next) after \(ids)")
+    }
+
+    /// Upload attempts older than the cutoff go once no live event names them: an archived event's (its line keeps
+    /// it), an earlier try of it. One a live failed event names stays, and so does the newest, whatever its age.
+    @Test func oldAttemptsNoLiveEventNamesAreForgotten() async throws {
+        let temp = try TempDirectory("outlawd-retention-attempts")
+        let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }
+        let seed = try await RetentionSeed(store: store)
+        let old = Self.t0.addingTimeInterval(-500 * 86_400)
+        let signing = AttemptSigning(keyKind: .default, keyUser: nil, reason: "jane has no personal key")
+        func attempts() throws -> [Int64] {
+            try store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM upload_attempts ORDER BY id") }
+        }
+        let newest = try await offload { () throws -> [Int64] in
+            try seed.answer(try seed.add("old-up", types: ["plant.move", "plant.move"], received: old), at: old.addingTimeInterval(60))
+            try seed.answer(try seed.add("old-failed", types: ["plant.move"], received: old), at: old.addingTimeInterval(60), failed: true)
+            // Metrc failed the first try; the second took the events.
+            let retried = try seed.add("old-retried", types: ["plant.move"], received: old)
+            let first = try store.beginAttempt(eventIDs: retried, license: "LIC-0001", action: .movePlants, signing: signing, now: old)
+            try store.finishAttempt(first, outcome: .serverFault, httpStatus: 503, message: "Metrc: 503", metrcIDs: [],
+                                    results: retried.map { ($0, .retry(at: old.addingTimeInterval(30), message: "Metrc: 503", unknownSince: nil)) },
+                                    now: old.addingTimeInterval(1))
+            try seed.answer(retried, at: old.addingTimeInterval(120))
+            return try seed.add("newest", types: ["plant.move"], received: Self.t0)
+        }
+        let before = try attempts()
+        try #require(before.count == 4, "\(before)")
+        var options = RetentionOptions(keepFinishedDays: 400, archiveDir: temp.file("archives"))
+        options.restFactor = 0
+        let report = try store.runRetention(options, now: Self.t0)
+        #expect(report.eventsDeleted == 3 && report.batchesDeleted == 2, "old-up and old-retried leave; old-failed stays")
+        // old-up's attempt and old-retried's first try go; the failed event's stays; the newest (old-retried's second) stays.
+        #expect(report.attemptsDeleted == 2)
+        #expect(try attempts() == [before[1], before[3]])
+        let line = try #require(try store.archivedLines(device: "HH-1", batch: "old-retried", dir: options.archiveDir)?.lines.first)
+        #expect(JSONValue.parse(Array(line.utf8))?["last_attempt"]?["id"]?.integerValue == Int(before[3]), "the line keeps its last attempt")
+
+        // Once a newer attempt exists, the old newest goes too; the new one (recent) and the failed event's stay.
+        try await offload { try seed.answer(newest, at: Self.t0) }
+        let again = try store.runRetention(options, now: Self.t0.addingTimeInterval(60))
+        #expect(again.attemptsDeleted == 1, "\(again)")
+        let after = try attempts()
+        #expect(after.count == 2 && after[0] == before[1] && after[1] > before[3], "\(after)")
     }
 
     /// A run stopped after the audit row (as a stopping daemon stops it) leaves its batches live; if the file then
