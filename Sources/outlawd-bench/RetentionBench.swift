@@ -55,26 +55,30 @@ enum RetentionBench {
         }
         let reader = try Store(path: path, pinRounds: 10_000, opening: .currentSchemaOnly)
 
-        log("retention: paced \(options.pacedHandhelds) handhelds × \(options.pacedRate) events/s, retention off")
-        let off = try await daemon(retention: "keep_finished_days = 0")
-        try await IngestDaemon.waitForReferenceSync(reader, daemon: off)
-        do {
-            figures.pacedOff = try await IngestBench.run(IngestDaemon(daemon: off, devices: prepared.tokens), label: "paced, retention off",
-                                                         template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: "retention-off"), handhelds: options.pacedHandhelds)
-        } catch {
-            log("retention: paced run with retention off failed: \(error)")
+        /// A daemon with `retention` that has synced its reference data, and the paced load through it (nil: it failed,
+        /// said in a line). The daemon is left running for the caller to stop.
+        func pacedRun(_ label: String, retention: String, idPrefix: String) async throws -> (DaemonProcess, IngestFigures?) {
+            let daemon = try await daemon(retention: retention)
+            try await IngestDaemon.waitForReferenceSync(reader, daemon: daemon)
+            do {
+                let figures = try await IngestBench.run(IngestDaemon(daemon: daemon, devices: prepared.tokens), label: "paced, \(label)",
+                                                        template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: idPrefix),
+                                                        handhelds: options.pacedHandhelds)
+                return (daemon, figures)
+            } catch {
+                log("retention: paced run, \(label), failed: \(error)")
+                return (daemon, nil)
+            }
         }
+
+        log("retention: paced \(options.pacedHandhelds) handhelds × \(options.pacedRate) events/s, retention off")
+        let (off, offFigures) = try await pacedRun("retention off", retention: "keep_finished_days = 0", idPrefix: "retention-off")
+        figures.pacedOff = offFigures
         await off.stop()
 
         log("retention: the same load during the first retention run (keep_finished_days = 400)")
-        let on = try await daemon(retention: "")
-        try await IngestDaemon.waitForReferenceSync(reader, daemon: on)
-        do {
-            figures.pacedDuring = try await IngestBench.run(IngestDaemon(daemon: on, devices: prepared.tokens), label: "paced, retention running",
-                                                            template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: "retention-on"), handhelds: options.pacedHandhelds)
-        } catch {
-            log("retention: paced run during retention failed: \(error)")
-        }
+        let (on, onFigures) = try await pacedRun("retention running", retention: "", idPrefix: "retention-on")
+        figures.pacedDuring = onFigures
         figures.runCoveredPaced = runLine(on.log) == nil
         if let line = try await eventually(timeout: .seconds(3600), every: .milliseconds(200), { runLine(on.log) }) {
             figures.runSeconds = field("seconds", in: line).flatMap(Double.init)
@@ -86,14 +90,8 @@ enum RetentionBench {
         await on.stop()
 
         log("retention: the same load again with retention off, after the run")
-        let after = try await daemon(retention: "keep_finished_days = 0")
-        try await IngestDaemon.waitForReferenceSync(reader, daemon: after)
-        do {
-            figures.pacedAfter = try await IngestBench.run(IngestDaemon(daemon: after, devices: prepared.tokens), label: "paced, retention off after",
-                                                           template: .paced(options, eventsPerSecond: options.pacedRate, idPrefix: "retention-after"), handhelds: options.pacedHandhelds)
-        } catch {
-            log("retention: paced run with retention off after the run failed: \(error)")
-        }
+        let (after, afterFigures) = try await pacedRun("retention off after", retention: "keep_finished_days = 0", idPrefix: "retention-after")
+        figures.pacedAfter = afterFigures
         await after.stop()
         try await sandbox.shutdown()
         figures.archiveBytes = folderBytes(dir.file("state/archives"))
