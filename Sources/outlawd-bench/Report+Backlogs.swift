@@ -76,6 +76,7 @@ extension BenchReport {
                 let baseline = offRuns.isEmpty ? 0 : offRuns.map(\.latency.p99).reduce(0, +) / Double(offRuns.count)
                 let ratio = baseline > 0 ? on.latency.p99 / baseline : 0
                 let offText = offRuns.map { ms($0.latency.p99) }.joined(separator: " and ")
+                    + (off.latency.p99 > 0 ? String(format: "; ÷ the run before alone %.2f×", on.latency.p99 / off.latency.p99) : "")
                 rows.append(Row(figure: "\(paced), during its first run ÷ with retention off (the mean of a run before and one after)",
                                 value: "\(ms(on.latency.p99)) ÷ \(ms(baseline)) ms (\(offText)) = " + String(format: "%.2f×", ratio)
                                     + (r.runCoveredPaced ? " (the run lasted the whole paced run)" : " (the run ended before the paced run did)"),
