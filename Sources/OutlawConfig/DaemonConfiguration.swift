@@ -147,6 +147,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var keepFinishedDays = 400
         /// The archives' folder, absolute; nil: `archives` beside the store (inside the unit's StateDirectory).
         public var archiveDir: String?
+        /// Whether a run's archive writing waits for idle cores (`RetentionOptions.idlePriority`).
+        public var idlePriority = true
 
         public init() {}
 
@@ -408,11 +410,12 @@ extension DaemonConfiguration {
             if let v = try reader.integer(backup, "backup.keep", in: 1...10_000) { config.backup.keep = v }
         }
         if let retention = try reader.table(root, "retention") {
-            try reader.only(retention, known: ["keep_finished_days", "archive_dir"], prefix: "retention")
+            try reader.only(retention, known: ["keep_finished_days", "archive_dir", "idle_priority"], prefix: "retention")
             if let v = try reader.integer(retention, "retention.keep_finished_days", in: 0...36_500) { config.retention.keepFinishedDays = v }
             if let v = try reader.path(retention, "retention.archive_dir") {
                 config.retention.archiveDir = URL(fileURLWithPath: v).standardizedFileURL.path
             }
+            if let v = try reader.bool(retention, "retention.idle_priority") { config.retention.idlePriority = v }
         }
         return config
     }

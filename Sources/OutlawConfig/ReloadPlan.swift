@@ -27,7 +27,7 @@ extension DaemonConfiguration {
         "metrc.alert_after_hours", "metrc.vendor_key_file", "metrc.default_key_file",
         "log.level",
         "backup.dir", "backup.interval_hours", "backup.keep",
-        "retention.keep_finished_days", "retention.archive_dir",
+        "retention.keep_finished_days", "retention.archive_dir", "retention.idle_priority",
     ]
 
     /// Sorts what changed between the running configuration and a newly read one. With no Metrc client running

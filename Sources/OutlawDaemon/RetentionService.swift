@@ -53,8 +53,8 @@ final class RetentionService: Service, Sendable {
     /// One run on the blocking pool, then its journal line; nil when it failed (said in an error line).
     func runOnce() async -> RetentionReport? {
         let settings = self.settings.value
-        let folder = settings.archiveFolder(storePath: storePath)
-        let options = RetentionOptions(keepFinishedDays: settings.keepFinishedDays, archiveDir: folder)
+        let options = Self.options(settings, storePath: storePath)
+        let folder = options.archiveDir
         let (store, now, pause) = (self.store, wallClock(), self.pause)
         let stop = StopFlag()
         let started = ContinuousClock.now
@@ -87,6 +87,13 @@ final class RetentionService: Service, Sendable {
                            metadata: MessageID.retentionKeptBatches.metadata(["archive_dir": "\(folder)"]))
         }
         return report
+    }
+
+    /// What a run with these `[retention]` settings is asked to do.
+    static func options(_ settings: DaemonConfiguration.Retention, storePath: String) -> RetentionOptions {
+        var options = RetentionOptions(keepFinishedDays: settings.keepFinishedDays, archiveDir: settings.archiveFolder(storePath: storePath))
+        options.idlePriority = settings.idlePriority
+        return options
     }
 
     /// The test hook behind `OUTLAWD_TEST_RETENTION_PAUSE=STEP`: after that step of a run, one line on stderr and the run

@@ -18,6 +18,12 @@ public struct RetentionOptions: Sendable {
     /// was 9.5-10.7 ms; with 3, 7.0-9.5 ms, against 7.1-7.4 ms with no run at all (300,000 events, 12-06). A day's
     /// events still leave in seconds; a first run over years of history takes its hours in the background.
     public var restFactor = 3.0
+    /// Whether building, compressing and reading back an archive's lines runs on a `SCHED_IDLE` thread (the default):
+    /// the paced acks' p99 during a run was 1.05-1.18× of a run without, against 1.28-1.40× at the daemon's own
+    /// priority (300,000 events, interleaved, 12-06). But such a thread gets about 0.1% of a core while other work keeps
+    /// every core busy (20 ms of work took 19 s beside six busy loops on two cores), so a box whose cores are never idle
+    /// sets `[retention] idle_priority = false`: the run then still takes at most a quarter of a core, by its rests.
+    public var idlePriority = true
     /// Who the audit rows name.
     public var actor = "outlawd"
 
@@ -306,7 +312,7 @@ extension Store {
         do {
             // Building and compressing the lines is a core's work while it lasts (85% of one through a 1,000,000-event
             // run, 12-06), and only reads the store: it runs where a device's commit or ack takes the core first.
-            written = try LowPriority.runWaiting {
+            written = try lowered(options) {
                 let writer = try GzipFileWriter(path: partial)
                 for chunk in planned.runs(of: Store.archiveEventsPerRead) {
                     // A stopping daemon does not wait for a whole archive: this one is dropped and written again next time.
@@ -355,7 +361,7 @@ extension Store {
         var order: [ArchiveLine.Key] = []
         var held: [ArchiveLine.Key: (hash: Data, events: Int)] = [:]
         // Reading back and parsing every line is a burst of a core (a second or so per archive) that touches no store.
-        try LowPriority.runWaiting {
+        try lowered(options) {
             // The hash first, on the raw bytes: a changed file is refused for that, whatever its lines look like.
             let found = try SHA256Stream.ofFile(path)
             guard found.digest.lowerHex == record.sha256 else {
@@ -445,6 +451,11 @@ extension Store {
             try db.execute(sql: "UPDATE archives SET state = ?, finished_at = ? WHERE id = ?",
                            arguments: [ArchiveState.done, Date().timeIntervalSince1970, record.id])
         }
+    }
+
+    /// Runs `work` (which must not write to the store) on a `SCHED_IDLE` thread while this one waits, or here (`idlePriority`).
+    func lowered<T>(_ options: RetentionOptions, _ work: () throws -> T) throws -> T {
+        options.idlePriority ? try LowPriority.runWaiting(work) : try work()
     }
 
     /// A step of a run took `took`: rest `restFactor` times as long.

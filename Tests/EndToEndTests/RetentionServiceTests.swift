@@ -218,6 +218,22 @@ struct RetentionServiceClockTests {
         #expect(try store.verifyArchives(dir: dir).intact)
     }
 
+    /// `[retention] idle_priority`: by default the archive's lines are built on a `SCHED_IDLE` thread; set false (a box
+    /// whose cores are never idle, where that thread would get about 0.1% of a core), on the run's own thread.
+    @Test func theArchiveIsWrittenOnAnIdleThreadUnlessTheSettingSaysOtherwise() async throws {
+        let temp = try TempDirectory("outlawd-retention-priority")
+        let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }
+        var settings = DaemonConfiguration.Retention()
+        let byDefault = RetentionService.options(settings, storePath: store.path)
+        #expect(try store.lowered(byDefault) { LowPriority.currentSchedulingPolicy() } == LowPriority.idleSchedulingPolicy)
+        settings.idlePriority = false
+        let here = RetentionService.options(settings, storePath: store.path)
+        let callers = LowPriority.currentSchedulingPolicy()
+        #expect(try store.lowered(here) { LowPriority.currentSchedulingPolicy() } == callers)
+        #expect(callers != LowPriority.idleSchedulingPolicy)
+        #expect(here.archiveDir == temp.file("state/archives") && here.keepFinishedDays == 400)
+    }
+
     @Test func theNewestBatchStaysSoNoIdIsGivenTwice() async throws {
         let temp = try TempDirectory("outlawd-retention-newest")
         let store = try await offload { try Store(path: temp.file("state/outlawd.sqlite"), pinRounds: 10_000) }

@@ -10,7 +10,7 @@ struct RetentionConfigurationTests {
 
     @Test func fourHundredDaysIntoArchivesBesideTheStoreByDefault() throws {
         let config = try parse("")
-        #expect(config.retention.keepFinishedDays == 400 && config.retention.archiveDir == nil)
+        #expect(config.retention.keepFinishedDays == 400 && config.retention.archiveDir == nil && config.retention.idlePriority)
         // Beside the default store: inside the unit's StateDirectory, the one place outlawd may write under systemd.
         #expect(config.retention.archiveFolder(storePath: config.store.path) == "/var/lib/outlawd/archives")
         #expect(try parse("[retention]") == config)
@@ -22,6 +22,7 @@ struct RetentionConfigurationTests {
         #expect(config.retention.archiveFolder(storePath: config.store.path) == "/etc/outlawd/state/old")
         #expect(try parse("[retention]\nkeep_finished_days = 0").retention.keepFinishedDays == 0)
         #expect(try parse("[retention]\narchive_dir = \"/srv/archives/\"").retention.archiveDir == "/srv/archives")
+        #expect(try parse("[retention]\nidle_priority = false").retention.idlePriority == false)
     }
 
     @Test(arguments: [
@@ -29,7 +30,8 @@ struct RetentionConfigurationTests {
         ("[retention]\nkeep_finished_days = 1.5", "retention.keep_finished_days", "must be a whole number"),
         ("[retention]\nkeep_finished_days = \"400\"", "retention.keep_finished_days", "must be a whole number"),
         ("[retention]\narchive_dir = 5", "retention.archive_dir", "must be a string in quotes"),
-        ("[retention]\nkeep_days = 30", "retention.keep_days", "unknown key (known here: archive_dir, keep_finished_days)"),
+        ("[retention]\nidle_priority = \"no\"", "retention.idle_priority", "must be true or false"),
+        ("[retention]\nkeep_days = 30", "retention.keep_days", "unknown key (known here: archive_dir, idle_priority, keep_finished_days)"),
         ("retention = 30", "retention", "must be a table ([retention])"),
     ])
     func badValuesNameTheKey(text: String, key: String, problem: String) {
@@ -38,7 +40,7 @@ struct RetentionConfigurationTests {
 
     @Test func aReloadAppliesEveryRetentionSetting() throws {
         let plan = DaemonConfiguration.reloadPlan(
-            from: try parse(""), to: try parse("[retention]\nkeep_finished_days = 30\narchive_dir = \"/srv/archives\""), uploadsRunning: true)
-        #expect(plan == ReloadPlan(applied: ["retention.archive_dir", "retention.keep_finished_days"]))
+            from: try parse(""), to: try parse("[retention]\nkeep_finished_days = 30\narchive_dir = \"/srv/archives\"\nidle_priority = false"), uploadsRunning: true)
+        #expect(plan == ReloadPlan(applied: ["retention.archive_dir", "retention.idle_priority", "retention.keep_finished_days"]))
     }
 }
