@@ -136,6 +136,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var intervalHours = 24.0
         /// How many of the daemon's own copies (`outlawd-YYYYMMDDTHHMMSSZ.sqlite`) stay in `dir`.
         public var keep = 7
+        /// Whether a copy runs on a `SCHED_IDLE` thread (the default), so the devices' commits never wait for it; a box
+        /// whose cores are never idle turns it off, as such a thread then gets about 0.1% of a core.
+        public var idlePriority = true
 
         public init() {}
     }
@@ -399,7 +402,7 @@ extension DaemonConfiguration {
             }
         }
         if let backup = try reader.table(root, "backup") {
-            try reader.only(backup, known: ["dir", "interval_hours", "keep"], prefix: "backup")
+            try reader.only(backup, known: ["dir", "interval_hours", "keep", "idle_priority"], prefix: "backup")
             // "" is the default, spelt out: no backups.
             if case .string("")? = backup["dir"] {
                 config.backup.dir = nil
@@ -408,6 +411,7 @@ extension DaemonConfiguration {
             }
             if let v = try reader.seconds(backup, "backup.interval_hours") { config.backup.intervalHours = v }
             if let v = try reader.integer(backup, "backup.keep", in: 1...10_000) { config.backup.keep = v }
+            if let v = try reader.bool(backup, "backup.idle_priority") { config.backup.idlePriority = v }
         }
         if let retention = try reader.table(root, "retention") {
             try reader.only(retention, known: ["keep_finished_days", "archive_dir", "idle_priority"], prefix: "retention")

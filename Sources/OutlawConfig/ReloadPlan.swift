@@ -26,7 +26,7 @@ extension DaemonConfiguration {
         "keys.check_interval_hours", "keys.lifetime_days", "keys.warn_days",
         "metrc.alert_after_hours", "metrc.vendor_key_file", "metrc.default_key_file",
         "log.level",
-        "backup.dir", "backup.interval_hours", "backup.keep",
+        "backup.dir", "backup.interval_hours", "backup.keep", "backup.idle_priority",
         "retention.keep_finished_days", "retention.archive_dir", "retention.idle_priority",
     ]
 

@@ -60,7 +60,7 @@ final class BackupService: Service, Sendable {
                                              lastAttempt: lastAttempt?.dir == dir ? lastAttempt?.at : nil,
                                              interval: settings.intervalHours * 3600, now: now)
                 if due <= now {
-                    await take(into: dir, keep: settings.keep, intervalHours: settings.intervalHours, at: now)
+                    await take(into: dir, keep: settings.keep, intervalHours: settings.intervalHours, idle: settings.idlePriority, at: now)
                     lastAttempt = (dir, now)
                     continue
                 }
@@ -91,16 +91,22 @@ final class BackupService: Service, Sendable {
         var notRemoved: [String] = []
     }
 
-    /// One copy into `dir` (on a low-priority thread of its own), its audit row (on the blocking pool: it takes the
-    /// store's writer, which no low-priority thread may hold), the pruning (low priority again), then the journal lines.
-    func take(into dir: String, keep: Int, intervalHours: Double, at now: Date) async {
+    /// Runs `work` on a `SCHED_IDLE` thread of its own (`LowPriority`), or on the blocking pool when `[backup]
+    /// idle_priority` is false: there it takes its share of a core even when no core is ever idle.
+    static func offCommitPath<T: Sendable>(idle: Bool, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        idle ? try await LowPriority.run(work) : try await Blocking.run(work)
+    }
+
+    /// One copy into `dir` (on a low-priority thread of its own unless `idle` is false), its audit row (on the blocking
+    /// pool: it takes the store's writer, which no low-priority thread may hold), the pruning, then the journal lines.
+    func take(into dir: String, keep: Int, intervalHours: Double, idle: Bool = true, at now: Date) async {
         let path = (dir.hasSuffix("/") ? dir : dir + "/") + BackupSchedule.fileName(at: now)
         let store = self.store
         let outcome: Outcome
         do {
-            let report = try await LowPriority.run { try store.backup(to: path) }
+            let report = try await Self.offCommitPath(idle: idle) { try store.backup(to: path) }
             let recorded = try await Blocking.run { Self.record(report, in: store) }
-            outcome = try await LowPriority.run { Self.prune(dir, keep: keep, after: recorded) }
+            outcome = try await Self.offCommitPath(idle: idle) { Self.prune(dir, keep: keep, after: recorded) }
         } catch {
             logger.error("backup failed: \(error); the next try is in \(Self.hours(intervalHours)) h",
                          metadata: MessageID.backupFailed.metadata(["path": "\(path)", "backup_dir": "\(dir)"]))

@@ -19,9 +19,11 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let destination = absolute(path)
-        // The copy on a thread at the lowest priority, so outlawd's commits take a core at once; the audit row from
-        // this one, since it holds the store's writer, which a thread that may not run must never hold (LowPriority).
-        let report = try LowPriority.runBlocking { try store.backup(to: destination) }
+        // The copy on a thread at the lowest priority, so outlawd's commits take a core at once (unless `[backup]
+        // idle_priority` is false: a box whose cores are never idle); the audit row from this one, since it holds the
+        // store's writer, which a thread that may not run must never hold (LowPriority).
+        let report = try options.load().backup.idlePriority
+            ? LowPriority.runBlocking { try store.backup(to: destination) } : store.backup(to: destination)
         try store.audit(actor: operatorName(), action: .storeBackup, subject: report.path, detail: BackupCommand.detail(report))
         BackupCommand.print(report, json: json, verb: "backup written")
     }

@@ -124,7 +124,9 @@ struct BackupServiceClockTests {
         #expect(log.errors("backup failed") == 1)
         await step(hour)
         #expect(log.errors("backup failed") == 2)
-        // Back to the first folder, whose newest copy is now more than an interval old: a copy at once.
+        // Back to the first folder, whose newest copy is now more than an interval old: a copy at once, taken on the
+        // blocking pool this time (`idle_priority = false`, a reload too).
+        settings.idlePriority = false
         setting.set(settings)
         await step(minute)
         #expect(try own() == [name(43 * hour), name(67 * hour + 2 * minute)])
@@ -134,5 +136,14 @@ struct BackupServiceClockTests {
         run.cancel()
         await run.value
         #expect(clock.sleeperCount == 0)
+    }
+
+    /// `[backup] idle_priority`: a copy runs on a `SCHED_IDLE` thread by default; off (a box whose cores are never idle,
+    /// where that thread would get about 0.1% of a core), on the blocking pool at the daemon's own priority.
+    @Test func aCopyRunsOnAnIdleThreadUnlessTheSettingSaysOtherwise() async throws {
+        let idle = try await BackupService.offCommitPath(idle: true) { LowPriority.currentSchedulingPolicy() }
+        #expect(idle == LowPriority.idleSchedulingPolicy)
+        let pool = try await BackupService.offCommitPath(idle: false) { (LowPriority.currentSchedulingPolicy(), LowPriority.currentNiceness()) }
+        #expect(pool.0 != LowPriority.idleSchedulingPolicy && pool.1 < LowPriority.niceness)
     }
 }

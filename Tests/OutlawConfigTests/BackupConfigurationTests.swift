@@ -10,7 +10,7 @@ struct BackupConfigurationTests {
 
     @Test func offByDefault() throws {
         let backup = try parse("").backup
-        #expect(backup.dir == nil && backup.intervalHours == 24 && backup.keep == 7)
+        #expect(backup.dir == nil && backup.intervalHours == 24 && backup.keep == 7 && backup.idlePriority)
         #expect(try parse("[backup]").backup == backup)
         // "" spelt out is the default: no backups, whatever else the table says.
         #expect(try parse("[backup]\ndir = \"\"\nkeep = 3").backup.dir == nil)
@@ -22,6 +22,7 @@ struct BackupConfigurationTests {
         // Fractions are for tests: 0.0005 h is 1.8 s.
         #expect(try parse("[backup]\ninterval_hours = 0.0005").backup.intervalHours == 0.0005)
         #expect(try parse("[backup]\nkeep = 1").backup.keep == 1)
+        #expect(try parse("[backup]\nidle_priority = false").backup.idlePriority == false)
     }
 
     @Test func aRelativeFolderFollowsTheConfigFileAsOtherPathsDo() throws {
@@ -40,7 +41,8 @@ struct BackupConfigurationTests {
         ("[backup]\nkeep = 2.5", "backup.keep", "must be a whole number"),
         ("[backup]\ndir = 5", "backup.dir", "must be a string in quotes"),
         ("[backup]\ndir = false", "backup.dir", "must be a string in quotes"),
-        ("[backup]\ndirectory = \"/srv\"", "backup.directory", "unknown key (known here: dir, interval_hours, keep)"),
+        ("[backup]\nidle_priority = 0", "backup.idle_priority", "must be true or false"),
+        ("[backup]\ndirectory = \"/srv\"", "backup.directory", "unknown key (known here: dir, idle_priority, interval_hours, keep)"),
         ("backup = \"/srv\"", "backup", "must be a table ([backup])"),
     ])
     func badValuesNameTheKey(text: String, key: String, problem: String) {
@@ -49,8 +51,8 @@ struct BackupConfigurationTests {
 
     @Test func aReloadAppliesEveryBackupSetting() throws {
         let plan = DaemonConfiguration.reloadPlan(
-            from: try parse(""), to: try parse("[backup]\ndir = \"/srv/backups\"\ninterval_hours = 1\nkeep = 2"), uploadsRunning: true)
-        #expect(plan == ReloadPlan(applied: ["backup.dir", "backup.interval_hours", "backup.keep"]))
+            from: try parse(""), to: try parse("[backup]\ndir = \"/srv/backups\"\ninterval_hours = 1\nkeep = 2\nidle_priority = false"), uploadsRunning: true)
+        #expect(plan == ReloadPlan(applied: ["backup.dir", "backup.idle_priority", "backup.interval_hours", "backup.keep"]))
         // Turning them off again applies too.
         #expect(DaemonConfiguration.reloadPlan(from: try parse("[backup]\ndir = \"/srv/backups\""), to: try parse(""), uploadsRunning: true)
             == ReloadPlan(applied: ["backup.dir"]))
