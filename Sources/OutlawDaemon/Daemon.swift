@@ -41,7 +41,16 @@ public struct Daemon {
         let storeLock = try StoreLock(storePath: configuration.store.path,
                                       refusal: "the store \(configuration.store.path) is in use by another outlawd or an outlawctl restore")
         defer { withExtendedLifetime(storeLock) {} }
-        let store = try Store(path: configuration.store.path, pinRounds: configuration.store.pinHashRounds, seal: seal)
+        let (storePath, pinRounds, logger) = (configuration.store.path, configuration.store.pinHashRounds, self.logger)
+        // Opening migrates the schema, which over years of events can outlast TimeoutStartSec=: systemd would kill the
+        // start, the migration roll back, and every restart end the same way.
+        let startTimeout = StartTimeoutExtension(clock: ContinuousClock()) { SystemdNotifier().send($0) }
+        let store = try await startTimeout.during("opening the store \(storePath) (a schema upgrade on a big store takes a while)", first: {
+            logger.notice("the store is still opening after 10 s, probably upgrading its schema: systemd's start timeout is extended while it lasts",
+                          metadata: MessageID.storeSlowToOpen.metadata(["path": "\(storePath)"]))
+        }) {
+            try await Blocking.run { try Store(path: storePath, pinRounds: pinRounds, seal: seal) }
+        }
         try store.checkpointInBackground()
         logger.info("store open", metadata: ["path": "\(store.path)"])
         if seal == nil {

@@ -24,6 +24,7 @@ public enum MessageID: String, CaseIterable, Sendable, CustomStringConvertible {
     case cannotStart = "02f1cf23044046098ac366e30d7d2885"
     case stoppedOnError = "49ad0fcfb7e14f80bd78d1dc6809d450"
     case uploaderStalled = "8d4de022d88144e2b7ef5622a65f62f0"
+    case storeSlowToOpen = "fd0db5a03adb4c1ab08ac16bac1c858b"
 
     // Key health (OutlawDaemon)
     case keyHealthUnreadable = "a9a5b27e665b4b91a01c9a51f8ce13d1"

@@ -44,6 +44,11 @@ extension BenchReport {
                                                                         z.seedSeconds, z.auditIntact ? "intact" : "BROKEN", z.auditRows,
                                                                         z.startSeconds),
                             target: "chain intact", met: z.auditIntact))
+            if let m = z.migrationSeconds {
+                // The unit's TimeoutStartSec= is 60 s; a longer open extends it (StartTimeoutExtension).
+                rows.append(Row(figure: "\(scope): the v15 migration (an index over the events' upload attempts) at the first start",
+                                value: String(format: "%.1f s", m)))
+            }
             if let p = z.paced {
                 let paced = "\(scope): paced \(p.handhelds)×\(options.pacedRate) ev/s"
                 rows.append(Row(figure: "\(paced): offered / acked events/s", value: String(format: "%.0f / %.0f", p.offeredPerSecond, p.ackedPerSecond),

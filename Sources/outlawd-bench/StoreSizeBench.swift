@@ -11,6 +11,9 @@ struct StoreSizeFigures: Sendable {
     var seedSeconds = 0.0
     /// outlawd's start on the big store, to listening.
     var startSeconds = 0.0
+    /// The newest migration (v15: an index over the events that name an upload attempt), undone and applied again by
+    /// opening the store, as the first start after an upgrade applies it.
+    var migrationSeconds: Double?
     var auditRows = 0
     var auditIntact = false
     var statusSeconds: Double?
@@ -49,6 +52,13 @@ enum StoreSizeBench {
         log("store-10m: seeded in " + String(format: "%.1f s", figures.seedSeconds)
             + String(format: ", %.0f MiB; audit chain %@ (%d rows)", Double(seededBytes.main + seededBytes.wal) / 1_048_576,
                      figures.auditIntact ? "intact" : "BROKEN", figures.auditRows))
+
+        do {
+            figures.migrationSeconds = try newestMigration(path)
+            log("store-10m: the v15 migration took " + String(format: "%.1f s", figures.migrationSeconds ?? 0))
+        } catch {
+            log("store-10m: the v15 migration could not be measured: \(error)")
+        }
 
         var state = SandboxState.demo()
         _ = try state.seed(license: EventMix.license, plants: options.plants, packages: options.packages, now: Date())
@@ -108,6 +118,18 @@ enum StoreSizeBench {
         try client.send(json: ["op": "status", "ids": ["history-0"]])
         let answer = try await client.readJSON()
         figures.batchState = ((answer["batches"] as? [[String: Any]])?.first?["state"] as? String) ?? "\(answer)"
+    }
+
+    /// Undoes v15 (its index and its row in GRDB's migration table), then times opening the store, which applies it again.
+    static func newestMigration(_ path: String) throws -> Double {
+        try StoreSeed.open(path).write { db in
+            try db.execute(sql: "DROP INDEX events_by_attempt")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v15:%'")
+        }
+        settleDisk()
+        let started = ContinuousClock.now
+        _ = try Store(path: path, pinRounds: 10_000)
+        return since(started)
     }
 
     /// One seeded waste record and its tag rows, as a line for the log: what the SQL made of the templates.
