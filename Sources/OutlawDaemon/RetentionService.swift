@@ -55,13 +55,21 @@ final class RetentionService: Service, Sendable {
         let settings = self.settings.value
         let options = Self.options(settings, storePath: storePath)
         let folder = options.archiveDir
-        let (store, now, pause) = (self.store, wallClock(), self.pause)
+        let (store, now, pause, logger) = (self.store, wallClock(), self.pause, self.logger)
         let stop = StopFlag()
         let started = ContinuousClock.now
         let report: RetentionReport
         do {
             report = try await withTaskCancellationHandler {
-                try await Blocking.run { try store.runRetention(options, now: now, pause: pause, shouldStop: { stop.isSet }) }
+                try await Blocking.run {
+                    try store.runRetention(options, now: now, pause: pause, shouldStop: { stop.isSet }) { record, report in
+                        // A first run over years of history takes its hours: one line per archive (at most 50,000
+                        // events) shows it going, where the run's own line comes only at its end.
+                        logger.info("retention archived \(record.file): \(record.events) events; this run so far \(report.eventsArchived) events in \(report.archives.count) archives",
+                                    metadata: ["archive": "\(record.file)", "archived_events": "\(report.eventsArchived)",
+                                               "deleted_events": "\(report.eventsDeleted)"])
+                    }
+                }
             } onCancel: {
                 stop.set()
             }

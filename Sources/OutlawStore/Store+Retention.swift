@@ -143,7 +143,8 @@ extension Data {
 /// finishes the deletions of a `written` one, reading the file back and checking its SHA-256 first.
 extension Store {
     public func runRetention(_ options: RetentionOptions, now: Date = Date(), pause: (RetentionStep) -> Void = { _ in },
-                             shouldStop: () -> Bool = { false }) throws -> RetentionReport
+                             shouldStop: () -> Bool = { false },
+                             archived: (ArchiveRecord, RetentionReport) -> Void = { _, _ in }) throws -> RetentionReport
     {
         try FileManager.default.createDirectory(atPath: options.archiveDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -168,6 +169,7 @@ extension Store {
             report.batchesArchived += record.batches
             try deleteArchived(record, options, report: &report, pause: pause, shouldStop: shouldStop)
             if report.stopped { break }
+            archived(record, report)
         }
         if !report.stopped { try forgetAttempts(before: cutoff, options, report: &report, shouldStop: shouldStop) }
         return report

@@ -113,6 +113,7 @@ struct RetentionServiceClockTests {
         // The first run, at start: the two old batches whose every event is finished leave; nothing else does.
         await clock.waitForSleepers()
         #expect(log.notices("retention run") == 1)
+        #expect(log.count(.info, "retention archived outlawd-archive-2025-07.0001.jsonl.gz: 5 events; this run so far 5 events in 1 archives") == 1)
         let first = try store.archives()
         try #require(first.count == 1, "\(first)")
         #expect(first[0].month == "2025-07" && first[0].part == 1 && first[0].events == 5 && first[0].batches == 2 && first[0].state == "done")
@@ -207,9 +208,15 @@ struct RetentionServiceClockTests {
         var options = RetentionOptions(keepFinishedDays: 400, archiveDir: dir)
         (options.eventsPerTransaction, options.eventsPerArchive, options.restFactor) = (3, 14, 0)
         let steps = LockedBox<[RetentionStep]>([])
-        let report = try store.runRetention(options, now: Self.t0, pause: { step in steps.update { $0.append(step) } })
+        var progress: [String] = []
+        let report = try store.runRetention(options, now: Self.t0, pause: { step in steps.update { $0.append(step) } },
+                                            archived: { record, soFar in
+                                                progress.append("\(record.file) \(record.events) \(soFar.eventsArchived) \(soFar.eventsDeleted)")
+                                            })
         // 21 events in batches of 7: two archives (14 events at most each, a batch never split), 3 rows a transaction.
         #expect(report.archives.map(\.events) == [14, 7])
+        // Each archive is reported once its batches have left, with the run's totals so far.
+        #expect(progress == report.archives.map(\.file).enumerated().map { i, file in i == 0 ? "\(file) 14 14 14" : "\(file) 7 21 21" }, "\(progress)")
         #expect(report.eventsDeleted == 21 && report.batchesDeleted == 3)
         // 3 rows a transaction, a batch's last rows and the next one's first together: 5 for the first archive, 3 for the second.
         #expect(steps.value.filter { $0 == .deleted }.count == 8, "\(steps.value)")
