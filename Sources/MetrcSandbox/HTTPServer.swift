@@ -26,6 +26,8 @@ public final class MetrcSandboxServer: Sendable {
         var acceptTasks: [Task<Void, Never>] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
         var refusing = false
+        /// The port, held while a refuse-mode outage has no listener on it.
+        var reservation: PortReservation?
         var reopenTask: Task<Void, Never>?
         var stopped = false
     }
@@ -61,15 +63,17 @@ public final class MetrcSandboxServer: Sendable {
 
     /// Stops listening, closes every connection (hung ones too) and waits for them to finish.
     public func shutdown() async throws {
-        let (channel, tasks, connections, reopen) = runtime.withLock { state in
+        let (channel, tasks, connections, reopen, reservation) = runtime.withLock { state in
             state.stopped = true
-            let result = (state.serverChannel, state.acceptTasks, Array(state.connections.values), state.reopenTask)
+            let result = (state.serverChannel, state.acceptTasks, Array(state.connections.values), state.reopenTask, state.reservation)
             state.serverChannel = nil
             state.acceptTasks = []
             state.reopenTask = nil
+            state.reservation = nil
             return result
         }
         reopen?.cancel()
+        reservation?.release()
         try? await channel?.channel.close()
         for connection in connections { try? await connection.close() }
         for task in tasks { await task.value }
@@ -78,6 +82,8 @@ public final class MetrcSandboxServer: Sendable {
     private func bind(host: String, port: Int) async throws -> Int {
         let serverChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            // So that a refuse-mode outage can hold the port while it closes the listener (PortReservation).
+            .serverChannelOption(ChannelOptions.socketOption(PortReservation.reusePort), value: 1)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
@@ -277,6 +283,21 @@ public final class MetrcSandboxServer: Sendable {
         }
         guard let channel else { return }
         logger.info("fault: outage, refusing connections")
+        // Held before the listener closes: a freed port can be another test's bind(0) or a client's source port by the
+        // time the outage ends, and the sandbox could not listen again (seen once in the parallel suite).
+        if let address = channel.channel.localAddress {
+            do {
+                let reservation = try PortReservation(address)
+                let late = runtime.withLock { state -> Bool in
+                    guard !state.stopped else { return true }
+                    state.reservation = reservation
+                    return false
+                }
+                if late { reservation.release() }
+            } catch {
+                logger.warning("fault: outage: the port is not held while it is closed: \(error)")
+            }
+        }
         try? await channel.channel.close()
         if let durationMilliseconds {
             let task = Task {
@@ -299,6 +320,7 @@ public final class MetrcSandboxServer: Sendable {
         for attempt in 0..<50 {
             do {
                 _ = try await bind(host: host, port: port)
+                releaseReservation()
                 logger.info("outage over, listening again on \(port)")
                 return
             } catch {
@@ -306,6 +328,15 @@ public final class MetrcSandboxServer: Sendable {
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
+        releaseReservation()
         logger.error("could not listen again on port \(port)")
+    }
+
+    /// Lets go of the port a refuse-mode outage held, once a listener has it again (or never will).
+    private func releaseReservation() {
+        runtime.withLock { state -> PortReservation? in
+            defer { state.reservation = nil }
+            return state.reservation
+        }?.release()
     }
 }

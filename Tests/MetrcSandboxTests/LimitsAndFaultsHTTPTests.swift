@@ -198,6 +198,33 @@ struct LimitsAndFaultsHTTPTests {
         }
     }
 
+    /// While a refuse-mode outage has no listener, the port stays the sandbox's: nothing else can bind it (another
+    /// test's server, a client's source port), so it can always listen there again. Once, in the parallel suite, the
+    /// port was taken meanwhile and a GET after the outage reached whatever had it.
+    @Test func aRefusingOutageHoldsItsPortUntilItListensAgain() async throws {
+        try await withSandbox { (h: Harness) async throws in
+            try await h.server.setFaults(.outage(mode: .refuse))
+            await #expect(throws: (any Error).self) {
+                _ = try await h.get("/facilities/v2/", license: nil, timeout: .milliseconds(500))
+            }
+            // A plain bind to the port, as any other server would try: refused, the port is in use.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(h.server.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            let code = errno
+            #expect(bound == -1 && code == EADDRINUSE, "the port was free during the outage (bind: \(bound), errno \(code))")
+            await h.server.clearFaults()
+            #expect(try await h.get("/facilities/v2/", license: nil).status == 200)
+        }
+    }
+
     @Test func probabilisticFaultsRepeatWithTheSeed() async throws {
         func run(seed: UInt64) async throws -> [Int] {
             var statuses: [Int] = []
